@@ -1,0 +1,1 @@
+//! Hadoop IPC, SASL and the YARN protocols in Rust (work in progress).
