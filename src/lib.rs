@@ -1,0 +1,26 @@
+//! filex: fuses CDN access logs from several platforms into one time-ordered log per domain
+//! and hour (or day).
+//!
+//! # Layout
+//! * [`job`]: the job file (TOML) and its validated form, [`job::Job`].
+//! * [`plan`]: shard discovery and the split into map tasks; pure, no line is read.
+//! * [`formats`]: one parser per vendor format, the canonical [`formats::Record`], and the
+//!   output renderers (`json`, `combined`, `raw`).
+//! * [`sort`]: the in-memory sort buffer, sorted run files, k-way merge and parallel gzip.
+//! * [`task`]: the map task (decompress, parse, route, sort, spill) and the reduce task
+//!   (merge, render, gzip, publish).
+//! * [`storage`]: where bytes live (`file://`, later `hdfs://` and object stores): listing,
+//!   reading, scratch space and atomic publication.
+//! * [`cluster`]: who runs the tasks; the embedded (in-process) cluster lives here.
+//! * [`manifest`]: counters and the manifest written last.
+//! * [`gen`]: synthetic multi-vendor shards for demos, tests and benchmarks.
+
+pub mod cluster;
+pub mod formats;
+pub mod gen;
+pub mod job;
+pub mod manifest;
+pub mod plan;
+pub mod sort;
+pub mod storage;
+pub mod task;
