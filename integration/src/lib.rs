@@ -1,0 +1,34 @@
+//! Shared helpers of the filex integration suite, which runs against the Hadoop mini cluster
+//! (a MiniDFSCluster and a MiniYARNCluster in one JVM, see `integration/harness/`).
+//!
+//! The cluster is started outside the tests, once, by `scripts/cluster.sh start`; it writes
+//! `core-site.xml`, `hdfs-site.xml`, `yarn-site.xml` and `cluster.env` into
+//! `$FILEX_CLUSTER_DIR/conf` (default `<project>/target/cluster/conf`). Tests call
+//! [`require_cluster`], which fails loudly when the cluster is not up rather than skipping.
+//!
+//! This crate does not start or stop the cluster, and it depends on std only.
+//!
+//! # Layout
+//!
+//! * [`cluster`]: where the cluster's files are, `cluster.env`, [`require_cluster`].
+//! * [`site_xml`]: reads Hadoop `*-site.xml` files into key/value maps.
+//! * [`http`]: a minimal blocking HTTP/1.1 client over `std::net::TcpStream`.
+//! * [`webhdfs`]: the few WebHDFS operations the tests need (follows DataNode redirects).
+//!
+//! # Example
+//!
+//! ```no_run
+//! let cluster = filex_integration::require_cluster();
+//! let fs = filex_integration::webhdfs::WebHdfs::new(&cluster.env.webhdfs, "filex").unwrap();
+//! fs.mkdirs("/tmp/example").unwrap();
+//! ```
+
+pub mod cluster;
+pub mod http;
+pub mod site_xml;
+pub mod webhdfs;
+
+pub use cluster::{
+    cluster_dir, conf_dir, require_cluster, Cluster, ClusterEnv, ClusterError, CLUSTER_DIR_ENV,
+    START_HINT,
+};
