@@ -16,6 +16,7 @@
 //! * [`gen`]: synthetic multi-vendor shards for demos, tests and benchmarks.
 
 pub mod cluster;
+pub mod driver;
 pub mod formats;
 pub mod gen;
 pub mod job;

@@ -1,1 +1,115 @@
-fn main() {}
+//! The `filex` binary: parses the command line, sets up logging, runs the command and owns
+//! the exit codes.
+
+mod cli;
+mod report;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command};
+use filex::driver::{self, RunOptions};
+use filex::job::Job;
+use filex::task::Progress;
+
+/// Exit codes (documented in the README).
+pub mod exit {
+    /// The job failed (bad shard, storage error, …).
+    pub const FAILED: u8 = 1;
+    /// Usage or job-file error.
+    pub const USAGE: u8 = 2;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log.as_deref());
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("filex: error: {err:#}");
+            if err.downcast_ref::<filex::job::JobError>().is_some() {
+                ExitCode::from(exit::USAGE)
+            } else {
+                ExitCode::from(exit::FAILED)
+            }
+        }
+    }
+}
+
+fn init_logging(filter: Option<&str>) {
+    let filter = filter
+        .map(str::to_string)
+        .or_else(|| std::env::var("FILEX_LOG").ok())
+        .unwrap_or_else(|| "info".to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .compact()
+        .try_init();
+}
+
+fn load_job(args: &cli::JobArgs) -> anyhow::Result<Job> {
+    Ok(Job::load(&args.job, &args.set)?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => {
+            let job = Arc::new(load_job(&args.job)?);
+            let threads = args.threads.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+            });
+            let opts = RunOptions {
+                threads,
+                memory: args.memory as usize,
+                task_bytes: args.task_size,
+            };
+            let progress = Arc::new(Progress::default());
+            let bar = !args.no_progress && std::io::stderr().is_terminal();
+            let started = std::time::Instant::now();
+            let shown = report::show_progress(progress.clone(), bar);
+            let result = driver::run_embedded(job.clone(), &opts, progress);
+            shown.stop();
+            let report = result.with_context(|| {
+                format!(
+                    "job '{}' failed; nothing was published under {}",
+                    job.name, job.output.root
+                )
+            })?;
+            report::print_summary(&report, started.elapsed());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan(args) => {
+            let job = load_job(&args.job)?;
+            let plan = driver::make_plan(&job, args.task_size)
+                .with_context(|| format!("cannot plan job '{}'", job.name))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                report::print_plan(&job, &plan);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Gen(args) => {
+            let summary = filex::gen::generate(&args)?;
+            println!(
+                "wrote {} shards, {} lines, {} raw bytes",
+                summary.shards, summary.lines, summary.bytes_raw
+            );
+            println!("job: {}", summary.job_file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Formats => {
+            report::print_formats();
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,1 +1,87 @@
-//! (in progress)
+//! The manifest: the record of one run, written last under `_manifests/`, so that its
+//! presence means the output is complete. It lists every partition with its line count, size
+//! and SHA-256, the counters (in total and per source), skipped shards and warnings.
+
+use serde::{Deserialize, Serialize};
+
+use crate::task::{Counters, SkippedShard};
+
+/// Directory (under the output root) holding manifests.
+pub const MANIFEST_DIR: &str = "_manifests";
+/// Directory (under the output root) holding rejected lines.
+pub const REJECTS_DIR: &str = "_rejects";
+
+/// The manifest document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub filex_version: String,
+    pub job: String,
+    pub window: ManifestWindow,
+    pub run_id: String,
+    pub output_root: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub partitions: Vec<ManifestPartition>,
+    pub counters: Counters,
+    pub sources: Vec<SourceSummary>,
+    pub skipped_shards: Vec<SkippedShard>,
+    pub rejects: Option<RejectsFile>,
+    pub warnings: Vec<String>,
+    /// Milliseconds spent in each phase.
+    pub timeline: Timeline,
+}
+
+/// The logical window of the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestWindow {
+    pub start: String,
+    pub end: String,
+}
+
+/// One published file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestPartition {
+    /// Relative to the output root.
+    pub path: String,
+    pub domain: String,
+    /// Start of the partition's hour or day, RFC 3339 in the output zone.
+    pub start: String,
+    pub lines: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Per-source figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceSummary {
+    pub name: String,
+    pub shards: u64,
+    pub shard_bytes: u64,
+    pub counters: Counters,
+}
+
+/// The rejects file of the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectsFile {
+    pub path: String,
+    pub lines: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Phase durations in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeline {
+    pub plan_ms: u64,
+    pub map_ms: u64,
+    pub reduce_ms: u64,
+    pub commit_ms: u64,
+}
+
+/// Now, RFC 3339 UTC with milliseconds.
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Millisecond)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}

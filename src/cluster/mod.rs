@@ -1,1 +1,31 @@
-//! (in progress)
+//! Who runs the tasks. The engine hands a list of [`Task`]s to a [`Cluster`] and gets their
+//! outputs back in the same order; this trait is the only place where the embedded mode and
+//! the YARN mode differ.
+
+pub mod local;
+
+use crate::task::{Task, TaskError, TaskOutput};
+
+/// Why a cluster could not run a batch of tasks.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{task} failed: {source}")]
+    Task {
+        task: String,
+        #[source]
+        source: TaskError,
+    },
+    #[error("{task} panicked: {message}")]
+    Panicked { task: String, message: String },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Runs tasks somewhere.
+pub trait Cluster {
+    /// Runs every task and returns the outputs in task order. Fails with the first task that
+    /// failed (after its retries, where the cluster retries); the other tasks are stopped.
+    fn run(&self, tasks: Vec<Task>) -> Result<Vec<TaskOutput>, ClusterError>;
+    /// Parallelism: how many tasks run at once.
+    fn slots(&self) -> usize;
+}

@@ -1,1 +1,395 @@
-//! (in progress)
+//! The job file: what to fuse (sources and their shard templates), which window, and where
+//! the fused files go. [`JobFile`] is exactly what the user wrote (serde, unknown keys are
+//! errors); [`JobFile::validate`] turns it into a [`Job`], with templates compiled, formats
+//! resolved and times parsed. Only `Job` travels further.
+
+pub mod overrides;
+pub mod template;
+pub mod time;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::formats::{Format, FormatError, FormatSpec, OutputFormat};
+use crate::storage::location::{Location, LocationError};
+use template::{OutputTemplate, SegmentPattern};
+
+/// Default `window.slack`: read shards whose slot starts up to this far outside the window.
+pub const DEFAULT_SLACK: &str = "5m";
+/// Default gzip level of the fused files.
+pub const DEFAULT_GZIP_LEVEL: u32 = 6;
+
+/// Errors in a job file.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("cannot read job file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("job file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("job key '{key}' = '{value}': {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("--set {arg}: {reason}")]
+    Override { arg: String, reason: String },
+    #[error("source '{source_name}': {error}")]
+    Format {
+        source_name: String,
+        error: FormatError,
+    },
+    #[error(transparent)]
+    Location(#[from] LocationError),
+}
+
+/// A time as written in the job file: a string, or a bare TOML date-time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TimeText {
+    Text(String),
+    Datetime(toml::value::Datetime),
+}
+
+impl TimeText {
+    fn as_string(&self) -> String {
+        match self {
+            TimeText::Text(s) => s.clone(),
+            TimeText::Datetime(d) => d.to_string(),
+        }
+    }
+}
+
+/// The job file, as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobFile {
+    /// Job name: in counters, manifests, application tags.
+    pub name: String,
+    pub window: WindowFile,
+    /// The platforms, in tie-break order.
+    #[serde(rename = "source")]
+    pub sources: Vec<SourceFile>,
+    pub output: OutputFile,
+    /// What to do with a shard that is not valid gzip or is truncated (default `fail`).
+    #[serde(default)]
+    pub on_corrupt_shard: CorruptShardPolicy,
+    /// Where sorted runs go (default: a private directory under the system temp dir).
+    #[serde(default)]
+    pub scratch: Option<String>,
+}
+
+/// `[window]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowFile {
+    /// Inclusive start, RFC 3339.
+    pub start: TimeText,
+    /// Exclusive end, RFC 3339.
+    pub end: TimeText,
+    /// Also read shards whose slot starts this far outside the window (default 5m).
+    #[serde(default)]
+    pub slack: Option<String>,
+}
+
+/// One `[[source]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceFile {
+    /// The platform's name in counters and in the `source` output field.
+    pub name: String,
+    /// A built-in format name or a custom `{ regex, time_layout }` table.
+    pub format: FormatSpec,
+    /// Location template: strftime fields of the 5-minute slot start, `{domain}`, globs.
+    pub shards: String,
+    /// Zone of the slot in the path and of line times without an offset (default UTC).
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+/// `[output]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputFile {
+    /// Where the fused files go: a path, `file://`, `hdfs://`, object stores.
+    pub root: String,
+    /// One file per partition; `%H` → hourly files, `%d` → daily files; `{domain}` required.
+    pub path: String,
+    /// `json` (default), `combined` or `raw`.
+    #[serde(default)]
+    pub format: OutputFormat,
+    /// Zone of the time fields in `path` and of output times (default UTC).
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// gzip level 1–9 of the fused files (default 6).
+    #[serde(default)]
+    pub gzip_level: Option<u32>,
+}
+
+/// What to do with a corrupt shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CorruptShardPolicy {
+    /// Fail the job with a message naming the shard; nothing is published.
+    #[default]
+    Fail,
+    /// Skip the whole shard and list it in the manifest.
+    Skip,
+}
+
+/// The validated job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    pub window: Window,
+    pub sources: Vec<Source>,
+    pub output: Output,
+    pub on_corrupt_shard: CorruptShardPolicy,
+    pub scratch: Option<Location>,
+    /// The job file after `--set` overrides, as TOML (shipped to cluster workers).
+    pub file: JobFile,
+    /// Directory that relative paths of the job file are resolved against.
+    pub base_dir: PathBuf,
+}
+
+/// The logical window `[start_ms, end_ms)` and the read slack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub slack_ms: i64,
+}
+
+impl Window {
+    pub fn contains(&self, t: i64) -> bool {
+        t >= self.start_ms && t < self.end_ms
+    }
+}
+
+/// One validated source.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub format: Format,
+    pub shards: ShardTemplate,
+    pub tz_offset_secs: i32,
+}
+
+/// A compiled shard template: a literal root, then one pattern per path segment.
+#[derive(Debug, Clone)]
+pub struct ShardTemplate {
+    /// As written.
+    pub text: String,
+    pub root: Location,
+    pub segments: Vec<SegmentPattern>,
+}
+
+/// The validated `[output]`.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub root: Location,
+    pub template: OutputTemplate,
+    pub format: OutputFormat,
+    pub tz_offset_secs: i32,
+    pub gzip_level: u32,
+}
+
+impl JobFile {
+    /// Reads `path` and applies `--set key=value` overrides.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<JobFile, JobError> {
+        let text = std::fs::read_to_string(path).map_err(|source| JobError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, path, overrides)
+    }
+
+    /// Parses TOML text (named `path` in messages) and applies overrides.
+    pub fn from_toml(text: &str, path: &Path, overrides: &[String]) -> Result<JobFile, JobError> {
+        let syntax = |message: String| JobError::Syntax {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| syntax(e.to_string()))?;
+        for arg in overrides {
+            overrides::apply(&mut table, arg)?;
+        }
+        JobFile::deserialize(toml::Value::Table(table)).map_err(|e| syntax(e.to_string()))
+    }
+
+    /// Checks every value and compiles templates. `base_dir` resolves relative paths.
+    pub fn validate(self, base_dir: &Path) -> Result<Job, JobError> {
+        let invalid = |key: &str, value: &str, reason: &str| JobError::Invalid {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
+        if self.name.trim().is_empty() || self.name.contains('/') {
+            return Err(invalid(
+                "name",
+                &self.name,
+                "must be non-empty, without '/'",
+            ));
+        }
+        let start_ms = time::parse_instant("window.start", &self.window.start.as_string())?;
+        let end_ms = time::parse_instant("window.end", &self.window.end.as_string())?;
+        if end_ms <= start_ms {
+            return Err(invalid(
+                "window.end",
+                &self.window.end.as_string(),
+                "must be after window.start",
+            ));
+        }
+        let slack_text = self.window.slack.as_deref().unwrap_or(DEFAULT_SLACK);
+        let slack_ms = time::parse_duration("window.slack", slack_text)?;
+        if self.sources.is_empty() {
+            return Err(invalid("source", "[]", "at least one [[source]] is needed"));
+        }
+        let mut sources = Vec::with_capacity(self.sources.len());
+        for (i, s) in self.sources.iter().enumerate() {
+            let key = |k: &str| format!("source[{i}].{k}");
+            if s.name.trim().is_empty() {
+                return Err(invalid(&key("name"), &s.name, "must not be empty"));
+            }
+            if self.sources[..i].iter().any(|o| o.name == s.name) {
+                return Err(invalid(&key("name"), &s.name, "duplicate source name"));
+            }
+            let format = Format::from_spec(&s.format).map_err(|error| JobError::Format {
+                source_name: s.name.clone(),
+                error,
+            })?;
+            let tz_offset_secs =
+                time::parse_offset(&key("timezone"), s.timezone.as_deref().unwrap_or("UTC"))?;
+            let shards = compile_shard_template(&key("shards"), &s.shards, base_dir)?;
+            sources.push(Source {
+                name: s.name.clone(),
+                format,
+                shards,
+                tz_offset_secs,
+            });
+        }
+        let o = &self.output;
+        let tz = time::parse_offset("output.timezone", o.timezone.as_deref().unwrap_or("UTC"))?;
+        let root = Location::parse(&o.root, base_dir)?;
+        let template = OutputTemplate::parse("output.path", &o.path, tz)?;
+        let gzip_level = o.gzip_level.unwrap_or(DEFAULT_GZIP_LEVEL);
+        if !(1..=9).contains(&gzip_level) {
+            return Err(invalid(
+                "output.gzip_level",
+                &gzip_level.to_string(),
+                "must be 1 to 9",
+            ));
+        }
+        let scratch = match &self.scratch {
+            Some(s) => Some(Location::parse(s, base_dir)?),
+            None => None,
+        };
+        Ok(Job {
+            name: self.name.clone(),
+            window: Window {
+                start_ms,
+                end_ms,
+                slack_ms,
+            },
+            sources,
+            output: Output {
+                root,
+                template,
+                format: o.format,
+                tz_offset_secs: tz,
+                gzip_level,
+            },
+            on_corrupt_shard: self.on_corrupt_shard,
+            scratch,
+            base_dir: base_dir.to_path_buf(),
+            file: self,
+        })
+    }
+}
+
+impl Job {
+    /// Loads and validates a job file; relative paths resolve against its directory.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Job, JobError> {
+        let file = JobFile::load(path, overrides)?;
+        let base = path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .unwrap_or(Path::new("."));
+        let base = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
+        file.validate(&base)
+    }
+
+    /// A short, file-name-safe id of the window: `20261104T160000Z-20261104T190000Z`.
+    pub fn window_id(&self) -> String {
+        format!(
+            "{}-{}",
+            time::format_compact_utc(self.window.start_ms),
+            time::format_compact_utc(self.window.end_ms)
+        )
+    }
+}
+
+/// Splits a shard template into its literal root and the pattern segments after it.
+fn compile_shard_template(key: &str, text: &str, base: &Path) -> Result<ShardTemplate, JobError> {
+    let location = Location::parse(text, base)?;
+    let path = location.path_str();
+    let parts: Vec<&str> = path.split('/').collect();
+    let first_pattern = parts
+        .iter()
+        .position(|p| p.contains(['%', '{', '*', '?']))
+        .unwrap_or(parts.len().saturating_sub(1));
+    let root_path = parts[..first_pattern].join("/");
+    let root_path = if root_path.is_empty() {
+        "/".to_string()
+    } else {
+        root_path
+    };
+    let root = match &location {
+        Location::Local(_) => Location::Local(PathBuf::from(&root_path)),
+        Location::Hdfs { authority, .. } => Location::Hdfs {
+            authority: authority.clone(),
+            path: root_path,
+        },
+        Location::Object { scheme, bucket, .. } => Location::Object {
+            scheme: scheme.clone(),
+            bucket: bucket.clone(),
+            prefix: root_path.trim_matches('/').to_string(),
+        },
+    };
+    let mut segments = Vec::new();
+    for seg in &parts[first_pattern..] {
+        if seg.is_empty() || *seg == ".." {
+            return Err(JobError::Invalid {
+                key: key.to_string(),
+                value: text.to_string(),
+                reason: "empty or '..' segments after the first pattern".into(),
+            });
+        }
+        segments.push(template::tokenize(key, seg, true)?);
+    }
+    if segments.is_empty() {
+        return Err(JobError::Invalid {
+            key: key.to_string(),
+            value: text.to_string(),
+            reason: "names no file".into(),
+        });
+    }
+    Ok(ShardTemplate {
+        text: text.to_string(),
+        root,
+        segments,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -30,3 +30,169 @@ pub trait Scratch: Send + Sync {
     /// Human-readable location, for messages.
     fn describe(&self) -> String;
 }
+
+use std::sync::Arc;
+
+use location::Location;
+use sha2::{Digest, Sha256};
+
+/// Errors from any backend; every variant names the location involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot {op} {location}: {source}")]
+    Io {
+        op: &'static str,
+        location: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{location}: {what} is not supported by this build of filex")]
+    Unsupported { location: String, what: String },
+    #[error("{location}: {message}")]
+    Backend { location: String, message: String },
+}
+
+impl StorageError {
+    pub fn io(op: &'static str, location: impl ToString, source: io::Error) -> Self {
+        StorageError::Io {
+            op,
+            location: location.to_string(),
+            source,
+        }
+    }
+}
+
+/// One name in a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub is_dir: bool,
+    pub size: u64,
+}
+
+/// Read access to shards.
+pub trait InputStore: Send + Sync {
+    /// Lists `dir`; `Ok(None)` when it does not exist (a slot without traffic is normal).
+    fn list(&self, dir: &Location) -> Result<Option<Vec<Entry>>, StorageError>;
+    /// Opens `file` for sequential reading.
+    fn open(&self, file: &Location) -> Result<Box<dyn Read + Send>, StorageError>;
+    /// Hosts holding the file's blocks, best first (empty where locality means nothing).
+    fn block_hosts(&self, _file: &Location) -> Result<Vec<String>, StorageError> {
+        Ok(Vec::new())
+    }
+}
+
+/// An object written to the output but not yet visible under its final name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StagedObject {
+    /// Final path relative to the output root.
+    pub rel: String,
+    pub bytes: u64,
+    /// SHA-256 of the bytes, hex.
+    pub sha256: String,
+    /// Backend-specific handle of the staged bytes (a temp path, an upload id…).
+    pub handle: String,
+}
+
+/// An object being written. Dropping it without [`StagedWriter::finish`] leaves nothing
+/// visible.
+pub trait StagedWriter: Write + Send {
+    /// Makes the bytes durable in staging and returns what [`OutputStore::commit`] needs.
+    fn finish(self: Box<Self>) -> Result<StagedObject, StorageError>;
+}
+
+/// The output root. Contract: objects become visible only through `commit` (or
+/// `put_atomic`), complete or not at all; `abort` leaves no staged bytes behind; a second run
+/// writing the same paths replaces them.
+pub trait OutputStore: Send + Sync {
+    /// Starts writing the object `rel` (relative, `/`-separated) in staging.
+    fn stage(&self, rel: &str) -> Result<Box<dyn StagedWriter>, StorageError>;
+    /// Publishes staged objects under their final names, in order.
+    fn commit(&self, staged: &[StagedObject]) -> Result<(), StorageError>;
+    /// Discards everything staged by this run and not committed.
+    fn abort(&self) -> Result<(), StorageError>;
+    /// Writes a small object (manifest, rejects index) atomically.
+    fn put_atomic(&self, rel: &str, bytes: &[u8]) -> Result<(), StorageError>;
+    /// The URL of `rel`, for messages and the manifest.
+    fn url(&self, rel: &str) -> String;
+}
+
+/// Opens the input store serving `location`.
+pub fn input_store(location: &Location) -> Result<Arc<dyn InputStore>, StorageError> {
+    match location {
+        Location::Local(_) => Ok(Arc::new(local::LocalInput)),
+        other => Err(StorageError::Unsupported {
+            location: other.to_string(),
+            what: "reading shards from this scheme".into(),
+        }),
+    }
+}
+
+/// Opens the output store at `root` for the run `run_id` (names its staging area).
+pub fn output_store(root: &Location, run_id: &str) -> Result<Arc<dyn OutputStore>, StorageError> {
+    match root {
+        Location::Local(dir) => Ok(Arc::new(local::LocalOutput::new(dir.clone(), run_id))),
+        other => Err(StorageError::Unsupported {
+            location: other.to_string(),
+            what: "writing output to this scheme".into(),
+        }),
+    }
+}
+
+/// Opens scratch space for the run `run_id`: under `base` if given, else the temp dir.
+pub fn scratch(base: Option<&Location>, run_id: &str) -> Result<Arc<dyn Scratch>, StorageError> {
+    match base {
+        None => Ok(Arc::new(local::LocalScratch::new(
+            std::env::temp_dir().join(format!("filex-{run_id}")),
+        ))),
+        Some(Location::Local(dir)) => Ok(Arc::new(local::LocalScratch::new(
+            dir.join(format!("filex-{run_id}")),
+        ))),
+        Some(other) => Err(StorageError::Unsupported {
+            location: other.to_string(),
+            what: "scratch on this scheme".into(),
+        }),
+    }
+}
+
+/// Counts and hashes the bytes passing through to `inner`.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+    /// Returns the inner writer, the byte count and the hex SHA-256.
+    pub fn into_parts(self) -> (W, u64, String) {
+        (self.inner, self.bytes, hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A fresh id for one run: time and process id, hex.
+pub fn new_run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}-{:x}", nanos, std::process::id())
+}

@@ -1,0 +1,110 @@
+//! Command-line types: exactly what the user typed, validated by clap, no I/O.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use filex::gen::GenArgs;
+
+/// filex: fuse multi-platform CDN access logs into one time-ordered log per domain and hour.
+#[derive(Debug, Parser)]
+#[command(name = "filex", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log filter (tracing env-filter syntax); also read from FILEX_LOG.
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a job in this process (embedded mode).
+    Run(RunArgs),
+    /// Show what a job would read and how it would split, without reading any line.
+    Plan(PlanArgs),
+    /// Write synthetic multi-platform shards and a matching job file.
+    Gen(GenArgs),
+    /// List the built-in input formats with a sample line each.
+    Formats,
+}
+
+/// The job file and its overrides.
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// The job file (TOML).
+    pub job: PathBuf,
+    /// Override a key of the job file, e.g. --set window.start=2026-11-05T00:00:00+08:00
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Worker threads (default: the number of cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Memory budget for sort buffers, merges and compression, e.g. 512M, 2G.
+    #[arg(long, default_value = "1G", value_parser = parse_size)]
+    pub memory: u64,
+    /// Compressed input per map task; small shards are combined up to it.
+    #[arg(long, default_value = "64M", value_parser = parse_size)]
+    pub task_size: u64,
+    /// Never draw a progress bar (periodic log lines instead).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Compressed input per map task.
+    #[arg(long, default_value = "64M", value_parser = parse_size)]
+    pub task_size: u64,
+}
+
+/// Parses `512M`, `2G`, `1.5G`, `4096` (bytes; K, M, G, T are powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size such as 512M or 2G"))?;
+    let mult: u64 = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches(['B', 'I'])
+    {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("'{s}': unknown unit (use K, M, G or T)")),
+    };
+    Ok((n * mult as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1.5G").unwrap(), 3 << 29);
+        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5X").is_err());
+    }
+}

@@ -1,0 +1,319 @@
+//! The job driver: the one sequence both modes share. Plan, run the map tasks, gather each
+//! partition's run segments, run the reduce tasks, publish every partition and the rejects
+//! at once, write the manifest last. On any failure nothing is published and staging and
+//! scratch are removed.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::cluster::local::LocalCluster;
+use crate::cluster::{Cluster, ClusterError};
+use crate::job::{time, Job};
+use crate::manifest::{
+    self, Manifest, ManifestPartition, ManifestWindow, RejectsFile, SourceSummary, Timeline,
+    MANIFEST_DIR, REJECTS_DIR,
+};
+use crate::plan::{self, Plan};
+use crate::sort::GzipMembersWriter;
+use crate::storage::{self, OutputStore, Scratch, StagedObject, StorageError};
+use crate::task::{
+    Counters, MapOutput, Progress, ReduceOutput, ReduceTask, RunSegment, Task, TaskContext,
+    TaskOutput,
+};
+
+/// Memory reserved for the process itself, outside the tasks' buffers.
+const RESERVED_MEMORY: usize = 32 << 20;
+
+/// How to run a job here.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Worker threads.
+    pub threads: usize,
+    /// Memory budget for all buffers of the run.
+    pub memory: usize,
+    /// Compressed input bytes per map task.
+    pub task_bytes: u64,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("scratch {what}: {source}")]
+    Scratch {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("internal inconsistency: {0}")]
+    Inconsistent(String),
+}
+
+/// The result of a successful run.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub manifest: Manifest,
+    pub manifest_url: String,
+}
+
+/// Lists the shards and splits them into map tasks (what `filex plan` shows).
+pub fn make_plan(job: &Job, task_bytes: u64) -> Result<Plan, StorageError> {
+    let found = plan::discover(job)?;
+    Ok(plan::plan(job, found, task_bytes))
+}
+
+/// Runs `job` in this process on `opts.threads` threads.
+pub fn run_embedded(
+    job: Arc<Job>,
+    opts: &RunOptions,
+    progress: Arc<Progress>,
+) -> Result<RunReport, DriverError> {
+    let run_id = storage::new_run_id();
+    let output = storage::output_store(&job.output.root, &run_id)?;
+    let scratch = storage::scratch(job.scratch.as_ref(), &run_id)?;
+    let threads = opts.threads.max(1);
+    let memory_per_task = opts.memory.saturating_sub(RESERVED_MEMORY).max(8 << 20) / threads;
+    let ctx = TaskContext {
+        job: job.clone(),
+        scratch: scratch.clone(),
+        output: output.clone(),
+        memory_per_task,
+        progress: progress.clone(),
+    };
+    let cluster = LocalCluster { ctx, threads };
+    let result = execute(
+        &job,
+        &cluster,
+        output.as_ref(),
+        scratch.as_ref(),
+        &run_id,
+        opts,
+        &progress,
+    );
+    if let Err(e) = scratch.remove_all() {
+        tracing::warn!(scratch = %scratch.describe(), error = %e, "could not remove scratch");
+    }
+    if result.is_err() {
+        if let Err(e) = output.abort() {
+            tracing::warn!(error = %e, "could not remove staged output");
+        }
+    }
+    result
+}
+
+/// The shared sequence: plan → maps → reduces → publish → manifest.
+pub fn execute(
+    job: &Job,
+    cluster: &dyn Cluster,
+    output: &dyn OutputStore,
+    scratch: &dyn Scratch,
+    run_id: &str,
+    opts: &RunOptions,
+    progress: &Progress,
+) -> Result<RunReport, DriverError> {
+    let started_at = manifest::now_rfc3339();
+    let mut timeline = Timeline::default();
+
+    let t = Instant::now();
+    progress.start_phase("plan", 0);
+    let plan = make_plan(job, opts.task_bytes)?;
+    for w in &plan.warnings {
+        tracing::warn!("{w}");
+    }
+    timeline.plan_ms = t.elapsed().as_millis() as u64;
+    tracing::info!(
+        shards = plan.total_shards(),
+        bytes = plan.total_bytes(),
+        map_tasks = plan.map_tasks.len(),
+        "planned"
+    );
+
+    let t = Instant::now();
+    progress.start_phase("map", plan.map_tasks.len() as u64);
+    let maps: Vec<MapOutput> = cluster
+        .run(plan.map_tasks.iter().cloned().map(Task::Map).collect())?
+        .into_iter()
+        .filter_map(|o| match o {
+            TaskOutput::Map(m) => Some(m),
+            TaskOutput::Reduce(_) => None,
+        })
+        .collect();
+    timeline.map_ms = t.elapsed().as_millis() as u64;
+
+    let reduces = reduce_tasks(job, &maps, cluster.slots());
+    let expected_lines: u64 = reduces.iter().map(|r| r.records).sum();
+    let t = Instant::now();
+    progress.start_phase("reduce", reduces.len() as u64);
+    let outputs = cluster.run(reduces.iter().cloned().map(Task::Reduce).collect())?;
+    let mut merged: Vec<(ReduceTask, ReduceOutput)> = reduces
+        .into_iter()
+        .zip(outputs)
+        .filter_map(|(task, o)| match o {
+            TaskOutput::Reduce(r) => Some((task, r)),
+            TaskOutput::Map(_) => None,
+        })
+        .collect();
+    timeline.reduce_ms = t.elapsed().as_millis() as u64;
+    merged.sort_by(|a, b| a.0.rel_path.cmp(&b.0.rel_path));
+
+    let mut counters = Counters::default();
+    let mut per_source = vec![Counters::default(); job.sources.len()];
+    for m in &maps {
+        for (i, c) in m.counters.iter().enumerate() {
+            per_source[i].add(c);
+            counters.add(c);
+        }
+    }
+    let written: u64 = merged.iter().map(|(_, r)| r.lines).sum();
+    if written != counters.lines_out || written != expected_lines || !counters.balanced() {
+        return Err(DriverError::Inconsistent(format!(
+            "lines_out {} but {} lines merged ({} expected); counters {:?}",
+            counters.lines_out, written, expected_lines, counters
+        )));
+    }
+
+    let t = Instant::now();
+    progress.start_phase("commit", 1);
+    let rejects_rel = format!("{REJECTS_DIR}/{}/{}.tsv.gz", job.name, job.window_id());
+    let rejects_obj = stage_rejects(job, &maps, output, scratch, &rejects_rel)?;
+    let mut staged: Vec<StagedObject> = merged.iter().map(|(_, r)| r.staged.clone()).collect();
+    staged.push(rejects_obj.clone());
+    output.commit(&staged)?;
+
+    let partitions = merged
+        .iter()
+        .map(|(task, r)| ManifestPartition {
+            path: task.rel_path.clone(),
+            domain: task.partition.domain.clone(),
+            start: time::format_rfc3339(task.partition.bucket_ms, job.output.tz_offset_secs),
+            lines: r.lines,
+            bytes: r.staged.bytes,
+            sha256: r.staged.sha256.clone(),
+        })
+        .collect();
+    let sources = job
+        .sources
+        .iter()
+        .zip(&plan.sources)
+        .zip(per_source)
+        .map(|((s, p), c)| SourceSummary {
+            name: s.name.clone(),
+            shards: p.shards,
+            shard_bytes: p.bytes,
+            counters: c,
+        })
+        .collect();
+    timeline.commit_ms = t.elapsed().as_millis() as u64;
+    let manifest = Manifest {
+        filex_version: env!("CARGO_PKG_VERSION").to_string(),
+        job: job.name.clone(),
+        window: ManifestWindow {
+            start: time::format_rfc3339(job.window.start_ms, job.output.tz_offset_secs),
+            end: time::format_rfc3339(job.window.end_ms, job.output.tz_offset_secs),
+        },
+        run_id: run_id.to_string(),
+        output_root: output.url(""),
+        started_at,
+        finished_at: manifest::now_rfc3339(),
+        partitions,
+        counters,
+        sources,
+        skipped_shards: maps.iter().flat_map(|m| m.skipped.clone()).collect(),
+        rejects: Some(RejectsFile {
+            path: rejects_rel,
+            lines: counters.rejected,
+            bytes: rejects_obj.bytes,
+            sha256: rejects_obj.sha256,
+        }),
+        warnings: plan.warnings.clone(),
+        timeline,
+    };
+    let manifest_rel = format!("{MANIFEST_DIR}/{}/{}.json", job.name, job.window_id());
+    let mut bytes = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| DriverError::Inconsistent(format!("manifest: {e}")))?;
+    bytes.push(b'\n');
+    output.put_atomic(&manifest_rel, &bytes)?;
+    Ok(RunReport {
+        manifest,
+        manifest_url: output.url(&manifest_rel),
+    })
+}
+
+/// Groups the map outputs' segments by partition: one reduce task per partition, biggest
+/// first so that the long ones start early.
+fn reduce_tasks(job: &Job, maps: &[MapOutput], slots: usize) -> Vec<ReduceTask> {
+    let mut by_path: BTreeMap<String, ReduceTask> = BTreeMap::new();
+    for m in maps {
+        for run in &m.runs {
+            for seg in &run.index.segments {
+                let Some(key) = m.partitions.get(seg.partition as usize) else {
+                    continue;
+                };
+                let rel = job.output.template.render(&key.domain, key.bucket_ms);
+                let task = by_path.entry(rel.clone()).or_insert_with(|| ReduceTask {
+                    id: 0,
+                    partition: key.clone(),
+                    rel_path: rel,
+                    inputs: Vec::new(),
+                    records: 0,
+                    line_bytes: 0,
+                    gzip_threads: 1,
+                });
+                task.inputs.push(RunSegment {
+                    file: run.name.clone(),
+                    offset: seg.offset,
+                    len: seg.len,
+                });
+                task.records += seg.records;
+                task.line_bytes += seg.line_bytes;
+            }
+        }
+    }
+    let mut tasks: Vec<ReduceTask> = by_path.into_values().collect();
+    tasks.sort_by(|a, b| {
+        b.line_bytes
+            .cmp(&a.line_bytes)
+            .then(a.rel_path.cmp(&b.rel_path))
+    });
+    let gzip_threads = (slots / tasks.len().max(1)).max(1) as u32;
+    for (i, t) in tasks.iter_mut().enumerate() {
+        t.id = i as u32;
+        t.gzip_threads = gzip_threads;
+    }
+    tasks
+}
+
+/// Concatenates the map tasks' rejects, in task order, into one gzip file in staging.
+fn stage_rejects(
+    job: &Job,
+    maps: &[MapOutput],
+    output: &dyn OutputStore,
+    scratch: &dyn Scratch,
+    rel: &str,
+) -> Result<StagedObject, DriverError> {
+    let staged = output.stage(rel)?;
+    let mut gz = GzipMembersWriter::new(staged, job.output.gzip_level, 4 << 20, 1);
+    for m in maps {
+        let Some(name) = &m.rejects else { continue };
+        let scratch_err = |source| DriverError::Scratch {
+            what: format!("read {name}"),
+            source,
+        };
+        let mut r = scratch.open_range(name, 0, u64::MAX).map_err(scratch_err)?;
+        std::io::copy(&mut r, &mut gz).map_err(scratch_err)?;
+    }
+    gz.flush().map_err(|source| DriverError::Scratch {
+        what: "write rejects".into(),
+        source,
+    })?;
+    let staged = gz.finish().map_err(|source| DriverError::Scratch {
+        what: "write rejects".into(),
+        source,
+    })?;
+    Ok(staged.finish()?)
+}

@@ -1,0 +1,418 @@
+//! Path templates: strftime fields (`%Y %m %d %H %M`), `{domain}` and globs (`*`, `?`).
+//!
+//! A shard template is matched against listed names one path segment at a time, so shard
+//! discovery lists directories instead of probing every 5-minute slot; an output template is
+//! rendered once per partition.
+
+use super::time::{self, Civil, DAY_MS, HOUR_MS, MINUTE_MS};
+use super::JobError;
+
+/// The time fields a template may use, coarsest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Field {
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+}
+
+impl Field {
+    fn width(self) -> usize {
+        match self {
+            Field::Year => 4,
+            _ => 2,
+        }
+    }
+    fn index(self) -> usize {
+        self as usize
+    }
+    fn from_code(c: char) -> Option<Field> {
+        Some(match c {
+            'Y' => Field::Year,
+            'm' => Field::Month,
+            'd' => Field::Day,
+            'H' => Field::Hour,
+            'M' => Field::Minute,
+            _ => return None,
+        })
+    }
+}
+
+/// One piece of a path segment pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
+    Literal(String),
+    Time(Field),
+    Domain,
+    /// `*`: any run of characters within a segment.
+    Star,
+    /// `?`: one character.
+    One,
+}
+
+/// A path segment pattern.
+pub type SegmentPattern = Vec<Token>;
+
+/// Splits `pattern` into tokens. Globs are allowed only when `globs` is true.
+pub fn tokenize(key: &str, pattern: &str, globs: bool) -> Result<SegmentPattern, JobError> {
+    let invalid = |reason: String| JobError::Invalid {
+        key: key.to_string(),
+        value: pattern.to_string(),
+        reason,
+    };
+    let mut tokens = Vec::new();
+    let mut lit = String::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        let token = match c {
+            '%' => match chars.next() {
+                Some('%') => {
+                    lit.push('%');
+                    continue;
+                }
+                Some(code) => match Field::from_code(code) {
+                    Some(f) => Token::Time(f),
+                    None => {
+                        return Err(invalid(format!(
+                            "unsupported strftime field %{code} (use %Y %m %d %H %M)"
+                        )))
+                    }
+                },
+                None => return Err(invalid("a lone % at the end".into())),
+            },
+            '{' => {
+                let name: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                if name != "domain" {
+                    return Err(invalid(format!("unknown placeholder {{{name}}}")));
+                }
+                Token::Domain
+            }
+            '*' | '?' if globs => {
+                if c == '*' {
+                    Token::Star
+                } else {
+                    Token::One
+                }
+            }
+            '*' | '?' | '[' => {
+                return Err(invalid(format!("'{c}' is not allowed in this template")));
+            }
+            _ => {
+                lit.push(c);
+                continue;
+            }
+        };
+        if !lit.is_empty() {
+            tokens.push(Token::Literal(std::mem::take(&mut lit)));
+        }
+        tokens.push(token);
+    }
+    if !lit.is_empty() {
+        tokens.push(Token::Literal(lit));
+    }
+    Ok(tokens)
+}
+
+/// Values captured while matching a path against a template.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Captures {
+    fields: [Option<u32>; 5],
+    pub domain: Option<String>,
+}
+
+impl Captures {
+    fn set(&mut self, f: Field, v: u32) -> bool {
+        match self.fields[f.index()] {
+            Some(old) => old == v,
+            None => {
+                self.fields[f.index()] = Some(v);
+                true
+            }
+        }
+    }
+
+    /// The time span the captured fields pin down, if they start with the year:
+    /// `[start, start + length)` at `offset_secs`, and the finest field known.
+    pub fn span(&self, offset_secs: i32) -> Option<(i64, i64, Field)> {
+        let year = self.fields[0]?;
+        let mut finest = Field::Year;
+        let mut c = Civil {
+            year: year as i32,
+            month: 1,
+            day: 1,
+            hour: 0,
+            minute: 0,
+            second: 0,
+        };
+        for f in [Field::Month, Field::Day, Field::Hour, Field::Minute] {
+            let Some(v) = self.fields[f.index()] else {
+                break;
+            };
+            match f {
+                Field::Month => c.month = v,
+                Field::Day => c.day = v,
+                Field::Hour => c.hour = v,
+                Field::Minute => c.minute = v,
+                Field::Year => {}
+            }
+            finest = f;
+        }
+        if !(1..=12).contains(&c.month)
+            || !(1..=31).contains(&c.day)
+            || c.hour > 23
+            || c.minute > 59
+        {
+            return None;
+        }
+        let start = time::from_civil(&c, offset_secs);
+        let end = match finest {
+            Field::Year => {
+                let next = Civil {
+                    year: c.year + 1,
+                    ..c
+                };
+                time::from_civil(&next, offset_secs)
+            }
+            Field::Month => {
+                let (y, m) = if c.month == 12 {
+                    (c.year + 1, 1)
+                } else {
+                    (c.year, c.month + 1)
+                };
+                time::from_civil(
+                    &Civil {
+                        year: y,
+                        month: m,
+                        ..c
+                    },
+                    offset_secs,
+                )
+            }
+            Field::Day => start + DAY_MS,
+            Field::Hour => start + HOUR_MS,
+            Field::Minute => start + MINUTE_MS,
+        };
+        Some((start, end, finest))
+    }
+}
+
+/// Matches one path segment `name` against `pattern`, extending `caps` on success.
+pub fn match_segment(pattern: &[Token], name: &str, caps: &Captures) -> Option<Captures> {
+    let mut out = caps.clone();
+    if match_from(pattern, name.as_bytes(), &mut out) {
+        Some(out)
+    } else {
+        None
+    }
+}
+
+fn match_from(pattern: &[Token], name: &[u8], caps: &mut Captures) -> bool {
+    let Some((first, rest)) = pattern.split_first() else {
+        return name.is_empty();
+    };
+    match first {
+        Token::Literal(l) => {
+            name.starts_with(l.as_bytes()) && match_from(rest, &name[l.len()..], caps)
+        }
+        Token::Time(f) => {
+            let w = f.width();
+            if name.len() < w || !name[..w].iter().all(u8::is_ascii_digit) {
+                return false;
+            }
+            let v = name[..w]
+                .iter()
+                .fold(0u32, |acc, b| acc * 10 + u32::from(b - b'0'));
+            let saved = caps.clone();
+            if caps.set(*f, v) && match_from(rest, &name[w..], caps) {
+                return true;
+            }
+            *caps = saved;
+            false
+        }
+        Token::Domain | Token::Star => {
+            // Shortest first; a domain needs at least one character.
+            let min = usize::from(matches!(first, Token::Domain));
+            for split in min..=name.len() {
+                let saved = caps.clone();
+                if let Token::Domain = first {
+                    match std::str::from_utf8(&name[..split]) {
+                        Ok(d) => caps.domain = Some(d.to_string()),
+                        Err(_) => continue,
+                    }
+                }
+                if match_from(rest, &name[split..], caps) {
+                    return true;
+                }
+                *caps = saved;
+            }
+            false
+        }
+        Token::One => !name.is_empty() && match_from(rest, &name[1..], caps),
+    }
+}
+
+/// A compiled output path template: one file per (domain, bucket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputTemplate {
+    segments: Vec<SegmentPattern>,
+    /// Length of one partition's time bucket (an hour or a day).
+    pub bucket_ms: i64,
+    pub offset_secs: i32,
+}
+
+impl OutputTemplate {
+    pub fn parse(key: &str, path: &str, offset_secs: i32) -> Result<OutputTemplate, JobError> {
+        let invalid = |reason: &str| JobError::Invalid {
+            key: key.to_string(),
+            value: path.to_string(),
+            reason: reason.to_string(),
+        };
+        if path.starts_with('/') || path.is_empty() {
+            return Err(invalid("must be a relative path under output.root"));
+        }
+        let mut segments = Vec::new();
+        for seg in path.split('/') {
+            if seg.is_empty() || seg == "." || seg == ".." {
+                return Err(invalid("empty, '.' or '..' path segments are not allowed"));
+            }
+            if seg.starts_with('_') {
+                return Err(invalid(
+                    "segments starting with '_' are reserved for filex's own files",
+                ));
+            }
+            segments.push(tokenize(key, seg, false)?);
+        }
+        let all: Vec<&Token> = segments.iter().flatten().collect();
+        if !all.contains(&&Token::Domain) {
+            return Err(invalid("must contain {domain}: one file per domain"));
+        }
+        let finest = all
+            .iter()
+            .filter_map(|t| match t {
+                Token::Time(f) => Some(*f),
+                _ => None,
+            })
+            .max();
+        let has = |f: Field| all.contains(&&Token::Time(f));
+        let needs: &[Field] = match finest {
+            Some(Field::Hour) => &[Field::Year, Field::Month, Field::Day],
+            Some(Field::Day) => &[Field::Year, Field::Month],
+            _ => &[],
+        };
+        if let Some(missing) = needs.iter().find(|f| !has(**f)) {
+            return Err(invalid(&format!(
+                "the finest time field needs the coarser ones too (missing {missing:?}), or two periods would share one file"
+            )));
+        }
+        let bucket_ms = match finest {
+            Some(Field::Hour) => HOUR_MS,
+            Some(Field::Day) => DAY_MS,
+            Some(Field::Minute) => return Err(invalid("%M is finer than filex's hourly files")),
+            _ => {
+                return Err(invalid(
+                    "must contain %H (hourly files) or %d (daily files)",
+                ))
+            }
+        };
+        Ok(OutputTemplate {
+            segments,
+            bucket_ms,
+            offset_secs,
+        })
+    }
+
+    /// Start of the bucket holding `time_ms`.
+    pub fn bucket_of(&self, time_ms: i64) -> i64 {
+        let off = i64::from(self.offset_secs) * 1000;
+        (time_ms + off).div_euclid(self.bucket_ms) * self.bucket_ms - off
+    }
+
+    /// The relative path of the partition (`domain`, bucket starting at `bucket_start`).
+    pub fn render(&self, domain: &str, bucket_start: i64) -> String {
+        let c = time::civil(bucket_start, self.offset_secs);
+        let mut out = String::new();
+        for (i, seg) in self.segments.iter().enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            for t in seg {
+                match t {
+                    Token::Literal(l) => out.push_str(l),
+                    Token::Domain => out.push_str(domain),
+                    Token::Time(Field::Year) => out.push_str(&format!("{:04}", c.year)),
+                    Token::Time(Field::Month) => out.push_str(&format!("{:02}", c.month)),
+                    Token::Time(Field::Day) => out.push_str(&format!("{:02}", c.day)),
+                    Token::Time(Field::Hour) => out.push_str(&format!("{:02}", c.hour)),
+                    Token::Time(Field::Minute) => out.push_str(&format!("{:02}", c.minute)),
+                    Token::Star | Token::One => {}
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_fields_domain_and_globs() {
+        let p = tokenize("k", "{domain}_%Y%m%d%H*.gz", true).unwrap();
+        let c = match_segment(&p, "img.example.com_2026110503-0.gz", &Captures::default())
+            .expect("matches");
+        assert_eq!(c.domain.as_deref(), Some("img.example.com"));
+        let (start, end, finest) = c.span(8 * 3600).unwrap();
+        assert_eq!(finest, Field::Hour);
+        assert_eq!(end - start, HOUR_MS);
+        assert_eq!(
+            start,
+            time::parse_instant("t", "2026-11-05T03:00:00+08:00").unwrap()
+        );
+        assert!(match_segment(&p, "img_20261105.gz", &Captures::default()).is_none());
+        assert!(match_segment(&p, "x_2026110503.gz.tmp", &Captures::default()).is_none());
+    }
+
+    #[test]
+    fn repeated_fields_must_agree() {
+        let p = tokenize("k", "%Y%m%d-%d", true).unwrap();
+        assert!(match_segment(&p, "20261105-05", &Captures::default()).is_some());
+        assert!(match_segment(&p, "20261105-06", &Captures::default()).is_none());
+    }
+
+    #[test]
+    fn output_template_buckets_and_renders() {
+        let t = OutputTemplate::parse("p", "{domain}/%Y%m%d/{domain}_%Y%m%d%H.log.gz", 8 * 3600)
+            .unwrap();
+        assert_eq!(t.bucket_ms, HOUR_MS);
+        let ms = time::parse_instant("t", "2026-11-05T03:59:59.999+08:00").unwrap();
+        let b = t.bucket_of(ms);
+        assert_eq!(
+            t.render("a.example.com", b),
+            "a.example.com/20261105/a.example.com_2026110503.log.gz"
+        );
+        let daily = OutputTemplate::parse("p", "{domain}/%Y%m%d.log.gz", 8 * 3600).unwrap();
+        assert_eq!(daily.bucket_ms, DAY_MS);
+        let late = time::parse_instant("t", "2026-11-05T16:30:00Z").unwrap();
+        assert_eq!(
+            daily.render("a", daily.bucket_of(late)),
+            "a/20261106.log.gz"
+        );
+    }
+
+    #[test]
+    fn output_template_rejects_unsafe_or_ambiguous() {
+        for bad in [
+            "/abs/{domain}_%H.gz",
+            "../{domain}_%H.gz",
+            "%Y%m%d%H.gz",
+            "{domain}.gz",
+            "_x/{domain}_%H.gz",
+            "{domain}_*.gz",
+            "{domain}_%H.gz",
+        ] {
+            assert!(OutputTemplate::parse("p", bad, 0).is_err(), "{bad}");
+        }
+    }
+}

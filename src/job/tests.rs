@@ -1,0 +1,108 @@
+use std::path::Path;
+
+use super::*;
+
+const JOB: &str = r#"
+name = "acme-hourly"
+
+[window]
+start = "2026-11-05T00:00:00+08:00"
+end   = "2026-11-05T03:00:00+08:00"
+slack = "5m"
+
+[[source]]
+name     = "upyun"
+format   = "upyun"
+shards   = "file:///data/upyun/%Y%m%d/%H%M/*.gz"
+timezone = "+08:00"
+
+[[source]]
+name     = "nginx-edge"
+format   = "nginx"
+shards   = "nginx/{domain}/%Y%m%d/%H%M.log.gz"
+timezone = "+08:00"
+
+[output]
+root     = "file:///srv/fused"
+path     = "{domain}/%Y%m%d/{domain}_%Y%m%d%H.log.gz"
+format   = "json"
+timezone = "+08:00"
+"#;
+
+fn load(text: &str, overrides: &[&str]) -> Result<Job, JobError> {
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    JobFile::from_toml(text, Path::new("job.toml"), &overrides)?.validate(Path::new("/jobs"))
+}
+
+#[test]
+fn the_documented_job_file_validates() {
+    let job = load(JOB, &[]).unwrap();
+    assert_eq!(job.name, "acme-hourly");
+    assert_eq!(job.window.end_ms - job.window.start_ms, 3 * time::HOUR_MS);
+    assert_eq!(job.window.slack_ms, 5 * time::MINUTE_MS);
+    assert_eq!(job.sources.len(), 2);
+    assert_eq!(
+        job.sources[0].shards.root,
+        Location::Local("/data/upyun".into())
+    );
+    assert_eq!(job.sources[0].shards.segments.len(), 3);
+    assert_eq!(
+        job.sources[1].shards.root,
+        Location::Local("/jobs/nginx".into())
+    );
+    assert_eq!(job.sources[1].tz_offset_secs, 8 * 3600);
+    assert_eq!(job.output.template.bucket_ms, time::HOUR_MS);
+    assert_eq!(job.output.gzip_level, DEFAULT_GZIP_LEVEL);
+    assert_eq!(job.on_corrupt_shard, CorruptShardPolicy::Fail);
+    assert_eq!(job.window_id(), "20261104T160000Z-20261104T190000Z");
+}
+
+#[test]
+fn set_overrides_window_and_typed_values() {
+    let job = load(
+        JOB,
+        &[
+            "window.start=2026-11-05T01:00:00+08:00",
+            "output.gzip_level=9",
+            "source.1.timezone=UTC",
+            "on_corrupt_shard=skip",
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        job.window.start_ms,
+        time::parse_instant("t", "2026-11-05T01:00:00+08:00").unwrap()
+    );
+    assert_eq!(job.output.gzip_level, 9);
+    assert_eq!(job.sources[1].tz_offset_secs, 0);
+    assert_eq!(job.on_corrupt_shard, CorruptShardPolicy::Skip);
+}
+
+#[test]
+fn errors_name_the_key() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["window.end=2026-11-04T00:00:00+08:00"], "window.end"),
+        (&["window.slack=five"], "window.slack"),
+        (&["source.0.format=nosuch"], "nosuch"),
+        (&["source.0.timezone=Mars/Olympus"], "source[0].timezone"),
+        (&["output.path=%Y%m%d%H.gz"], "output.path"),
+        (&["output.gzip_level=11"], "output.gzip_level"),
+        (&["source.9.name=x"], "--set source.9.name=x"),
+        (&["bogus_key=1"], "bogus_key"),
+        (&["window"], "expected key=value"),
+    ];
+    for (overrides, needle) in cases {
+        let err = load(JOB, overrides).expect_err(needle).to_string();
+        assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    }
+}
+
+#[test]
+fn bare_toml_datetimes_are_accepted() {
+    let text = JOB.replace(
+        "start = \"2026-11-05T00:00:00+08:00\"",
+        "start = 2026-11-05T00:00:00+08:00",
+    );
+    let job = load(&text, &[]).unwrap();
+    assert_eq!(job.window.end_ms - job.window.start_ms, 3 * time::HOUR_MS);
+}

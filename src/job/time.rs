@@ -1,0 +1,211 @@
+//! Time values of the job file: RFC 3339 instants, fixed UTC offsets and short durations.
+//!
+//! filex works with fixed offsets (`+08:00`, `UTC`): CDN vendors and their customers name
+//! their zones that way, and a fixed offset keeps every hour exactly 3 600 000 ms long.
+
+use super::JobError;
+
+/// Milliseconds in one minute, hour and day.
+pub const MINUTE_MS: i64 = 60_000;
+pub const HOUR_MS: i64 = 60 * MINUTE_MS;
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// Parses an RFC 3339 instant (`2026-11-05T00:00:00+08:00`) into epoch milliseconds.
+pub fn parse_instant(key: &str, value: &str) -> Result<i64, JobError> {
+    let ts: jiff::Timestamp = value.trim().parse().map_err(|e| JobError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: format!("not an RFC 3339 time with offset ({e})"),
+    })?;
+    Ok(ts.as_millisecond())
+}
+
+/// Parses a fixed UTC offset: `+08:00`, `+0800`, `-05:00`, `UTC`, `Z`. Returns seconds east.
+pub fn parse_offset(key: &str, value: &str) -> Result<i32, JobError> {
+    let v = value.trim();
+    let invalid = |reason: &str| JobError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    if v.eq_ignore_ascii_case("utc") || v == "Z" || v.eq_ignore_ascii_case("gmt") {
+        return Ok(0);
+    }
+    let (sign, rest) = match v.as_bytes().first() {
+        Some(b'+') => (1, &v[1..]),
+        Some(b'-') => (-1, &v[1..]),
+        _ => return Err(invalid("expected a fixed offset such as +08:00 or UTC")),
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid("expected a fixed offset such as +08:00 or UTC"));
+    }
+    let hours: i32 = digits[..2].parse().map_err(|_| invalid("bad hours"))?;
+    let minutes: i32 = digits[2..].parse().map_err(|_| invalid("bad minutes"))?;
+    if hours > 18 || minutes > 59 {
+        return Err(invalid("offset out of range"));
+    }
+    Ok(sign * (hours * 3600 + minutes * 60))
+}
+
+/// Parses a duration such as `5m`, `90s`, `1h`, `2d`, `0`. Returns milliseconds.
+pub fn parse_duration(key: &str, value: &str) -> Result<i64, JobError> {
+    let v = value.trim();
+    let invalid = || JobError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: "expected a duration such as 30s, 5m, 1h or 2d".to_string(),
+    };
+    if v == "0" {
+        return Ok(0);
+    }
+    let split = v.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
+    let (num, unit) = v.split_at(split);
+    let n: i64 = num.parse().map_err(|_| invalid())?;
+    let unit_ms = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" | "min" => MINUTE_MS,
+        "h" => HOUR_MS,
+        "d" => DAY_MS,
+        _ => return Err(invalid()),
+    };
+    n.checked_mul(unit_ms).ok_or_else(invalid)
+}
+
+/// Civil date-time fields of an instant seen at a fixed offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+pub fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The inverse of [`days_from_civil`].
+pub fn civil_from_days(days: i64) -> (i32, u32, u32) {
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    ((y + i64::from(m <= 2)) as i32, m, d)
+}
+
+/// The civil fields of `ms` at `offset_secs`.
+pub fn civil(ms: i64, offset_secs: i32) -> Civil {
+    let local = ms.div_euclid(1000) + i64::from(offset_secs);
+    let days = local.div_euclid(86_400);
+    let secs = local.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    Civil {
+        year,
+        month,
+        day,
+        hour: (secs / 3600) as u32,
+        minute: ((secs % 3600) / 60) as u32,
+        second: (secs % 60) as u32,
+    }
+}
+
+/// Epoch milliseconds of civil fields at `offset_secs`.
+pub fn from_civil(c: &Civil, offset_secs: i32) -> i64 {
+    let days = days_from_civil(c.year, c.month, c.day);
+    let secs =
+        days * 86_400 + i64::from(c.hour) * 3600 + i64::from(c.minute) * 60 + i64::from(c.second)
+            - i64::from(offset_secs);
+    secs * 1000
+}
+
+/// Formats `ms` as RFC 3339 at `offset_secs` with second precision (`2026-11-05T00:00:00+08:00`).
+pub fn format_rfc3339(ms: i64, offset_secs: i32) -> String {
+    let c = civil(ms, offset_secs);
+    let sign = if offset_secs < 0 { '-' } else { '+' };
+    let off = offset_secs.unsigned_abs();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}:{:02}",
+        c.year,
+        c.month,
+        c.day,
+        c.hour,
+        c.minute,
+        c.second,
+        sign,
+        off / 3600,
+        (off % 3600) / 60
+    )
+}
+
+/// Compact UTC form used in file names: `20261104T160000Z`.
+pub fn format_compact_utc(ms: i64) -> String {
+    let c = civil(ms, 0);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets() {
+        assert_eq!(parse_offset("k", "+08:00").unwrap(), 8 * 3600);
+        assert_eq!(parse_offset("k", "+0530").unwrap(), 5 * 3600 + 1800);
+        assert_eq!(parse_offset("k", "-05:00").unwrap(), -5 * 3600);
+        assert_eq!(parse_offset("k", "UTC").unwrap(), 0);
+        assert!(parse_offset("k", "Asia/Shanghai").is_err());
+        assert!(parse_offset("k", "+25:00").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("k", "5m").unwrap(), 300_000);
+        assert_eq!(parse_duration("k", "1h").unwrap(), 3_600_000);
+        assert_eq!(parse_duration("k", "0").unwrap(), 0);
+        assert!(parse_duration("k", "5 minutes").is_err());
+        assert!(parse_duration("k", "m").is_err());
+    }
+
+    #[test]
+    fn civil_round_trip_matches_jiff() {
+        for ms in [
+            0i64,
+            1_614_939_332_000,
+            1_793_894_400_000,
+            -86_400_000,
+            951_782_400_000,
+        ] {
+            for off in [0, 8 * 3600, -5 * 3600] {
+                let c = civil(ms, off);
+                assert_eq!(from_civil(&c, off), ms - ms.rem_euclid(1000));
+                let s = format_rfc3339(ms, off);
+                let back: jiff::Timestamp = s.parse().unwrap();
+                assert_eq!(back.as_millisecond(), ms - ms.rem_euclid(1000), "{s}");
+            }
+        }
+        assert_eq!(
+            parse_instant("k", "2026-11-05T00:00:00+08:00").unwrap(),
+            parse_instant("k", "2026-11-04T16:00:00Z").unwrap()
+        );
+        assert_eq!(format_compact_utc(0), "19700101T000000Z");
+    }
+}

@@ -1,0 +1,334 @@
+//! The map task: for each shard of the task, decompress, split lines, parse, drop lines
+//! outside the window, route to a partition (domain, hour or day), render the output line
+//! and add it to the sort buffer; spill a sorted run to scratch whenever the buffer is full.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use serde::{Deserialize, Serialize};
+
+use super::counters::Counters;
+use super::lines::LineReader;
+use super::progress::Progress;
+use super::shard::{open_shard, verify_shard, ShardError};
+use super::{TaskContext, TaskError};
+use crate::formats::{ParseContext, Renderer};
+use crate::job::CorruptShardPolicy;
+use crate::plan::MapTask;
+use crate::sort::{RunIndex, SortBuffer, SortKey};
+use crate::storage::{input_store, ScratchFile};
+
+/// Share of a task's memory given to the sort buffer; the rest covers read and
+/// decompression buffers and the line being rendered.
+const SORT_BUFFER_SHARE: f64 = 0.75;
+/// Report progress every this many lines.
+const PROGRESS_EVERY: u64 = 8192;
+
+/// One partition: the domain and the start of its time bucket.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PartitionKey {
+    pub domain: String,
+    pub bucket_ms: i64,
+}
+
+/// A sorted run written by a map task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFile {
+    /// Scratch name.
+    pub name: String,
+    pub index: RunIndex,
+}
+
+/// A shard skipped under `on_corrupt_shard = "skip"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedShard {
+    pub url: String,
+    pub reason: String,
+}
+
+/// What a map task produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapOutput {
+    pub task: u32,
+    pub runs: Vec<RunFile>,
+    /// Partitions by their task-local id (the `partition` of the run segments).
+    pub partitions: Vec<PartitionKey>,
+    /// Counters per source of the job, in job order.
+    pub counters: Vec<Counters>,
+    /// Scratch name of this task's rejects (TSV: source, shard, line, reason, raw line).
+    pub rejects: Option<String>,
+    pub skipped: Vec<SkippedShard>,
+    pub input_bytes: u64,
+}
+
+/// Maps partitions to task-local ids without allocating on the common path.
+#[derive(Default)]
+struct PartitionTable {
+    by_domain: HashMap<String, Vec<(i64, u32)>>,
+    keys: Vec<PartitionKey>,
+    last: Option<(usize, i64, u32)>,
+}
+
+impl PartitionTable {
+    fn id(&mut self, domain: &str, bucket_ms: i64) -> u32 {
+        if let Some((len, b, id)) = self.last {
+            if b == bucket_ms
+                && len == domain.len()
+                && self.keys[id as usize].domain.as_str() == domain
+            {
+                return id;
+            }
+        }
+        let next = self.keys.len() as u32;
+        let buckets = match self.by_domain.get_mut(domain) {
+            Some(b) => b,
+            None => self.by_domain.entry(domain.to_string()).or_default(),
+        };
+        let id = match buckets.iter().find(|(b, _)| *b == bucket_ms) {
+            Some((_, id)) => *id,
+            None => {
+                buckets.push((bucket_ms, next));
+                self.keys.push(PartitionKey {
+                    domain: domain.to_string(),
+                    bucket_ms,
+                });
+                next
+            }
+        };
+        self.last = Some((domain.len(), bucket_ms, id));
+        id
+    }
+}
+
+/// A host that is safe to use as a path segment: DNS names and IP literals only.
+pub fn valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && !host.starts_with(['.', '_', '-'])
+        && !host.contains("..")
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._:[]".contains(&b))
+}
+
+struct Rejects {
+    name: String,
+    file: Option<Box<dyn ScratchFile>>,
+}
+
+impl Rejects {
+    fn write(
+        &mut self,
+        ctx: &TaskContext,
+        source: &str,
+        shard: &str,
+        line_no: u64,
+        reason: &str,
+        raw: &[u8],
+    ) -> Result<(), TaskError> {
+        let scratch_err = |source| TaskError::Scratch {
+            what: format!("write {}", self.name),
+            source,
+        };
+        if self.file.is_none() {
+            self.file = Some(ctx.scratch.create(&self.name).map_err(scratch_err)?);
+        }
+        if let Some(f) = self.file.as_mut() {
+            let reason = reason.replace(['\t', '\n', '\r'], " ");
+            write!(f, "{source}\t{shard}\t{line_no}\t{reason}\t")
+                .and_then(|_| f.write_all(raw))
+                .and_then(|_| f.write_all(b"\n"))
+                .map_err(|source| TaskError::Scratch {
+                    what: format!("write {}", self.name),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs one map task.
+pub fn execute_map(
+    ctx: &TaskContext,
+    task: &MapTask,
+    attempt: u32,
+) -> Result<MapOutput, TaskError> {
+    let job = &ctx.job;
+    let prefix = format!("m{:05}.{attempt}", task.id);
+    let budget = ((ctx.memory_per_task as f64) * SORT_BUFFER_SHARE) as usize;
+    let mut buffer = SortBuffer::new(budget.max(64 << 10));
+    let mut partitions = PartitionTable::default();
+    let mut counters = vec![Counters::default(); job.sources.len()];
+    let mut rejects = Rejects {
+        name: format!("{prefix}/rejects.tsv"),
+        file: None,
+    };
+    let mut runs = Vec::new();
+    let mut skipped = Vec::new();
+    let mut rendered = Vec::with_capacity(4096);
+    let renderer = Renderer {
+        format: job.output.format,
+        tz_offset_secs: job.output.tz_offset_secs,
+    };
+    let template = &job.output.template;
+    let window = job.window;
+    let mut input_bytes = 0u64;
+
+    let spill = |buffer: &mut SortBuffer, runs: &mut Vec<RunFile>| -> Result<(), TaskError> {
+        let name = format!("{prefix}/spill-{:04}.run", runs.len());
+        let scratch_err = |source| TaskError::Scratch {
+            what: format!("spill {name}"),
+            source,
+        };
+        let mut file = ctx.scratch.create(&name).map_err(scratch_err)?;
+        let index = buffer.spill(&mut file).map_err(scratch_err)?;
+        file.close().map_err(scratch_err)?;
+        runs.push(RunFile { name, index });
+        Ok(())
+    };
+
+    for shard in &task.shards {
+        let source = &job.sources[shard.source as usize];
+        let store = input_store(&shard.location)?;
+        let url = shard.location.to_string();
+        if job.on_corrupt_shard == CorruptShardPolicy::Skip {
+            if let Err(e) = verify_shard(store.as_ref(), &shard.location) {
+                if let ShardError::Storage(_) = e {
+                    return Err(e.into());
+                }
+                tracing::warn!(shard = %url, error = %e, "skipping corrupt shard");
+                skipped.push(SkippedShard {
+                    url,
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        }
+        let reader = open_shard(store.as_ref(), &shard.location)?;
+        let mut lines = LineReader::new(reader);
+        let pctx = ParseContext {
+            domain: shard.domain.as_deref(),
+            tz_offset_secs: source.tz_offset_secs,
+        };
+        let c = &mut counters[shard.source as usize];
+        let mut line_no = 0u64;
+        let mut bytes_since = 0u64;
+        loop {
+            let line = match lines.next_line() {
+                Ok(Some(l)) => l,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(ShardError::Corrupt {
+                        url,
+                        line: line_no + 1,
+                        source: e,
+                    }
+                    .into())
+                }
+            };
+            line_no += 1;
+            bytes_since += line.len() as u64 + 1;
+            if line_no % PROGRESS_EVERY == 0 {
+                Progress::add(&ctx.progress.lines, PROGRESS_EVERY);
+                Progress::add(&ctx.progress.input_bytes, bytes_since);
+                input_bytes += bytes_since;
+                bytes_since = 0;
+            }
+            let rec = match source.format.parse(line, &pctx) {
+                Ok(Some(rec)) => rec,
+                Ok(None) => continue,
+                Err(reason) => {
+                    c.rejected();
+                    rejects.write(ctx, &source.name, &url, line_no, &reason.to_string(), line)?;
+                    continue;
+                }
+            };
+            if !window.contains(rec.time_ms) {
+                c.outside_window();
+                continue;
+            }
+            if !valid_host(&rec.host) {
+                c.rejected();
+                let reason = format!("invalid host '{}'", rec.host.escape_debug());
+                rejects.write(ctx, &source.name, &url, line_no, &reason, line)?;
+                continue;
+            }
+            c.accepted();
+            let pid = partitions.id(&rec.host, template.bucket_of(rec.time_ms));
+            rendered.clear();
+            renderer.render(&rec, &source.name, line, &mut rendered);
+            buffer.push(
+                pid,
+                SortKey {
+                    time_ms: rec.time_ms,
+                    shard: shard.ordinal,
+                    line: line_no,
+                },
+                &rendered,
+            );
+            if buffer.is_full() {
+                spill(&mut buffer, &mut runs)?;
+            }
+        }
+        Progress::add(&ctx.progress.lines, line_no % PROGRESS_EVERY);
+        Progress::add(&ctx.progress.input_bytes, bytes_since);
+        input_bytes += bytes_since;
+    }
+    if !buffer.is_empty() {
+        spill(&mut buffer, &mut runs)?;
+    }
+    let rejects_name = match rejects.file.take() {
+        Some(f) => {
+            f.close().map_err(|source| TaskError::Scratch {
+                what: format!("close {}", rejects.name),
+                source,
+            })?;
+            Some(rejects.name)
+        }
+        None => None,
+    };
+    Ok(MapOutput {
+        task: task.id,
+        runs,
+        partitions: partitions.keys,
+        counters,
+        rejects: rejects_name,
+        skipped,
+        input_bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_that_could_escape_the_output_root_are_invalid() {
+        for ok in [
+            "img.example.com",
+            "a-b.example.net",
+            "192.0.2.1",
+            "[2001:db8::1]",
+        ] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "", "..", "../etc", "a/b", "_x", ".hidden", "UPPER", "a b", "a\\b",
+        ] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn partition_ids_are_stable_per_domain_and_bucket() {
+        let mut t = PartitionTable::default();
+        let a = t.id("a", 0);
+        let b = t.id("b", 0);
+        assert_ne!(a, b);
+        assert_eq!(t.id("a", 0), a);
+        let a2 = t.id("a", 3_600_000);
+        assert_ne!(a2, a);
+        assert_eq!(t.id("b", 0), b);
+        assert_eq!(t.keys.len(), 3);
+    }
+}

@@ -1,0 +1,126 @@
+//! The reduce task: k-way merge of every sorted run segment of one partition, gzip'd in
+//! parallel members, written to the output's staging area. Publication happens later, for
+//! all partitions at once, when every task has succeeded.
+
+use std::io::{self, Write};
+
+use serde::{Deserialize, Serialize};
+
+use super::progress::Progress;
+use super::{PartitionKey, TaskContext, TaskError};
+use crate::sort::{merge_segments, GzipMembersWriter, SegmentRef};
+use crate::storage::StagedObject;
+
+/// Decompressed block size of run files, used to size the merge fan-in.
+const MERGE_BLOCK_BYTES: usize = 512 << 10;
+/// Bounds of a gzip member's input size.
+const MIN_MEMBER_BYTES: usize = 1 << 20;
+const MAX_MEMBER_BYTES: usize = 8 << 20;
+
+/// One partition to merge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReduceTask {
+    pub id: u32,
+    pub partition: PartitionKey,
+    /// Output path relative to the root.
+    pub rel_path: String,
+    pub inputs: Vec<RunSegment>,
+    /// Lines the map tasks wrote for this partition.
+    pub records: u64,
+    pub line_bytes: u64,
+    /// Threads this task may use to compress.
+    pub gzip_threads: u32,
+}
+
+/// One map task's run segment of the partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSegment {
+    /// Scratch name of the run file.
+    pub file: String,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// A merged partition, staged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReduceOutput {
+    pub id: u32,
+    pub staged: StagedObject,
+    pub lines: u64,
+    pub line_bytes: u64,
+}
+
+struct Counting<W> {
+    inner: W,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Runs one reduce task.
+pub fn execute_reduce(ctx: &TaskContext, task: &ReduceTask) -> Result<ReduceOutput, TaskError> {
+    let budget = ctx.memory_per_task.max(4 << 20);
+    let threads = (task.gzip_threads as usize).max(1);
+    // Half the budget for gzip members in flight (input + output per member), half for
+    // the merge's decompressed and compressed blocks.
+    let member_bytes = (budget / 2 / (2 * (threads + 2))).clamp(MIN_MEMBER_BYTES, MAX_MEMBER_BYTES);
+    let max_fan_in = (budget / 2 / (2 * MERGE_BLOCK_BYTES)).max(2);
+    let merge_err = |source| TaskError::Merge {
+        partition: task.rel_path.clone(),
+        source,
+    };
+
+    let staged = ctx.output.stage(&task.rel_path)?;
+    let mut gz = GzipMembersWriter::new(
+        Counting { inner: staged },
+        ctx.job.output.gzip_level,
+        member_bytes,
+        threads,
+    );
+    let mut lines = 0u64;
+    let mut line_bytes = 0u64;
+    let tmp_prefix = format!("r{:05}", task.id);
+    let inputs: Vec<SegmentRef> = task
+        .inputs
+        .iter()
+        .map(|s| SegmentRef {
+            file: s.file.clone(),
+            offset: s.offset,
+            len: s.len,
+        })
+        .collect();
+    merge_segments(
+        ctx.scratch.as_ref(),
+        &inputs,
+        max_fan_in,
+        &tmp_prefix,
+        &mut |_key, line| {
+            lines += 1;
+            line_bytes += line.len() as u64;
+            gz.write_all(line)
+        },
+    )
+    .map_err(merge_err)?;
+    let counting = gz.finish().map_err(merge_err)?;
+    let staged = counting.inner.finish()?;
+    Progress::add(&ctx.progress.output_bytes, staged.bytes);
+    if lines != task.records {
+        return Err(TaskError::LineCount {
+            partition: task.rel_path.clone(),
+            expected: task.records,
+            got: lines,
+        });
+    }
+    Ok(ReduceOutput {
+        id: task.id,
+        staged,
+        lines,
+        line_bytes,
+    })
+}
