@@ -37,7 +37,8 @@ import sun.misc.Signal;
  * Configuration, bound to 127.0.0.1 with dynamic ports.
  *
  * <p>Once both are up it writes the effective configuration as core-site.xml, hdfs-site.xml and
- * yarn-site.xml (split by key prefix, variables resolved, real ports) plus a shell-style
+ * yarn-site.xml (split by key prefix: dfs.*, yarn.*, the rest; variables resolved; empty values
+ * left out; ResourceManager and NameNode addresses as 127.0.0.1:real-port) plus a shell-style
  * cluster.env into the conf directory, then prints exactly one line on stdout:
  *
  * <pre>FILEX-CLUSTER READY nn=hdfs://127.0.0.1:P webhdfs=http://127.0.0.1:P rm=127.0.0.1:P
@@ -348,7 +349,10 @@ public final class FilexCluster {
       } catch (RuntimeException e) {
         value = effective.getRaw(name);
       }
-      if (value == null) {
+      // Empty values mean "unset" to Hadoop (its *-default.xml still supply them to Java
+      // clients), but a non-Java reader may take them as set, e.g. an empty
+      // dfs.data.transfer.protection; leave them out.
+      if (value == null || value.isEmpty()) {
         continue;
       }
       String file =
