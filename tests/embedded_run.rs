@@ -1,0 +1,337 @@
+//! `filex run` end to end on local files, through the binary: counters, rejects, corrupt
+//! shards, atomic publication, determinism, the spill path and re-runs.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+fn filex(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_filex"))
+        .args(args)
+        .env("FILEX_LOG", "warn")
+        .output()
+        .expect("run filex")
+}
+
+fn gz(lines: &[String]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for l in lines {
+        e.write_all(l.as_bytes()).unwrap();
+        e.write_all(b"\n").unwrap();
+    }
+    e.finish().unwrap()
+}
+
+fn gunzip(path: &Path) -> String {
+    let mut s = String::new();
+    MultiGzDecoder::new(fs::File::open(path).unwrap())
+        .read_to_string(&mut s)
+        .unwrap();
+    s
+}
+
+/// An nginx combined line at `secs` after 2026-11-05T00:00:00+08:00 (may exceed the day).
+fn nginx_line(secs: u32, tag: &str) -> String {
+    let day = 5 + secs / 86_400;
+    let s = secs % 86_400;
+    format!(
+        "203.0.113.{} - - [{}/{}/2026:{:02}:{:02}:{:02} +0800] \"GET /{tag}.jpg HTTP/1.1\" 200 {} \"-\" \"Mozilla/5.0 (X11)\"",
+        secs % 250,
+        day,
+        MONTHS[10],
+        s / 3600,
+        (s / 60) % 60,
+        s % 60,
+        1000 + secs
+    )
+}
+
+struct Corpus {
+    dir: tempfile::TempDir,
+}
+
+impl Corpus {
+    fn new() -> Corpus {
+        Corpus {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    fn shard(&self, domain: &str, slot: &str, bytes: &[u8]) {
+        let p = self
+            .path()
+            .join(format!("ng/{domain}/20261105/{slot}.log.gz"));
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, bytes).unwrap();
+    }
+    fn job(&self, extra: &str) -> PathBuf {
+        let text = format!(
+            r#"
+name = "t"
+{extra}
+[window]
+start = "2026-11-05T00:00:00+08:00"
+end = "2026-11-05T02:00:00+08:00"
+slack = "5m"
+
+[[source]]
+name = "edge"
+format = "nginx"
+shards = "ng/{{domain}}/%Y%m%d/%H%M.log.gz"
+timezone = "+08:00"
+
+[output]
+root = "out"
+path = "{{domain}}/%Y%m%d/{{domain}}_%Y%m%d%H.log.gz"
+format = "raw"
+timezone = "+08:00"
+"#
+        );
+        let p = self.path().join("job.toml");
+        fs::write(&p, text).unwrap();
+        p
+    }
+    fn out(&self) -> PathBuf {
+        self.path().join("out")
+    }
+}
+
+fn manifest_of(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let url = last
+        .strip_prefix("manifest: file://")
+        .unwrap_or_else(|| panic!("last stdout line is not the manifest: {stdout}"));
+    serde_json::from_str(&fs::read_to_string(url).unwrap()).unwrap()
+}
+
+/// Every published file (relative path → bytes), `_` names excluded.
+fn published(root: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        for e in rd {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with('_') {
+                continue;
+            }
+            if e.file_type().unwrap().is_dir() {
+                walk(root, &e.path(), out);
+            } else {
+                let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+                out.push((rel, fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// A corpus of two domains over three hours of slots, lines out of order inside shards,
+/// some lines outside the window and some garbage.
+fn standard_corpus() -> (Corpus, Vec<(u32, String)>) {
+    let c = Corpus::new();
+    let mut expected = Vec::new();
+    for (d, domain) in ["a.example.com", "b.example.com"].iter().enumerate() {
+        // Slots 23:55 (previous day: in the slack) … 02:00 (after the end, in the slack).
+        for slot in (0..=25).map(|i| i * 300) {
+            let mut lines = Vec::new();
+            for k in 0..40u32 {
+                // Disorder: times go backwards inside the shard; some spill into the
+                // neighbouring slots and outside the window.
+                let secs = slot + 299 - (k * 7 + d as u32) % 300;
+                let line = nginx_line(secs, &format!("{domain}-{slot}-{k}"));
+                lines.push(line.clone());
+                if secs < 7200 {
+                    expected.push((secs, format!("{domain} {line}")));
+                }
+            }
+            lines.push("garbage \u{1}\u{2} not a log line".to_string());
+            let (h, m) = (slot / 3600, (slot / 60) % 60);
+            c.shard(domain, &format!("{h:02}{m:02}"), &gz(&lines));
+        }
+        // A slot of the previous day in the slack (23:55 local).
+        let late = vec![nginx_line(0, "early-but-in-window")];
+        let p = c.path().join(format!("ng/{domain}/20261104/2355.log.gz"));
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, gz(&late)).unwrap();
+        expected.push((0, format!("{domain} {}", late[0])));
+    }
+    (c, expected)
+}
+
+#[test]
+fn fuses_counts_and_sorts() {
+    let (c, expected) = standard_corpus();
+    let job = c.job("");
+    let out = filex(&["run", job.to_str().unwrap(), "--threads", "2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = manifest_of(&out);
+    let counters = &m["counters"];
+    let n = |k: &str| counters[k].as_u64().unwrap();
+    assert_eq!(n("lines_in"), n("lines_out") + n("rejected") + n("out_of_window"));
+    assert_eq!(n("lines_out"), expected.len() as u64);
+    assert_eq!(n("rejected"), 2 * 25, "one garbage line per shard read");
+    assert!(n("out_of_window") > 0);
+
+    // Each hourly file holds exactly its lines, sorted by time (stable by shard, line).
+    let parts = m["partitions"].as_array().unwrap();
+    assert_eq!(parts.len(), 4, "2 domains x 2 hours: {parts:?}");
+    for p in parts {
+        let path = c.out().join(p["path"].as_str().unwrap());
+        let text = gunzip(&path);
+        let domain = p["domain"].as_str().unwrap();
+        let hour = if p["path"].as_str().unwrap().ends_with("00.log.gz") { 0 } else { 1 };
+        let mut want: Vec<&(u32, String)> = expected
+            .iter()
+            .filter(|(s, l)| l.starts_with(&format!("{domain} ")) && s / 3600 == hour)
+            .collect();
+        want.sort_by_key(|(s, _)| *s);
+        let got: Vec<&str> = text.lines().collect();
+        assert_eq!(got.len(), want.len(), "{}", p["path"]);
+        for (g, (_, w)) in got.iter().zip(&want) {
+            assert_eq!(*g, &w[domain.len() + 1..]);
+        }
+        assert_eq!(p["lines"].as_u64().unwrap(), got.len() as u64);
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(p["bytes"].as_u64().unwrap(), bytes.len() as u64);
+    }
+
+    // The rejects file keeps every rejected line with source, shard and line number.
+    let rejects = c.out().join(m["rejects"]["path"].as_str().unwrap());
+    let text = gunzip(&rejects);
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.splitn(5, '\t').collect()).collect();
+    assert_eq!(rows.len() as u64, n("rejected"));
+    for r in &rows {
+        assert_eq!(r[0], "edge");
+        assert!(r[1].starts_with("file://") && r[1].ends_with(".log.gz"), "{r:?}");
+        assert_eq!(r[2], "41", "the garbage line is the 41st of its shard");
+        assert_eq!(r[4], "garbage \u{1}\u{2} not a log line");
+    }
+    // Nothing but partitions and `_` names under the root.
+    assert!(!c.out().join("_temporary").exists());
+}
+
+#[test]
+fn runs_are_deterministic_and_the_spill_path_agrees() {
+    let (c, _) = standard_corpus();
+    let job = c.job("");
+    let job = job.to_str().unwrap();
+    let a = filex(&["run", job, "--threads", "2"]);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let first = published(&c.out());
+    // A tiny memory budget and tiny tasks force many spills and multi-pass merges.
+    let b = filex(&["run", job, "--threads", "1", "--memory", "1M", "--task-size", "1K"]);
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    assert_eq!(published(&c.out()), first);
+    let ma = manifest_of(&a);
+    let mb = manifest_of(&b);
+    assert_eq!(ma["partitions"], mb["partitions"]);
+    assert_eq!(ma["counters"], mb["counters"]);
+}
+
+#[test]
+fn a_corrupt_shard_fails_the_job_and_publishes_nothing() {
+    let (c, _) = standard_corpus();
+    let mut bad = gz(&[nginx_line(4000, "x")]);
+    bad.truncate(bad.len() - 6);
+    c.shard("a.example.com", "0105", &bad);
+    let job = c.job("");
+    let out = filex(&["run", job.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("0105.log.gz"), "message names the shard: {err}");
+    assert!(published(&c.out()).is_empty(), "nothing published");
+    assert!(!c.out().join("_manifests").exists());
+    assert!(!c.out().join("_temporary").exists());
+}
+
+#[test]
+fn corrupt_shards_can_be_skipped_and_are_listed() {
+    let (c, _) = standard_corpus();
+    c.shard("b.example.com", "0110", b"definitely not gzip\n");
+    let job = c.job("on_corrupt_shard = \"skip\"");
+    let out = filex(&["run", job.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = manifest_of(&out);
+    let skipped = m["skipped_shards"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0]["url"].as_str().unwrap().ends_with("b.example.com/20261105/0110.log.gz"));
+    let c2 = &m["counters"];
+    assert_eq!(
+        c2["lines_in"].as_u64().unwrap(),
+        c2["lines_out"].as_u64().unwrap()
+            + c2["rejected"].as_u64().unwrap()
+            + c2["out_of_window"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn a_rerun_of_the_window_replaces_its_output_exactly() {
+    let (c, _) = standard_corpus();
+    let job = c.job("");
+    let job = job.to_str().unwrap();
+    assert!(filex(&["run", job]).status.success());
+    let first = published(&c.out());
+    // Late data arrives for one slot; the rerun must include it, with no duplicates.
+    c.shard("a.example.com", "0130", &gz(&[nginx_line(5400, "late")]));
+    assert!(filex(&["run", job]).status.success());
+    let second = published(&c.out());
+    assert_eq!(first.len(), second.len());
+    let total = |files: &[(String, Vec<u8>)]| -> usize {
+        files
+            .iter()
+            .map(|(_, b)| {
+                let mut s = String::new();
+                MultiGzDecoder::new(&b[..]).read_to_string(&mut s).unwrap();
+                s.lines().count()
+            })
+            .sum()
+    };
+    // The replaced shard had 40 lines of which some were in the window; now it has one.
+    assert!(total(&second) < total(&first));
+    assert!(filex(&["run", job]).status.success());
+    assert_eq!(published(&c.out()), second, "same input, same bytes");
+}
+
+#[test]
+fn job_file_errors_exit_2_and_name_the_key() {
+    let c = Corpus::new();
+    let job = c.job("");
+    let out = filex(&["run", job.to_str().unwrap(), "--set", "window.slack=soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("window.slack") && err.contains("soon"), "{err}");
+    let out = filex(&["run", "/nonexistent/job.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/job.toml"));
+}
+
+#[test]
+fn plan_lists_shards_without_reading_them() {
+    let (c, _) = standard_corpus();
+    let job = c.job("");
+    let out = filex(&["plan", job.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let src = &plan["sources"][0];
+    // Slots 23:55 (prev day) and 00:00 … 02:00: 26 slots x 2 domains.
+    assert_eq!(src["shards"].as_u64().unwrap(), 2 * 26);
+    assert_eq!(src["slots"].as_array().unwrap().len(), 26);
+    let tasks = plan["map_tasks"].as_array().unwrap();
+    let shards: usize = tasks.iter().map(|t| t["shards"].as_array().unwrap().len()).sum();
+    assert_eq!(shards, 52);
+    assert!(!c.out().exists(), "plan writes nothing");
+}
