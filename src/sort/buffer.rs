@@ -1,10 +1,12 @@
 //! The map side's sort buffer: records collected in memory up to a byte budget, then sorted by
 //! (partition, key) and written as one run file.
 //!
-//! Lines are copied into an arena of large chunks and each record keeps a fixed-size entry, so
-//! `push` does not allocate per record. The budget counts the arena, the entries and the packed
-//! sort keys a spill needs, so the buffer's memory is the budget plus a small constant (one
-//! arena chunk, one chunk of entries, one run block). It does not merge runs; see `merge`.
+//! Lines are copied (after a varint length) into an arena of large chunks and each record keeps
+//! a fixed-size entry, so `push` does not allocate per record. A spill packs each entry into
+//! one integer that also holds the line's arena position, sorts those, and writes from them
+//! alone: one random memory access per record. The budget counts the arena, the entries and
+//! the packed keys, so the buffer's memory is the budget plus a small constant (one arena
+//! chunk, one chunk of entries, one run block). It does not merge runs; see `merge`.
 
 use std::io::{self, Write};
 use std::mem::size_of;
@@ -15,23 +17,24 @@ use super::{RunIndex, Segment};
 
 /// Entries are stored in chunks of this many, so growing never copies (or doubles) them.
 const ENTRIES_PER_CHUNK: usize = 1 << 13;
+/// An arena position is `chunk << CHUNK_SHIFT | offset in chunk`.
+const CHUNK_SHIFT: u32 = 20;
 /// Largest arena chunk; smaller budgets get smaller chunks (a sixteenth of the budget).
-const MAX_ARENA_CHUNK: usize = 1 << 20;
+const MAX_ARENA_CHUNK: usize = 1 << CHUNK_SHIFT;
 const MIN_ARENA_CHUNK: usize = 4 << 10;
 
-/// Memory a record costs besides its line: its entry and its packed key during a spill.
+/// Memory a record costs besides its line and the line's length prefix in the arena: its
+/// entry and its packed key during a spill.
 pub const RECORD_OVERHEAD_BYTES: usize = size_of::<Entry>() + size_of::<u128>();
 
-/// One record: its key, its partition and where its line is in the arena.
+/// One record: its key, its partition and the arena position of its line.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     time_ms: i64,
     line: u64,
-    len: u64,
+    at: u64,
     shard: u32,
     partition: u32,
-    chunk: u32,
-    pos: u32,
 }
 
 impl Entry {
@@ -45,8 +48,8 @@ impl Entry {
     }
 }
 
-/// Line bytes, in chunks of `chunk_bytes`. A line longer than a quarter chunk gets a chunk of
-/// its own, so little of a chunk is wasted. Chunks are kept for reuse after a spill.
+/// Length-prefixed lines, in chunks of `chunk_bytes`. A line longer than a quarter chunk gets a
+/// chunk of its own, so little of a chunk is wasted. Chunks are kept for reuse after a spill.
 struct Arena {
     chunks: Vec<Vec<u8>>,
     /// Index in `chunks` of the chunk that takes small lines, if any.
@@ -74,15 +77,21 @@ impl Arena {
         self.closed_bytes + self.open.map_or(0, |i| self.chunks[i].len())
     }
 
-    /// Copies `line` in; returns (chunk, position).
-    fn push(&mut self, line: &[u8]) -> (u32, u32) {
-        if line.len() > self.chunk_bytes / 4 {
-            self.closed_bytes += line.len();
-            self.chunks.push(line.to_vec());
-            return (self.chunks.len() as u32 - 1, 0);
+    /// Copies `line` in after its length; returns its position.
+    fn push(&mut self, line: &[u8]) -> u64 {
+        let mut prefix = [0u8; 10];
+        let prefix = varint(&mut prefix, line.len() as u64);
+        let need = prefix.len() + line.len();
+        if need > self.chunk_bytes / 4 {
+            let mut chunk = Vec::with_capacity(need);
+            chunk.extend_from_slice(prefix);
+            chunk.extend_from_slice(line);
+            self.closed_bytes += need;
+            self.chunks.push(chunk);
+            return ((self.chunks.len() - 1) as u64) << CHUNK_SHIFT;
         }
         let open = match self.open {
-            Some(i) if self.chunks[i].len() + line.len() <= self.chunk_bytes => i,
+            Some(i) if self.chunks[i].len() + need <= self.chunk_bytes => i,
             other => {
                 if let Some(i) = other {
                     self.closed_bytes += self.chunks[i].capacity();
@@ -98,14 +107,33 @@ impl Arena {
         };
         let chunk = &mut self.chunks[open];
         let pos = chunk.len();
+        chunk.extend_from_slice(prefix);
         chunk.extend_from_slice(line);
-        (open as u32, pos as u32)
+        ((open as u64) << CHUNK_SHIFT) | pos as u64
     }
 
+    /// An upper bound of the positions handed out so far.
+    fn max_position(&self) -> u64 {
+        (self.chunks.len() as u64) << CHUNK_SHIFT
+    }
+
+    /// The line at `at`, a position returned by `push`.
     #[inline]
-    fn line(&self, e: &Entry) -> &[u8] {
-        let start = e.pos as usize;
-        &self.chunks[e.chunk as usize][start..start + e.len as usize]
+    fn line(&self, at: u64) -> &[u8] {
+        let chunk = &self.chunks[(at >> CHUNK_SHIFT) as usize];
+        let mut pos = (at & ((1 << CHUNK_SHIFT) - 1)) as usize;
+        let mut len = 0usize;
+        let mut shift = 0;
+        loop {
+            let b = chunk[pos];
+            pos += 1;
+            len |= usize::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                break;
+            }
+            shift += 7;
+        }
+        &chunk[pos..pos + len]
     }
 
     /// Forgets all lines; standard chunks are kept for reuse, lone-line chunks are freed.
@@ -148,15 +176,13 @@ impl SortBuffer {
 
     /// Adds one record; `line` is the rendered output line including its `\n`.
     pub fn push(&mut self, partition: u32, key: SortKey, line: &[u8]) {
-        let (chunk, pos) = self.arena.push(line);
+        let at = self.arena.push(line);
         let entry = Entry {
             time_ms: key.time_ms,
             line: key.line,
-            len: line.len() as u64,
+            at,
             shard: key.shard,
             partition,
-            chunk,
-            pos,
         };
         let c = self.len / ENTRIES_PER_CHUNK;
         if c == self.entries.len() {
@@ -167,9 +193,10 @@ impl SortBuffer {
         self.range.include(partition, &key);
     }
 
-    /// True once the budget is reached: spill before pushing more.
+    /// True once the budget is reached (and there is something to spill): spill before
+    /// pushing more.
     pub fn is_full(&self) -> bool {
-        self.bytes_used() >= self.budget
+        self.len > 0 && self.bytes_used() >= self.budget
     }
 
     pub fn is_empty(&self) -> bool {
@@ -181,69 +208,67 @@ impl SortBuffer {
         self.len
     }
 
-    /// Bytes counted against the budget: arena bytes plus the per-record overhead.
+    /// Bytes counted against the budget: arena bytes (lines, their length prefixes and unused
+    /// chunk tails) plus the per-record overhead.
     pub fn bytes_used(&self) -> usize {
         self.arena.bytes() + self.len * RECORD_OVERHEAD_BYTES
     }
 
     /// Sorts and writes all records as one run file to `out`, then empties the buffer. On error
     /// the records are kept. An empty buffer writes nothing and returns an empty index.
+    ///
+    /// Records with equal partition and key (which the engine never produces) are written in
+    /// arena order, which is push order except around lines too long to share a chunk.
     pub fn spill(&mut self, out: &mut dyn Write) -> io::Result<RunIndex> {
-        let n = self.len;
-        let index = match self.range.packer(n) {
+        let index = match self.range.packer(self.arena.max_position()) {
             Some(p) if p.fits_u64() => {
                 let mut keys: Vec<u64> = self
                     .iter_entries()
-                    .enumerate()
-                    .map(|(i, e)| p.pack(e.partition, &e.key(), i) as u64)
+                    .map(|e| p.pack(e.partition, &e.key(), e.at) as u64)
                     .collect();
                 keys.sort_unstable();
-                self.write_sorted(out, keys.iter().map(|&k| p.index(u128::from(k))))?
+                self.write_sorted(out, keys.iter().map(|&k| p.unpack(u128::from(k))))?
             }
             Some(p) => {
                 let mut keys: Vec<u128> = self
                     .iter_entries()
-                    .enumerate()
-                    .map(|(i, e)| p.pack(e.partition, &e.key(), i))
+                    .map(|e| p.pack(e.partition, &e.key(), e.at))
                     .collect();
                 keys.sort_unstable();
-                self.write_sorted(out, keys.iter().map(|&k| p.index(k)))?
+                self.write_sorted(out, keys.iter().map(|&k| p.unpack(k)))?
             }
             None => {
                 // Fields too wide to pack (or no records): compare entries field by field.
-                let mut order: Vec<usize> = (0..n).collect();
-                order.sort_unstable_by(|&a, &b| {
-                    let (x, y) = (self.entry(a), self.entry(b));
-                    (x.partition, x.key(), a).cmp(&(y.partition, y.key(), b))
-                });
-                self.write_sorted(out, order.into_iter())?
+                let mut order: Vec<&Entry> = self.iter_entries().collect();
+                order.sort_unstable_by_key(|e| (e.partition, e.key(), e.at));
+                self.write_sorted(out, order.into_iter().map(|e| (e.partition, e.key(), e.at)))?
             }
         };
         self.clear();
         Ok(index)
     }
 
-    /// Writes records in the given order, one segment per partition.
+    /// Writes records given as (partition, key, arena position) in order, one segment per
+    /// partition.
     fn write_sorted(
         &self,
         out: &mut dyn Write,
-        order: impl Iterator<Item = usize>,
+        order: impl Iterator<Item = (u32, SortKey, u64)>,
     ) -> io::Result<RunIndex> {
         let mut writer = SegmentWriter::new();
         let mut segments = Vec::new();
         let mut offset = 0u64;
         let mut current: Option<u32> = None;
-        for i in order {
-            let e = self.entry(i);
-            if current != Some(e.partition) {
-                if let Some(partition) = current {
+        for (partition, key, at) in order {
+            if current != Some(partition) {
+                if let Some(previous) = current {
                     let s = writer.finish(out)?;
-                    segments.push(segment(partition, offset, &s));
+                    segments.push(segment(previous, offset, &s));
                     offset += s.len;
                 }
-                current = Some(e.partition);
+                current = Some(partition);
             }
-            writer.push(out, &e.key(), self.arena.line(e))?;
+            writer.push(out, &key, self.arena.line(at))?;
         }
         if let Some(partition) = current {
             let s = writer.finish(out)?;
@@ -254,11 +279,6 @@ impl SortBuffer {
             segments,
             file_bytes: offset,
         })
-    }
-
-    #[inline]
-    fn entry(&self, i: usize) -> &Entry {
-        &self.entries[i / ENTRIES_PER_CHUNK][i % ENTRIES_PER_CHUNK]
     }
 
     fn iter_entries(&self) -> impl Iterator<Item = &Entry> {
@@ -273,6 +293,18 @@ impl SortBuffer {
         self.len = 0;
         self.range = KeyRange::default();
     }
+}
+
+/// Writes `v` as a varint into `buf`; returns the bytes used.
+fn varint(buf: &mut [u8; 10], mut v: u64) -> &[u8] {
+    let mut n = 0;
+    while v >= 0x80 {
+        buf[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    buf[n] = v as u8;
+    &buf[..=n]
 }
 
 fn segment(partition: u32, offset: u64, s: &super::run::SegmentStats) -> Segment {
@@ -380,7 +412,8 @@ mod tests {
     #[test]
     fn budget_counts_lines_and_overhead() {
         let line = [b'x'; 100];
-        let budget = 10 * (100 + RECORD_OVERHEAD_BYTES);
+        // Each line takes 101 arena bytes (one for its length).
+        let budget = 10 * (101 + RECORD_OVERHEAD_BYTES);
         let mut buf = SortBuffer::new(budget);
         for i in 0..9 {
             buf.push(0, key(i, 0, 0), &line);

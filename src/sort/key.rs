@@ -1,9 +1,10 @@
 //! The sort key of an output line, and its packing into one integer for the in-memory sort.
 //!
-//! Comparing a `(partition, SortKey, index)` tuple field by field is several times slower than
-//! comparing one integer, so a spill packs each record's fields, offset by the buffer's minima,
-//! into a `u64` or `u128` (whichever is wide enough) with the record index in the low bits.
-//! Packed keys are unique, so an unstable sort gives the same order as a stable one.
+//! Comparing a `(partition, SortKey, position)` tuple field by field is several times slower
+//! than comparing one integer, so a spill packs each record's fields, offset by the buffer's
+//! minima, into a `u64` or `u128` (whichever is wide enough) with the record's arena position
+//! in the low bits. Packed keys are unique, so an unstable sort is enough, and the packing is
+//! lossless, so the sorted keys alone say what to write.
 
 /// The total order of output lines: event time, then the shard's ordinal in the plan (which
 /// encodes source order, then shard path bytewise), then the line number in the shard.
@@ -57,18 +58,18 @@ impl KeyRange {
         self.max_line = self.max_line.max(key.line);
     }
 
-    /// The packing layout for `records` records in this range, or `None` if the fields and the
-    /// record index together need more than 128 bits.
-    pub(crate) fn packer(&self, records: usize) -> Option<KeyPacker> {
-        if records == 0 {
+    /// The packing layout for this range with positions up to `max_position`, or `None` if
+    /// the range is empty or the fields and the position together need more than 128 bits.
+    pub(crate) fn packer(&self, max_position: u64) -> Option<KeyPacker> {
+        if self.min_partition > self.max_partition {
             return None;
         }
         let partition_bits = bits(u64::from(self.max_partition - self.min_partition));
         let time_bits = bits(self.max_time.wrapping_sub(self.min_time) as u64);
         let shard_bits = bits(u64::from(self.max_shard - self.min_shard));
         let line_bits = bits(self.max_line - self.min_line);
-        let index_bits = bits(records as u64 - 1);
-        let total = partition_bits + time_bits + shard_bits + line_bits + index_bits;
+        let position_bits = bits(max_position);
+        let total = partition_bits + time_bits + shard_bits + line_bits + position_bits;
         if total > 128 {
             return None;
         }
@@ -77,21 +78,22 @@ impl KeyRange {
             time_bits,
             shard_bits,
             line_bits,
-            index_bits,
+            position_bits,
             total_bits: total,
         })
     }
 }
 
 /// How one buffer's records are packed into integers: from the high bits down, partition,
-/// time, shard, line and record index, each offset by its minimum in the buffer.
+/// time, shard and line, each offset by its minimum in the buffer, then the record's
+/// position.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct KeyPacker {
     range: KeyRange,
     time_bits: u32,
     shard_bits: u32,
     line_bits: u32,
-    index_bits: u32,
+    position_bits: u32,
     total_bits: u32,
 }
 
@@ -101,21 +103,38 @@ impl KeyPacker {
         self.total_bits <= 64
     }
 
-    /// The packed key of record `index`; its order is the order of `(partition, key, index)`.
+    /// The packed key of a record; its order is the order of `(partition, key, position)`.
     #[inline]
-    pub(crate) fn pack(&self, partition: u32, key: &SortKey, index: usize) -> u128 {
+    pub(crate) fn pack(&self, partition: u32, key: &SortKey, position: u64) -> u128 {
         let r = &self.range;
         let mut acc = u128::from(partition - r.min_partition);
         acc = shl(acc, self.time_bits) | u128::from(key.time_ms.wrapping_sub(r.min_time) as u64);
         acc = shl(acc, self.shard_bits) | u128::from(key.shard - r.min_shard);
         acc = shl(acc, self.line_bits) | u128::from(key.line - r.min_line);
-        shl(acc, self.index_bits) | index as u128
+        shl(acc, self.position_bits) | u128::from(position)
     }
 
-    /// The record index stored in the low bits of a packed key.
+    /// The partition, key and position a packed key was made of.
     #[inline]
-    pub(crate) fn index(&self, packed: u128) -> usize {
-        (packed & (shl(1, self.index_bits) - 1)) as usize
+    pub(crate) fn unpack(&self, packed: u128) -> (u32, SortKey, u64) {
+        let r = &self.range;
+        let mut rest = packed;
+        let mut take = |n: u32| {
+            let v = (rest & (shl(1, n).wrapping_sub(1))) as u64;
+            rest = shr(rest, n);
+            v
+        };
+        let position = take(self.position_bits);
+        let line = take(self.line_bits).wrapping_add(r.min_line);
+        let shard = (take(self.shard_bits) as u32).wrapping_add(r.min_shard);
+        let time_ms = r.min_time.wrapping_add(take(self.time_bits) as i64);
+        let partition = (rest as u32).wrapping_add(r.min_partition);
+        let key = SortKey {
+            time_ms,
+            shard,
+            line,
+        };
+        (partition, key, position)
     }
 }
 
@@ -128,6 +147,12 @@ fn bits(x: u64) -> u32 {
 #[inline]
 fn shl(x: u128, n: u32) -> u128 {
     x.checked_shl(n).unwrap_or(0)
+}
+
+/// Right shift that yields 0 instead of overflowing.
+#[inline]
+fn shr(x: u128, n: u32) -> u128 {
+    x.checked_shr(n).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -143,7 +168,7 @@ mod tests {
     }
 
     #[test]
-    fn packed_order_matches_tuple_order() {
+    fn packed_order_matches_tuple_order_and_unpacks() {
         let recs = [
             (3, key(-5, 2, 9)),
             (1, key(i64::MAX, 0, 0)),
@@ -156,17 +181,24 @@ mod tests {
         for (p, k) in &recs {
             range.include(*p, k);
         }
-        let packer = range.packer(recs.len()).expect("fits in 128 bits");
+        let position = |i: usize| (i as u64) * 1000 + 7;
+        let packer = range
+            .packer(position(recs.len()))
+            .expect("fits in 128 bits");
         assert!(!packer.fits_u64());
         let mut packed: Vec<u128> = recs
             .iter()
             .enumerate()
-            .map(|(i, (p, k))| packer.pack(*p, k, i))
+            .map(|(i, (p, k))| packer.pack(*p, k, position(i)))
             .collect();
         packed.sort_unstable();
-        let got: Vec<usize> = packed.iter().map(|&k| packer.index(k)).collect();
-        let mut want: Vec<usize> = (0..recs.len()).collect();
-        want.sort_by_key(|&i| (recs[i].0, recs[i].1, i));
+        let got: Vec<(u32, SortKey, u64)> = packed.iter().map(|&k| packer.unpack(k)).collect();
+        let mut want: Vec<(u32, SortKey, u64)> = recs
+            .iter()
+            .enumerate()
+            .map(|(i, (p, k))| (*p, *k, position(i)))
+            .collect();
+        want.sort();
         assert_eq!(got, want);
     }
 
@@ -180,10 +212,32 @@ mod tests {
     }
 
     #[test]
-    fn narrow_ranges_fit_u64() {
+    fn narrow_ranges_fit_u64_and_unpack() {
         let mut range = KeyRange::default();
-        range.include(4, &key(1_700_000_000_000, 10, 5));
-        range.include(4, &key(1_700_000_300_000, 12, 900));
-        assert!(range.packer(1000).expect("fits").fits_u64());
+        let (a, b) = (
+            key(1_700_000_000_000, 10, 5),
+            key(1_700_000_300_000, 12, 900),
+        );
+        range.include(4, &a);
+        range.include(4, &b);
+        let packer = range.packer(1 << 20).expect("fits");
+        assert!(packer.fits_u64());
+        assert_eq!(packer.unpack(packer.pack(4, &b, 99)), (4, b, 99));
+        assert_eq!(packer.unpack(packer.pack(4, &a, 0)), (4, a, 0));
+    }
+
+    #[test]
+    fn full_width_fields_unpack() {
+        let mut range = KeyRange::default();
+        let (a, b) = (key(i64::MIN, 3, 0), key(i64::MAX, 3, 0));
+        range.include(0, &a);
+        range.include(0, &b);
+        let packer = range.packer(u64::MAX).expect("64 + 64 bits fit");
+        assert_eq!(
+            packer.unpack(packer.pack(0, &b, u64::MAX)),
+            (0, b, u64::MAX)
+        );
+        assert_eq!(packer.unpack(packer.pack(0, &a, 1)), (0, a, 1));
+        assert!(packer.pack(0, &a, u64::MAX) < packer.pack(0, &b, 0));
     }
 }

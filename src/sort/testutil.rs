@@ -118,7 +118,7 @@ pub(crate) type Record = (u32, SortKey, Vec<u8>);
 
 /// `n` records over `partitions` partitions and `shards` shards, times within a few seconds
 /// (so many share a millisecond), in shard order like a map task reads them, with lines of
-/// 1 to 400 bytes.
+/// 1 to 400 bytes and a few of up to 6000.
 pub(crate) fn records(seed: u64, n: usize, partitions: u32, shards: u32) -> Vec<Record> {
     let mut rng = Rng::new(seed);
     let mut next_line = vec![0u64; shards as usize];
@@ -132,7 +132,12 @@ pub(crate) fn records(seed: u64, n: usize, partitions: u32, shards: u32) -> Vec<
                 shard,
                 line,
             };
-            let len = 1 + rng.below(400) as usize;
+            // One line in 64 is long enough to need an arena chunk of its own.
+            let len = if rng.below(64) == 0 {
+                1 + rng.below(6_000) as usize
+            } else {
+                1 + rng.below(400) as usize
+            };
             let mut text: Vec<u8> = (0..len - 1).map(|_| b'a' + rng.below(26) as u8).collect();
             text.push(b'\n');
             (rng.below(u64::from(partitions)) as u32, key, text)
