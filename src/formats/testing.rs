@@ -1,0 +1,142 @@
+//! The contract every format passes (built-in or custom), and small test helpers.
+//!
+//! [`check_contract`] takes a format and one good line and checks: extra trailing fields are
+//! accepted with the same record; a trailing or stray `\r` does not change the record; blank
+//! lines are skipped (`Ok(None)`); every cut of the line, binary garbage and 1 MB lines give a
+//! result without panicking; and the record renders to all three outputs, the json one
+//! reading back with serde_json.
+
+use super::{Format, OutputFormat, ParseContext, Record, RejectReason, Renderer};
+
+/// The context tests use: the shard path names `img.example.com`, the source zone is UTC.
+pub(crate) fn ctx() -> ParseContext<'static> {
+    ParseContext {
+        domain: Some("img.example.com"),
+        tz_offset_secs: 0,
+    }
+}
+
+/// Milliseconds since the epoch of an RFC 3339 string (through jiff, independently of ours).
+pub(crate) fn ms(s: &str) -> i64 {
+    s.parse::<jiff::Timestamp>().expect("test timestamp").as_millisecond()
+}
+
+pub(crate) fn parse_ok_with(f: &Format, line: &'static str, ctx: &ParseContext<'_>) -> Record<'static> {
+    match f.parse(line.as_bytes(), ctx) {
+        Ok(Some(r)) => r,
+        other => panic!("{} did not parse {line:?}: {other:?}", f.name()),
+    }
+}
+
+pub(crate) fn parse_ok(f: &Format, line: &'static str) -> Record<'static> {
+    parse_ok_with(f, line, &ctx())
+}
+
+pub(crate) fn parse_err(f: &Format, line: &str) -> RejectReason {
+    match f.parse(line.as_bytes(), &ctx()) {
+        Err(e) => e,
+        other => panic!("{} accepted {line:?}: {other:?}", f.name()),
+    }
+}
+
+/// `line` with extra trailing fields, in the format's own syntax.
+fn with_extra_fields(f: &Format, line: &[u8]) -> Vec<u8> {
+    match f {
+        Format::Cloudflare => {
+            let close = line.iter().rposition(|&c| c == b'}').expect("json sample");
+            [&line[..close], br#","NewField":"x y","More":{"a":[1,2]}}"#].concat()
+        }
+        Format::CloudFront => [line, b"\textra\tfields with space"].concat(),
+        _ => [line, br#" extra "trailing \"fields\"" 123 -"#].concat(),
+    }
+}
+
+/// A tiny deterministic generator for garbage bytes.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u8 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) as u8
+    }
+}
+
+/// Runs the shared contract on one good sample line of `f`.
+pub(crate) fn check_contract(f: &Format, sample: &[u8]) {
+    let ctx = ctx();
+    let name = f.name();
+    let want = match f.parse(sample, &ctx) {
+        Ok(Some(r)) => r,
+        other => panic!("{name}: sample does not parse: {other:?}"),
+    };
+    assert!(!want.host.is_empty(), "{name}: accepted line without host");
+
+    // Extra trailing fields.
+    let extra = with_extra_fields(f, sample);
+    assert_eq!(f.parse(&extra, &ctx), Ok(Some(want.clone())), "{name}: extra trailing fields");
+
+    // CRLF left over, a stray CR, surrounding blanks.
+    for variant in [
+        [sample, b"\r"].concat(),
+        [sample, b"\r\n"].concat(),
+        [sample, b" \r"].concat(),
+        [b"  ", sample].concat(),
+    ] {
+        assert_eq!(f.parse(&variant, &ctx), Ok(Some(want.clone())), "{name}: {:?}", String::from_utf8_lossy(&variant));
+    }
+
+    // Blank lines are skipped, not counted.
+    for blank in [&b""[..], b"\r", b"   ", b"\t \r\n"] {
+        assert_eq!(f.parse(blank, &ctx), Ok(None), "{name}: blank {blank:?}");
+    }
+
+    // Every cut of the line: no panic; the empty cut is blank; most cuts are rejects.
+    for cut in 0..sample.len() {
+        let _ = f.parse(&sample[..cut], &ctx);
+    }
+    let half = &sample[..sample.len() / 2];
+    assert!(f.parse(half, &ctx).is_err() || matches!(f, Format::Custom(_)), "{name}: half a line accepted");
+
+    // Binary garbage, and garbage spliced into the sample.
+    let mut rng = Lcg(0x5eed ^ name.len() as u64);
+    for len in [1usize, 7, 64, 300, 4096] {
+        for _ in 0..20 {
+            let garbage: Vec<u8> = (0..len).map(|_| rng.next()).collect();
+            let _ = f.parse(&garbage, &ctx);
+            let at = rng.next() as usize % sample.len();
+            let spliced = [&sample[..at], &garbage[..], &sample[at..]].concat();
+            if let Ok(Some(r)) = f.parse(&spliced, &ctx) {
+                render_all(&r, &spliced);
+            }
+        }
+    }
+    assert!(f.parse(b"\x00\x01\x02\xff\xfe garbage \x1b[0m", &ctx).is_err(), "{name}: garbage accepted");
+
+    // 1 MB lines: one long value (accepted as an extra field), and 1 MB of nothing useful.
+    let mut long = with_extra_fields(f, sample);
+    long.extend(std::iter::repeat_n(b'a', 1 << 20));
+    let _ = f.parse(&long, &ctx);
+    let big_tail = [sample, b" ", &vec![b'x'; 1 << 20][..]].concat();
+    let _ = f.parse(&big_tail, &ctx);
+    assert!(f.parse(&vec![b'A'; 1 << 20], &ctx).is_err(), "{name}: 1 MB of 'A' accepted");
+    assert!(f.parse(&vec![b'"'; 1 << 20], &ctx).is_err(), "{name}: 1 MB of quotes accepted");
+
+    render_all(&want, sample);
+}
+
+/// Renders `rec` in every output format and checks the basic shape; json reads back.
+pub(crate) fn render_all(rec: &Record<'_>, raw: &[u8]) {
+    for format in [OutputFormat::Json, OutputFormat::Combined, OutputFormat::Raw] {
+        let mut out = Vec::new();
+        Renderer::new(format, 8 * 3600).render(rec, "src", raw, &mut out);
+        assert_eq!(out.last(), Some(&b'\n'));
+        assert_eq!(out.iter().filter(|&&c| c == b'\n').count(), 1 + raw.iter().filter(|&&c| c == b'\n').count() * usize::from(format == OutputFormat::Raw));
+        if format == OutputFormat::Json {
+            let v: serde_json::Value = serde_json::from_slice(&out).expect("json output parses");
+            assert_eq!(v["host"].as_str(), Some(&*rec.host));
+            assert_eq!(v["user_agent"].as_str(), Some(&*rec.user_agent));
+            assert_eq!(v["uri"].as_str(), Some(&*rec.uri));
+            assert_eq!(v["status"].as_u64(), rec.status.map(u64::from));
+        }
+    }
+}
