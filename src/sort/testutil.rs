@@ -171,7 +171,7 @@ impl SortTester {
     /// Spills all records; returns the run files' names and indexes.
     pub(crate) fn map(
         &self,
-        scratch: &MemScratch,
+        scratch: &dyn Scratch,
         records: &[Record],
     ) -> io::Result<Vec<(String, RunIndex)>> {
         let mut buf = SortBuffer::new(self.budget);
@@ -199,7 +199,7 @@ impl SortTester {
     /// Merges every partition's segments, in run order.
     pub(crate) fn reduce(
         &self,
-        scratch: &MemScratch,
+        scratch: &dyn Scratch,
         runs: &[(String, RunIndex)],
     ) -> io::Result<Output> {
         let mut inputs: BTreeMap<u32, Vec<SegmentRef>> = BTreeMap::new();
@@ -268,6 +268,35 @@ mod tests {
             assert!(runs > 20, "budget {budget} spilled only {runs} runs");
             assert!(got == want, "budget {budget}, fan-in {fan_in} differs");
         }
+    }
+
+    #[test]
+    fn local_disk_scratch_gives_the_same_output() {
+        let recs = records(3, 8_000, 3, 4);
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = crate::storage::local::LocalScratch::new(dir.path().to_path_buf());
+        let tester = SortTester {
+            budget: 32 << 10,
+            fan_in: 3,
+        };
+        let runs = tester.map(&scratch, &recs).unwrap();
+        assert!(runs.len() > 10);
+        assert!(tester.reduce(&scratch, &runs).unwrap() == expected(&recs));
+        let left: Vec<_> = walk(dir.path());
+        assert_eq!(left.len(), runs.len(), "intermediates left: {left:?}");
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.extend(walk(&path));
+            } else {
+                files.push(path);
+            }
+        }
+        files
     }
 
     #[test]
