@@ -4,7 +4,7 @@
 #
 #   scripts/cluster.sh start    build the harness if needed, start it, wait until it is ready
 #   scripts/cluster.sh stop     stop the harness started by `start` (by its recorded PID)
-#   scripts/cluster.sh status   running or not, and its addresses
+#   scripts/cluster.sh status   running or not, and its addresses (exit 3 when not running)
 #   scripts/cluster.sh env      shell exports: eval "$(scripts/cluster.sh env)"
 #
 # Environment:
