@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::cluster::local::LocalCluster;
+use crate::cluster::process::ProcessCluster;
+use crate::cluster::remote::WorkerSetup;
 use crate::cluster::{Cluster, ClusterError};
 use crate::job::{time, Job};
 use crate::manifest::{
@@ -35,6 +37,8 @@ pub struct RunOptions {
     pub memory: usize,
     /// Compressed input bytes per map task.
     pub task_bytes: u64,
+    /// Run tasks in this many worker processes instead of threads (0: threads).
+    pub workers: usize,
 }
 
 /// Why a run failed.
@@ -50,6 +54,8 @@ pub enum DriverError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start worker processes: {0}")]
+    Workers(#[source] std::io::Error),
     #[error("internal inconsistency: {0}")]
     Inconsistent(String),
 }
@@ -85,25 +91,60 @@ pub fn run_embedded(
         memory_per_task,
         progress: progress.clone(),
     };
-    let cluster = LocalCluster { ctx, threads };
-    let result = execute(
-        &job,
-        &cluster,
-        output.as_ref(),
-        scratch.as_ref(),
-        &run_id,
-        opts,
-        &progress,
-    );
+    let result = if opts.workers > 0 {
+        start_workers(&job, opts.workers, &run_id, memory_per_task).and_then(|cluster| {
+            execute(
+                &job,
+                &cluster,
+                output.as_ref(),
+                scratch.as_ref(),
+                &run_id,
+                opts,
+                &progress,
+            )
+        })
+    } else {
+        let cluster = LocalCluster { ctx, threads };
+        execute(
+            &job,
+            &cluster,
+            output.as_ref(),
+            scratch.as_ref(),
+            &run_id,
+            opts,
+            &progress,
+        )
+    };
     if let Err(e) = scratch.remove_all() {
         tracing::warn!(scratch = %scratch.describe(), error = %e, "could not remove scratch");
     }
-    if result.is_err() {
-        if let Err(e) = output.abort() {
-            tracing::warn!(error = %e, "could not remove staged output");
-        }
+    // After a failure this discards what was staged; after success only empty staging
+    // directories remain, and they go too.
+    if let Err(e) = output.abort() {
+        tracing::warn!(error = %e, "could not remove the staging area");
     }
     result
+}
+
+/// Starts `workers` processes of this executable, connected to a local coordinator.
+fn start_workers(
+    job: &Job,
+    workers: usize,
+    run_id: &str,
+    memory_per_task: usize,
+) -> Result<ProcessCluster, DriverError> {
+    let job_toml = toml::to_string(&job.file)
+        .map_err(|e| DriverError::Inconsistent(format!("job file to TOML: {e}")))?;
+    let setup = WorkerSetup {
+        job_toml,
+        base_dir: job.base_dir.clone(),
+        run_id: run_id.to_string(),
+        scratch: job.scratch.clone(),
+        memory_per_task,
+    };
+    let exe = std::env::current_exe().map_err(DriverError::Workers)?;
+    let secret_dir = std::env::temp_dir().join(format!("filex-{run_id}-secret"));
+    ProcessCluster::start(&exe, workers, setup, secret_dir).map_err(DriverError::Workers)
 }
 
 /// The shared sequence: plan → maps → reduces → publish → manifest.

@@ -71,6 +71,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 threads,
                 memory: args.memory as usize,
                 task_bytes: args.task_size,
+                workers: args.workers,
             };
             let progress = Arc::new(Progress::default());
             let bar = !args.no_progress && std::io::stderr().is_terminal();
@@ -107,9 +108,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("job: {}", summary.job_file.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Worker(args) => {
+            let secret = std::fs::read_to_string(&args.secret_file)
+                .with_context(|| format!("cannot read {}", args.secret_file.display()))?;
+            let host = args.host.unwrap_or_else(local_host_name);
+            let opts = filex::cluster::remote::WorkerOptions {
+                coordinator: args.connect,
+                secret: secret.trim().to_string(),
+                worker_id: args.id,
+                host,
+            };
+            let ran = filex::cluster::remote::run_worker(&opts)?;
+            tracing::info!(tasks = ran, "worker done");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Formats => {
             report::print_formats();
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// This machine's host name (as YARN NodeManagers report it), `localhost` if unknown.
+fn local_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }

@@ -177,11 +177,18 @@ fn fuses_counts_and_sorts() {
     let (c, expected) = standard_corpus();
     let job = c.job("");
     let out = filex(&["run", job.to_str().unwrap(), "--threads", "2"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let m = manifest_of(&out);
     let counters = &m["counters"];
     let n = |k: &str| counters[k].as_u64().unwrap();
-    assert_eq!(n("lines_in"), n("lines_out") + n("rejected") + n("out_of_window"));
+    assert_eq!(
+        n("lines_in"),
+        n("lines_out") + n("rejected") + n("out_of_window")
+    );
     assert_eq!(n("lines_out"), expected.len() as u64);
     assert_eq!(n("rejected"), 2 * 25, "one garbage line per shard read");
     assert!(n("out_of_window") > 0);
@@ -193,7 +200,11 @@ fn fuses_counts_and_sorts() {
         let path = c.out().join(p["path"].as_str().unwrap());
         let text = gunzip(&path);
         let domain = p["domain"].as_str().unwrap();
-        let hour = if p["path"].as_str().unwrap().ends_with("00.log.gz") { 0 } else { 1 };
+        let hour = if p["path"].as_str().unwrap().ends_with("00.log.gz") {
+            0
+        } else {
+            1
+        };
         let mut want: Vec<&(u32, String)> = expected
             .iter()
             .filter(|(s, l)| l.starts_with(&format!("{domain} ")) && s / 3600 == hour)
@@ -216,7 +227,10 @@ fn fuses_counts_and_sorts() {
     assert_eq!(rows.len() as u64, n("rejected"));
     for r in &rows {
         assert_eq!(r[0], "edge");
-        assert!(r[1].starts_with("file://") && r[1].ends_with(".log.gz"), "{r:?}");
+        assert!(
+            r[1].starts_with("file://") && r[1].ends_with(".log.gz"),
+            "{r:?}"
+        );
         assert_eq!(r[2], "41", "the garbage line is the 41st of its shard");
         assert_eq!(r[4], "garbage \u{1}\u{2} not a log line");
     }
@@ -233,7 +247,16 @@ fn runs_are_deterministic_and_the_spill_path_agrees() {
     assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
     let first = published(&c.out());
     // A tiny memory budget and tiny tasks force many spills and multi-pass merges.
-    let b = filex(&["run", job, "--threads", "1", "--memory", "1M", "--task-size", "1K"]);
+    let b = filex(&[
+        "run",
+        job,
+        "--threads",
+        "1",
+        "--memory",
+        "1M",
+        "--task-size",
+        "1K",
+    ]);
     assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
     assert_eq!(published(&c.out()), first);
     let ma = manifest_of(&a);
@@ -252,7 +275,10 @@ fn a_corrupt_shard_fails_the_job_and_publishes_nothing() {
     let out = filex(&["run", job.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("0105.log.gz"), "message names the shard: {err}");
+    assert!(
+        err.contains("0105.log.gz"),
+        "message names the shard: {err}"
+    );
     assert!(published(&c.out()).is_empty(), "nothing published");
     assert!(!c.out().join("_manifests").exists());
     assert!(!c.out().join("_temporary").exists());
@@ -264,11 +290,18 @@ fn corrupt_shards_can_be_skipped_and_are_listed() {
     c.shard("b.example.com", "0110", b"definitely not gzip\n");
     let job = c.job("on_corrupt_shard = \"skip\"");
     let out = filex(&["run", job.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let m = manifest_of(&out);
     let skipped = m["skipped_shards"].as_array().unwrap();
     assert_eq!(skipped.len(), 1);
-    assert!(skipped[0]["url"].as_str().unwrap().ends_with("b.example.com/20261105/0110.log.gz"));
+    assert!(skipped[0]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("b.example.com/20261105/0110.log.gz"));
     let c2 = &m["counters"];
     assert_eq!(
         c2["lines_in"].as_u64().unwrap(),
@@ -313,7 +346,10 @@ fn job_file_errors_exit_2_and_name_the_key() {
     let out = filex(&["run", job.to_str().unwrap(), "--set", "window.slack=soon"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("window.slack") && err.contains("soon"), "{err}");
+    assert!(
+        err.contains("window.slack") && err.contains("soon"),
+        "{err}"
+    );
     let out = filex(&["run", "/nonexistent/job.toml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/job.toml"));
@@ -324,14 +360,89 @@ fn plan_lists_shards_without_reading_them() {
     let (c, _) = standard_corpus();
     let job = c.job("");
     let out = filex(&["plan", job.to_str().unwrap(), "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let src = &plan["sources"][0];
     // Slots 23:55 (prev day) and 00:00 … 02:00: 26 slots x 2 domains.
     assert_eq!(src["shards"].as_u64().unwrap(), 2 * 26);
     assert_eq!(src["slots"].as_array().unwrap().len(), 26);
     let tasks = plan["map_tasks"].as_array().unwrap();
-    let shards: usize = tasks.iter().map(|t| t["shards"].as_array().unwrap().len()).sum();
+    let shards: usize = tasks
+        .iter()
+        .map(|t| t["shards"].as_array().unwrap().len())
+        .sum();
     assert_eq!(shards, 52);
     assert!(!c.out().exists(), "plan writes nothing");
+}
+
+#[test]
+fn worker_processes_give_the_same_bytes_and_survive_a_crash() {
+    let (c, _) = standard_corpus();
+    let job = c.job("");
+    let job = job.to_str().unwrap();
+    let threads = filex(&["run", job, "--task-size", "2K"]);
+    assert!(
+        threads.status.success(),
+        "{}",
+        String::from_utf8_lossy(&threads.stderr)
+    );
+    let want = published(&c.out());
+
+    let procs = filex(&["run", job, "--task-size", "2K", "--workers", "2"]);
+    assert!(
+        procs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&procs.stderr)
+    );
+    assert_eq!(published(&c.out()), want);
+
+    // A worker process dies at the first attempt of a map and of a reduce task: both are
+    // retried in other processes and the output is the same.
+    let crashed = Command::new(env!("CARGO_BIN_EXE_filex"))
+        .args(["run", job, "--task-size", "2K", "--workers", "2"])
+        .env("FILEX_LOG", "warn")
+        .env("FILEX_FAULT_EXIT_AT", "map task 3#0,reduce task 1#0")
+        .output()
+        .unwrap();
+    assert!(
+        crashed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&crashed.stderr)
+    );
+    assert_eq!(published(&c.out()), want);
+    assert_eq!(
+        manifest_of(&crashed)["counters"],
+        manifest_of(&threads)["counters"]
+    );
+}
+
+#[test]
+fn a_task_failing_every_attempt_fails_the_run_cleanly() {
+    let (c, _) = standard_corpus();
+    let job = c.job("");
+    let out = Command::new(env!("CARGO_BIN_EXE_filex"))
+        .args([
+            "run",
+            job.to_str().unwrap(),
+            "--task-size",
+            "2K",
+            "--workers",
+            "2",
+        ])
+        .env("FILEX_LOG", "warn")
+        .env(
+            "FILEX_FAULT_EXIT_AT",
+            "map task 0#0,map task 0#1,map task 0#2,map task 0#3",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("map task 0 failed 4 times"), "{err}");
+    assert!(published(&c.out()).is_empty());
+    assert!(!c.out().join("_manifests").exists());
 }

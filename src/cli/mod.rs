@@ -27,6 +27,10 @@ pub enum Command {
     Gen(GenArgs),
     /// List the built-in input formats with a sample line each.
     Formats,
+    /// Run tasks for a coordinator (started by `filex run --workers` or the application
+    /// master; not for direct use).
+    #[command(hide = true)]
+    Worker(WorkerArgs),
 }
 
 /// The job file and its overrides.
@@ -52,9 +56,29 @@ pub struct RunArgs {
     /// Compressed input per map task; small shards are combined up to it.
     #[arg(long, default_value = "64M", value_parser = parse_size)]
     pub task_size: u64,
+    /// Run tasks in this many worker processes instead of threads (a crashed task is
+    /// retried in another process).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
     /// Never draw a progress bar (periodic log lines instead).
     #[arg(long)]
     pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The coordinator's host:port.
+    #[arg(long)]
+    pub connect: String,
+    /// File holding the shared secret (read, never logged).
+    #[arg(long)]
+    pub secret_file: PathBuf,
+    /// This worker's id.
+    #[arg(long)]
+    pub id: String,
+    /// The host name used for locality (default: this machine's).
+    #[arg(long)]
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Args)]

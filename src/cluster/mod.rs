@@ -3,6 +3,8 @@
 //! the YARN mode differ.
 
 pub mod local;
+pub mod process;
+pub mod remote;
 
 use crate::task::{Task, TaskError, TaskOutput};
 
@@ -17,6 +19,14 @@ pub enum ClusterError {
     },
     #[error("{task} panicked: {message}")]
     Panicked { task: String, message: String },
+    #[error("{task} failed {attempts} times; last error: {last_error}")]
+    Attempts {
+        task: String,
+        attempts: u32,
+        last_error: String,
+    },
+    #[error("no worker left to run the tasks: {0}")]
+    NoWorkers(String),
     #[error("cancelled")]
     Cancelled,
 }

@@ -1,0 +1,183 @@
+//! Worker processes on this machine: `filex run --workers N` starts a coordinator and N
+//! `filex worker` processes that connect to it over 127.0.0.1. A task that crashes its
+//! process is retried in another one, and a worker that dies while work remains is replaced
+//! (up to a budget) — the same machinery the YARN application master uses with containers.
+
+use std::fs;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::remote::wire::random_hex;
+use super::remote::{Coordinator, CoordinatorConfig, WorkerSetup};
+use super::{Cluster, ClusterError};
+use crate::task::{Task, TaskOutput};
+
+/// Replacement workers allowed per worker slot over a run.
+const RESPAWNS_PER_SLOT: usize = 2;
+const MONITOR_EVERY: Duration = Duration::from_millis(200);
+
+/// A coordinator and its worker processes.
+pub struct ProcessCluster {
+    coordinator: Arc<Coordinator>,
+    children: Arc<Mutex<Vec<Child>>>,
+    stop: Arc<AtomicBool>,
+    monitor: Option<JoinHandle<()>>,
+    secret_dir: PathBuf,
+}
+
+struct Spawner {
+    exe: PathBuf,
+    addr: SocketAddr,
+    secret_file: PathBuf,
+}
+
+impl Spawner {
+    fn spawn(&self, id: usize) -> io::Result<Child> {
+        Command::new(&self.exe)
+            .arg("worker")
+            .arg("--connect")
+            .arg(self.addr.to_string())
+            .arg("--secret-file")
+            .arg(&self.secret_file)
+            .arg("--id")
+            .arg(format!("w{id}"))
+            .stdin(Stdio::null())
+            .spawn()
+    }
+}
+
+impl ProcessCluster {
+    /// Starts the coordinator and `workers` processes of `exe` (the filex binary).
+    pub fn start(
+        exe: &Path,
+        workers: usize,
+        setup: WorkerSetup,
+        secret_dir: PathBuf,
+    ) -> io::Result<Self> {
+        let workers = workers.max(1);
+        let secret = random_hex(32)?;
+        fs::create_dir_all(&secret_dir)?;
+        let secret_file = secret_dir.join("worker.secret");
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&secret_file)?
+            .write_all(secret.as_bytes())?;
+        let coordinator = Arc::new(Coordinator::start(CoordinatorConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            secret,
+            setup,
+            slots: workers,
+            max_attempts: super::remote::coordinator::DEFAULT_MAX_ATTEMPTS,
+            locality_wait: Duration::ZERO,
+        })?);
+        let spawner = Spawner {
+            exe: exe.to_path_buf(),
+            addr: coordinator.addr(),
+            secret_file,
+        };
+        let mut children = Vec::with_capacity(workers);
+        for id in 0..workers {
+            children.push(spawner.spawn(id)?);
+        }
+        let children = Arc::new(Mutex::new(children));
+        let stop = Arc::new(AtomicBool::new(false));
+        let monitor = {
+            let (children, stop, coordinator) =
+                (children.clone(), stop.clone(), coordinator.clone());
+            std::thread::spawn(move || {
+                let mut next_id = workers;
+                let mut budget = workers * RESPAWNS_PER_SLOT;
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(MONITOR_EVERY);
+                    let mut kids = children.lock();
+                    let mut alive = 0;
+                    let mut exited = 0;
+                    for c in kids.iter_mut() {
+                        match c.try_wait() {
+                            Ok(None) => alive += 1,
+                            Ok(Some(status)) if !status.success() => exited += 1,
+                            _ => {}
+                        }
+                    }
+                    kids.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+                    if exited == 0 || !coordinator.busy() {
+                        continue;
+                    }
+                    for _ in 0..exited.min(workers.saturating_sub(alive)) {
+                        if budget == 0 {
+                            break;
+                        }
+                        budget -= 1;
+                        tracing::warn!("a worker process died; starting worker w{next_id}");
+                        match spawner.spawn(next_id) {
+                            Ok(c) => kids.push(c),
+                            Err(e) => tracing::error!(error = %e, "cannot start a worker"),
+                        }
+                        next_id += 1;
+                    }
+                    if kids.is_empty() && budget == 0 {
+                        coordinator.abort(ClusterError::NoWorkers(
+                            "every worker process died and the restart budget is spent".into(),
+                        ));
+                    }
+                }
+            })
+        };
+        Ok(ProcessCluster {
+            coordinator,
+            children,
+            stop,
+            monitor: Some(monitor),
+            secret_dir,
+        })
+    }
+
+    /// The coordinator, for diagnostics.
+    pub fn coordinator(&self) -> &Coordinator {
+        &self.coordinator
+    }
+}
+
+impl Cluster for ProcessCluster {
+    fn run(&self, tasks: Vec<Task>) -> Result<Vec<TaskOutput>, ClusterError> {
+        self.coordinator.run(tasks)
+    }
+    fn slots(&self) -> usize {
+        self.coordinator.slots()
+    }
+}
+
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(m) = self.monitor.take() {
+            let _ = m.join();
+        }
+        self.coordinator.shutdown();
+        let mut kids = self.children.lock();
+        for c in kids.iter_mut() {
+            // Workers leave at their next request; give them a moment, then make sure.
+            for _ in 0..50 {
+                if !matches!(c.try_wait(), Ok(None)) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = fs::remove_dir_all(&self.secret_dir);
+    }
+}

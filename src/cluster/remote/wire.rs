@@ -1,0 +1,190 @@
+//! The task protocol between the coordinator (the application master, or `filex run
+//! --workers`) and its workers: length-prefixed JSON messages over TCP.
+//!
+//! A worker connects, receives a challenge, answers with an HMAC of it under the run's shared
+//! secret (the secret never crosses the wire), then pulls tasks: `Next` → `Assign` | `Idle` |
+//! `Shutdown`, and reports each attempt with `Done` or `Failed`.
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::storage::location::Location;
+use crate::task::{Task, TaskOutput};
+
+/// Largest message accepted (a map output lists a few thousand segments at most).
+pub const MAX_FRAME: usize = 64 << 20;
+
+/// Messages from a worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ToCoordinator {
+    /// Answer to the challenge: who the worker is and the proof that it holds the secret.
+    Hello {
+        worker: String,
+        host: String,
+        proof: String,
+    },
+    /// Ready for a task.
+    Next,
+    Done {
+        task: usize,
+        attempt: u32,
+        output: TaskOutput,
+    },
+    Failed {
+        task: usize,
+        attempt: u32,
+        error: String,
+    },
+}
+
+/// Messages to a worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ToWorker {
+    Challenge {
+        nonce: String,
+    },
+    Welcome {
+        setup: WorkerSetup,
+    },
+    Rejected {
+        reason: String,
+    },
+    Assign {
+        task: usize,
+        attempt: u32,
+        spec: Task,
+    },
+    /// Nothing to do right now; ask again after this many milliseconds.
+    Idle {
+        wait_ms: u64,
+    },
+    Shutdown,
+}
+
+/// What a worker needs to build the same task context as the coordinator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerSetup {
+    /// The resolved job file (after `--set`), as TOML.
+    pub job_toml: String,
+    /// Directory relative paths of the job file resolve against.
+    pub base_dir: PathBuf,
+    pub run_id: String,
+    pub scratch: Option<Location>,
+    pub memory_per_task: usize,
+}
+
+/// Writes one message: a 4-byte big-endian length, then JSON.
+pub fn write_msg<T: Serialize>(w: &mut impl Write, msg: &T) -> io::Result<()> {
+    let body = serde_json::to_vec(msg).map_err(io::Error::other)?;
+    if body.len() > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("message of {} bytes exceeds {MAX_FRAME}", body.len()),
+        ));
+    }
+    w.write_all(&(body.len() as u32).to_be_bytes())?;
+    w.write_all(&body)?;
+    w.flush()
+}
+
+/// Reads one message; `Ok(None)` when the peer closed the connection cleanly.
+pub fn read_msg<T: DeserializeOwned>(r: &mut impl Read) -> io::Result<Option<T>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("message of {len} bytes exceeds {MAX_FRAME}"),
+        ));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)?;
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// HMAC-SHA256 (RFC 2104), hex encoded.
+pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    const BLOCK: usize = 64;
+    let mut k = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    inner.update(message);
+    let mut outer = Sha256::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    hex::encode(outer.finalize())
+}
+
+/// Compares two strings in time independent of where they differ.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// A fresh random token (hex), from the OS.
+pub fn random_hex(bytes: usize) -> io::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(hex::encode(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc4231_case_2() {
+        assert_eq!(
+            hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // Case 6: a key longer than the block.
+        assert_eq!(
+            hmac_sha256_hex(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            ),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn frames_round_trip_and_bound() {
+        let mut buf = Vec::new();
+        write_msg(&mut buf, &ToCoordinator::Next).unwrap();
+        write_msg(&mut buf, &ToWorker::Idle { wait_ms: 5 }).unwrap();
+        let mut r = &buf[..];
+        assert_eq!(
+            read_msg::<ToCoordinator>(&mut r).unwrap(),
+            Some(ToCoordinator::Next)
+        );
+        assert_eq!(
+            read_msg::<ToWorker>(&mut r).unwrap(),
+            Some(ToWorker::Idle { wait_ms: 5 })
+        );
+        assert_eq!(read_msg::<ToWorker>(&mut r).unwrap(), None);
+        let huge = (MAX_FRAME as u32 + 1).to_be_bytes();
+        assert!(read_msg::<ToWorker>(&mut &huge[..]).is_err());
+        assert!(constant_time_eq("abc", "abc") && !constant_time_eq("abc", "abd"));
+        assert_eq!(random_hex(16).unwrap().len(), 32);
+    }
+}

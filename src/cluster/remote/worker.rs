@@ -1,0 +1,148 @@
+//! The worker loop: connect to the coordinator, prove the shared secret, build the same task
+//! context as the coordinator from the setup it sends, then pull and run tasks until told to
+//! stop. The task code is the one the embedded mode runs.
+
+use std::io::{self, BufReader, BufWriter};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::wire::{hmac_sha256_hex, read_msg, write_msg, ToCoordinator, ToWorker, WorkerSetup};
+use crate::job::{JobError, JobFile};
+use crate::storage::{self, StorageError};
+use crate::task::{Progress, TaskContext};
+
+/// Fault injection for tests: exit the process (code 137, as a killed container) when about
+/// to run a task listed as `<description>#<attempt>` (comma separated), e.g. `map task 1#0`.
+pub const FAULT_EXIT_AT_ENV: &str = "FILEX_FAULT_EXIT_AT";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Who this worker is and where its coordinator listens.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// `host:port` of the coordinator.
+    pub coordinator: String,
+    pub secret: String,
+    pub worker_id: String,
+    /// The host this worker runs on (for locality).
+    pub host: String,
+}
+
+/// Why a worker stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cannot reach the coordinator at {addr}: {source}")]
+    Connect {
+        addr: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("coordinator {addr}: {source}")]
+    Io {
+        addr: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the coordinator rejected this worker: {0}")]
+    Rejected(String),
+    #[error("unexpected message from the coordinator: {0}")]
+    Protocol(String),
+    #[error("job sent by the coordinator: {0}")]
+    Job(#[from] JobError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Builds the task context described by `setup`.
+pub fn context_from_setup(setup: &WorkerSetup) -> Result<TaskContext, WorkerError> {
+    let file = JobFile::from_toml(&setup.job_toml, Path::new("(job from coordinator)"), &[])?;
+    let job = Arc::new(file.validate(&setup.base_dir)?);
+    let output = storage::output_store(&job.output.root, &setup.run_id)?;
+    let scratch = storage::scratch(setup.scratch.as_ref(), &setup.run_id)?;
+    Ok(TaskContext {
+        job,
+        scratch,
+        output,
+        memory_per_task: setup.memory_per_task,
+        progress: Arc::new(Progress::default()),
+    })
+}
+
+/// Runs until the coordinator says `Shutdown` or goes away. Returns the tasks run.
+pub fn run_worker(opts: &WorkerOptions) -> Result<u64, WorkerError> {
+    let addr = opts.coordinator.clone();
+    let io_err = |source| WorkerError::Io {
+        addr: addr.clone(),
+        source,
+    };
+    let sock = addr
+        .parse()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e}")))
+        .and_then(|a| TcpStream::connect_timeout(&a, CONNECT_TIMEOUT))
+        .map_err(|source| WorkerError::Connect {
+            addr: addr.clone(),
+            source,
+        })?;
+    let _ = sock.set_nodelay(true);
+    let mut reader = BufReader::new(sock.try_clone().map_err(io_err)?);
+    let mut writer = BufWriter::new(sock);
+    let nonce = match read_msg::<ToWorker>(&mut reader).map_err(io_err)? {
+        Some(ToWorker::Challenge { nonce }) => nonce,
+        other => return Err(WorkerError::Protocol(format!("{other:?}"))),
+    };
+    write_msg(
+        &mut writer,
+        &ToCoordinator::Hello {
+            worker: opts.worker_id.clone(),
+            host: opts.host.clone(),
+            proof: hmac_sha256_hex(opts.secret.as_bytes(), nonce.as_bytes()),
+        },
+    )
+    .map_err(io_err)?;
+    let setup = match read_msg::<ToWorker>(&mut reader).map_err(io_err)? {
+        Some(ToWorker::Welcome { setup }) => setup,
+        Some(ToWorker::Rejected { reason }) => return Err(WorkerError::Rejected(reason)),
+        other => return Err(WorkerError::Protocol(format!("{other:?}"))),
+    };
+    let ctx = context_from_setup(&setup)?;
+    let fault = std::env::var(FAULT_EXIT_AT_ENV).ok();
+    let mut ran = 0u64;
+    loop {
+        write_msg(&mut writer, &ToCoordinator::Next).map_err(io_err)?;
+        match read_msg::<ToWorker>(&mut reader).map_err(io_err)? {
+            None | Some(ToWorker::Shutdown) => return Ok(ran),
+            Some(ToWorker::Idle { wait_ms }) => std::thread::sleep(Duration::from_millis(wait_ms)),
+            Some(ToWorker::Assign {
+                task,
+                attempt,
+                spec,
+            }) => {
+                let what = format!("{}#{attempt}", spec.describe());
+                if fault
+                    .as_deref()
+                    .is_some_and(|f| f.split(',').any(|x| x == what))
+                {
+                    tracing::warn!("fault injection: exiting at {what}");
+                    std::process::exit(137);
+                }
+                tracing::info!(task = %spec.describe(), attempt, "running");
+                let reply = match spec.execute(&ctx, attempt) {
+                    Ok(output) => ToCoordinator::Done {
+                        task,
+                        attempt,
+                        output,
+                    },
+                    Err(e) => ToCoordinator::Failed {
+                        task,
+                        attempt,
+                        error: e.to_string(),
+                    },
+                };
+                ran += 1;
+                write_msg(&mut writer, &reply).map_err(io_err)?;
+            }
+            Some(other) => return Err(WorkerError::Protocol(format!("{other:?}"))),
+        }
+    }
+}
