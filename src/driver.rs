@@ -68,9 +68,9 @@ pub struct RunReport {
 }
 
 /// Lists the shards and splits them into map tasks (what `filex plan` shows).
-pub fn make_plan(job: &Job, task_bytes: u64) -> Result<Plan, StorageError> {
+pub fn make_plan(job: &Job, task_bytes: u64, slots: usize) -> Result<Plan, StorageError> {
     let found = plan::discover(job)?;
-    Ok(plan::plan(job, found, task_bytes))
+    Ok(plan::plan(job, found, task_bytes, slots))
 }
 
 /// Runs `job` in this process on `opts.threads` threads.
@@ -162,7 +162,7 @@ pub fn execute(
 
     let t = Instant::now();
     progress.start_phase("plan", 0);
-    let plan = make_plan(job, opts.task_bytes)?;
+    let plan = make_plan(job, opts.task_bytes, cluster.slots())?;
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }

@@ -62,11 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
             let job = Arc::new(load_job(&args.job)?);
-            let threads = args.threads.unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2)
-            });
+            let threads = args.threads.unwrap_or_else(default_threads);
             let opts = RunOptions {
                 threads,
                 memory: args.memory as usize,
@@ -90,8 +86,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Plan(args) => {
             let job = load_job(&args.job)?;
-            let plan = driver::make_plan(&job, args.task_size)
-                .with_context(|| format!("cannot plan job '{}'", job.name))?;
+            let plan = driver::make_plan(
+                &job,
+                args.task_size,
+                args.threads.unwrap_or_else(default_threads),
+            )
+            .with_context(|| format!("cannot plan job '{}'", job.name))?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&plan)?);
             } else {
@@ -136,4 +136,11 @@ fn local_host_name() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// One worker thread per core.
+fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }

@@ -88,6 +88,9 @@ pub struct PlanArgs {
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Plan for this many parallel tasks, as `run --threads` (default: the number of cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Compressed input per map task.
     #[arg(long, default_value = "64M", value_parser = parse_size)]
     pub task_size: u64,

@@ -82,8 +82,14 @@ impl Plan {
 }
 
 /// Orders the discovered shards, numbers them and groups them into map tasks of about
-/// `task_bytes` compressed input each.
-pub fn plan(job: &Job, found: Vec<Vec<DiscoveredShard>>, task_bytes: u64) -> Plan {
+/// `task_bytes` compressed input each — smaller when that would leave fewer than
+/// `min_tasks` tasks, so that every slot of the cluster has work.
+pub fn plan(
+    job: &Job,
+    found: Vec<Vec<DiscoveredShard>>,
+    task_bytes: u64,
+    min_tasks: usize,
+) -> Plan {
     let mut shards = Vec::new();
     let mut sources = Vec::new();
     let mut warnings = Vec::new();
@@ -129,6 +135,10 @@ pub fn plan(job: &Job, found: Vec<Vec<DiscoveredShard>>, task_bytes: u64) -> Pla
             });
         }
     }
+    let total: u64 = shards.iter().map(|s| s.size).sum();
+    let task_bytes = task_bytes
+        .min(total.div_ceil(min_tasks.max(1) as u64))
+        .max(1);
     let mut map_tasks: Vec<MapTask> = Vec::new();
     let mut current: Vec<Shard> = Vec::new();
     let mut bytes = 0u64;
@@ -147,7 +157,7 @@ pub fn plan(job: &Job, found: Vec<Vec<DiscoveredShard>>, task_bytes: u64) -> Pla
     };
     for s in shards {
         if !current.is_empty()
-            && (bytes + s.size > task_bytes.max(1) || current.len() >= MAX_SHARDS_PER_TASK)
+            && (bytes + s.size > task_bytes || current.len() >= MAX_SHARDS_PER_TASK)
         {
             flush(&mut current, &mut bytes, &mut map_tasks);
         }

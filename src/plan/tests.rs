@@ -77,7 +77,7 @@ fn discovers_slots_in_the_read_range_only() {
     assert_eq!(domains.len(), 2);
     assert!(domains.contains(&"a.example.com".to_string()));
 
-    let p = plan(&job, found, 25);
+    let p = plan(&job, found, 25, 1);
     assert_eq!(p.total_shards(), 7);
     // Ordinals follow source order, then path bytewise.
     let ordered: Vec<(u32, u32)> = p
@@ -104,8 +104,22 @@ fn a_source_without_shards_is_a_warning_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "up/20261105/0100/a.gz", 10);
     let job = job(dir.path(), "");
-    let p = plan(&job, discover(&job).unwrap(), DEFAULT_MAP_TASK_BYTES);
+    let p = plan(&job, discover(&job).unwrap(), DEFAULT_MAP_TASK_BYTES, 4);
     assert_eq!(p.total_shards(), 1);
     assert_eq!(p.warnings.len(), 1);
     assert!(p.warnings[0].contains("'ng'"), "{:?}", p.warnings);
+}
+
+#[test]
+fn small_inputs_are_split_for_every_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    for slot in ["0100", "0105", "0110", "0115", "0120", "0125"] {
+        write(dir.path(), &format!("up/20261105/{slot}/a.gz"), 100);
+    }
+    let job = job(dir.path(), "");
+    let one = plan(&job, discover(&job).unwrap(), DEFAULT_MAP_TASK_BYTES, 1);
+    assert_eq!(one.map_tasks.len(), 1);
+    let three = plan(&job, discover(&job).unwrap(), DEFAULT_MAP_TASK_BYTES, 3);
+    assert_eq!(three.map_tasks.len(), 3);
+    assert!(three.map_tasks.iter().all(|t| t.shards.len() == 2));
 }
