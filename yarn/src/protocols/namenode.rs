@@ -1,0 +1,186 @@
+//! The slice of HDFS `ClientNamenodeProtocol` the filex planner needs for
+//! locality: `getBlockLocations` (which hdfs-native does not expose) and
+//! `getFileInfo`. SIMPLE auth; fails over across `dfs.ha.namenodes.*`.
+
+use prost::Message;
+
+use super::CLIENT_NAMENODE_PROTOCOL;
+use crate::config::{self, Config};
+use crate::error::{Error, Result};
+use crate::ipc::{Auth, ConnectOptions, RpcClient};
+use crate::proto::hdfs as pb;
+
+/// Where one block of a file lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockLocation {
+    /// Offset of the block's first byte in the file.
+    pub offset: u64,
+    /// Block length in bytes.
+    pub length: u64,
+    /// DataNode host names (as YARN NodeManagers usually register).
+    pub hosts: Vec<String>,
+    /// DataNode transfer addresses, `host:port`.
+    pub names: Vec<String>,
+    /// DataNode IP addresses.
+    pub ip_addrs: Vec<String>,
+    /// Network locations (racks), e.g. `/default-rack`, one per host.
+    pub racks: Vec<String>,
+    /// Storage ids, one per host when the NameNode sends them.
+    pub storage_ids: Vec<String>,
+    /// True if every replica is corrupt.
+    pub corrupt: bool,
+}
+
+/// `getBlockLocations` result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocatedBlocks {
+    /// File length.
+    pub file_length: u64,
+    /// Blocks overlapping the requested range, in file order.
+    pub blocks: Vec<BlockLocation>,
+    /// The file is still being written.
+    pub under_construction: bool,
+}
+
+/// `getFileInfo` result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStatus {
+    /// Length in bytes.
+    pub length: u64,
+    /// Directory?
+    pub is_dir: bool,
+    /// Modification time, ms.
+    pub modification_time: u64,
+    /// Block size.
+    pub block_size: u64,
+    /// Replication.
+    pub replication: u32,
+    /// Owner.
+    pub owner: String,
+    /// Group.
+    pub group: String,
+}
+
+/// A client of the NameNode's RPC port.
+pub struct NameNodeClient {
+    rpc: RpcClient,
+}
+
+impl NameNodeClient {
+    /// A client for `fs.defaultFS` (or its HA NameNodes), as the current user.
+    pub fn new(config: &Config) -> Result<NameNodeClient> {
+        Self::for_uri(config, None)
+    }
+
+    /// A client for an explicit `hdfs://authority` URI.
+    pub fn for_uri(config: &Config, uri: Option<&str>) -> Result<NameNodeClient> {
+        let user = config::current_user().ok_or_else(|| Error::Config {
+            key: "HADOOP_USER_NAME".into(),
+            message: "cannot determine the user name".into(),
+        })?;
+        let options = crate::IpcOptions::from_config(config)?;
+        Ok(Self::from_parts(
+            config.namenode_addresses(uri)?,
+            user,
+            options,
+        ))
+    }
+
+    /// A client for explicit NameNode addresses.
+    pub fn from_parts(addrs: Vec<String>, user: String, options: ConnectOptions) -> Self {
+        NameNodeClient {
+            rpc: RpcClient::new(
+                addrs,
+                CLIENT_NAMENODE_PROTOCOL,
+                Auth::Simple { user },
+                options,
+            ),
+        }
+    }
+
+    async fn call<Req: Message, Res: Message + Default>(
+        &self,
+        method: &'static str,
+        request: Req,
+    ) -> Result<Res> {
+        tracing::debug!(method, "ClientNamenodeProtocol");
+        self.rpc.call(method, &request).await
+    }
+
+    /// `getBlockLocations(path, offset, length)`. A missing file is a
+    /// `FileNotFoundException` remote error.
+    pub async fn get_block_locations(
+        &self,
+        path: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<LocatedBlocks> {
+        let r: pb::GetBlockLocationsResponseProto = self
+            .call(
+                "getBlockLocations",
+                pb::GetBlockLocationsRequestProto {
+                    src: path.to_string(),
+                    offset,
+                    length,
+                },
+            )
+            .await?;
+        let Some(l) = r.locations else {
+            return Err(Error::Remote {
+                addr: self.rpc.current_addr().await,
+                method: "getBlockLocations".into(),
+                exception: crate::RemoteException {
+                    class: crate::exception_class::FILE_NOT_FOUND.into(),
+                    message: format!("File does not exist: {path}"),
+                },
+            });
+        };
+        Ok(LocatedBlocks {
+            file_length: l.file_length,
+            under_construction: l.under_construction,
+            blocks: l.blocks.iter().map(block_location).collect(),
+        })
+    }
+
+    /// `getFileInfo`; `None` when the path does not exist.
+    pub async fn get_file_info(&self, path: &str) -> Result<Option<FileStatus>> {
+        let r: pb::GetFileInfoResponseProto = self
+            .call(
+                "getFileInfo",
+                pb::GetFileInfoRequestProto {
+                    src: path.to_string(),
+                },
+            )
+            .await?;
+        Ok(r.fs.map(|s| FileStatus {
+            length: s.length,
+            is_dir: s.file_type == pb::hdfs_file_status_proto::FileType::IsDir as i32,
+            modification_time: s.modification_time(),
+            block_size: s.blocksize(),
+            replication: s.block_replication(),
+            owner: s.owner().to_string(),
+            group: s.group().to_string(),
+        }))
+    }
+}
+
+fn block_location(b: &pb::LocatedBlockProto) -> BlockLocation {
+    let ids = b.locs.iter().map(|d| &d.id);
+    BlockLocation {
+        offset: b.offset,
+        length: b.b.num_bytes(),
+        hosts: ids.clone().map(|i| i.host_name.clone()).collect(),
+        names: ids
+            .clone()
+            .map(|i| format!("{}:{}", i.host_name, i.xfer_port))
+            .collect(),
+        ip_addrs: ids.map(|i| i.ip_addr.clone()).collect(),
+        racks: b
+            .locs
+            .iter()
+            .map(|d| d.location.clone().unwrap_or_else(|| "/default-rack".into()))
+            .collect(),
+        storage_ids: b.storage_i_ds.clone(),
+        corrupt: b.corrupt,
+    }
+}
