@@ -395,11 +395,31 @@ impl Config {
     }
 }
 
-/// The user name Hadoop would use: `HADOOP_USER_NAME`, else `USER`/`LOGNAME`.
+/// The user name Hadoop would use: `HADOOP_USER_NAME`, else `USER`/`LOGNAME`,
+/// else the OS user of this process (looked up in `/etc/passwd`).
 pub fn current_user() -> Option<String> {
     ["HADOOP_USER_NAME", "USER", "LOGNAME"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .or_else(os_user)
+}
+
+/// The name of this process's real uid, from `/proc/self/status` and `/etc/passwd`.
+fn os_user() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let _pw = f.next()?;
+        (f.next()? == uid).then(|| name.to_string())
+    })
 }
 
 #[cfg(test)]
