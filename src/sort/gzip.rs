@@ -53,18 +53,22 @@ impl<W: Write + Send> GzipMembersWriter<W> {
     /// A writer to `inner`. `level` is a libdeflate level (0–12, higher is clamped to 12;
     /// 6 is gzip's default); `member_bytes` is the input size of a member (at least 1;
     /// 4–16 MiB suits parallel compression and later splitting); `threads` is the number of
-    /// compressing threads (0 and 1 compress on the caller's thread, without spawning).
+    /// compressing threads (0 and 1 compress on the caller's thread, without spawning; so
+    /// does any count if no thread can be spawned).
     pub fn new(inner: W, level: u32, member_bytes: usize, threads: usize) -> Self {
         let member_bytes = member_bytes.max(1);
         let lvl = compression_level(level);
-        let engine = if threads <= 1 {
-            Engine::Inline {
+        let pool = (threads > 1)
+            .then(|| Pool::new(lvl, threads))
+            .filter(|pool| !pool.workers.is_empty());
+        // Without threads (asked for, or could not be spawned) members compress inline.
+        let engine = match pool {
+            Some(pool) => Engine::Pool(pool),
+            None => Engine::Inline {
                 compressor: Compressor::new(lvl),
                 out: Vec::new(),
                 spare: Vec::new(),
-            }
-        } else {
-            Engine::Pool(Pool::new(lvl, threads))
+            },
         };
         GzipMembersWriter {
             inner,
