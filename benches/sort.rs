@@ -2,8 +2,9 @@
 //! k = 200, and `GzipMembersWriter` against a single-stream `flate2` encoder.
 //!
 //! Run with `cargo bench --bench sort` (release profile); `SORT_BENCH_RECORDS` changes the
-//! record count (default 1.5 M lines of about 300 bytes). Prints one line per measurement;
-//! each is the best of a few repetitions, since the machine is shared.
+//! record count (default 1.5 M lines of about 300 bytes), `SORT_BENCH_ONLY=spill,merge,gzip`
+//! picks parts. Prints one line per measurement, the best of a few repetitions, with the
+//! process CPU time of that repetition (the steadier figure on a shared machine).
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -32,13 +33,21 @@ fn main() {
         mb(data.bytes()),
         data.bytes() as f64 / n as f64
     );
-    bench_spill(&data, usize::MAX / 2, "one spill");
-    bench_spill(&data, 64 << 20, "64 MiB budget");
-    for k in [8, 200] {
-        bench_merge(&data, k, k);
+    let only = std::env::var("SORT_BENCH_ONLY").unwrap_or_default();
+    let run = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
+    if run("spill") {
+        bench_spill(&data, usize::MAX / 2, "one spill");
+        bench_spill(&data, 64 << 20, "64 MiB budget");
     }
-    bench_merge(&data, 200, 16);
-    bench_gzip(&data);
+    if run("merge") {
+        for k in [8, 200] {
+            bench_merge(&data, k, k);
+        }
+        bench_merge(&data, 200, 16);
+    }
+    if run("gzip") {
+        bench_gzip(&data);
+    }
 }
 
 /// Generated access-log lines, stored back to back.
