@@ -174,7 +174,9 @@ impl SortBuffer {
         }
     }
 
-    /// Adds one record; `line` is the rendered output line including its `\n`.
+    /// Adds one record; `line` is the rendered output line including its `\n`. A line longer
+    /// than [`MAX_BLOCK_BYTES`](super::run::MAX_BLOCK_BYTES) makes the next spill fail with
+    /// `InvalidInput`.
     pub fn push(&mut self, partition: u32, key: SortKey, line: &[u8]) {
         let at = self.arena.push(line);
         let entry = Entry {
