@@ -12,20 +12,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// The TCP connection could not be opened (refused, unreachable, timed out).
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}: {error}")]
     Connect {
         /// `host:port` we tried.
         addr: String,
         /// The underlying socket error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Reading or writing an open connection failed.
-    #[error("I/O error on connection to {addr}: {source}")]
+    #[error("I/O error on connection to {addr}: {error}")]
     Io {
         /// `host:port` of the peer.
         addr: String,
         /// The underlying socket error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The connection closed while a call was outstanding (or before it was sent).
     #[error("connection to {addr} closed before {method} completed")]
@@ -64,12 +64,12 @@ pub enum Error {
         message: String,
     },
     /// A protobuf message could not be decoded.
-    #[error("cannot decode {what}: {source}")]
+    #[error("cannot decode {what}: {error}")]
     Decode {
         /// Which message.
         what: &'static str,
         /// The prost error.
-        source: prost::DecodeError,
+        error: prost::DecodeError,
     },
     /// SASL negotiation or the SASL security layer failed.
     #[error("SASL with {addr}: {message}")]
@@ -164,8 +164,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn decode(what: &'static str, source: prost::DecodeError) -> Error {
-        Error::Decode { what, source }
+    pub(crate) fn decode(what: &'static str, error: prost::DecodeError) -> Error {
+        Error::Decode { what, error }
     }
 }
 

@@ -166,14 +166,14 @@ impl Connection {
     ) -> Result<Connection> {
         let mut stream = TcpStream::connect(addr)
             .await
-            .map_err(|source| Error::Connect {
+            .map_err(|error| Error::Connect {
                 addr: addr.to_string(),
-                source,
+                error,
             })?;
         let _ = stream.set_nodelay(true);
-        let io = |source| Error::Io {
+        let io = |error| Error::Io {
             addr: addr.to_string(),
-            source,
+            error,
         };
         let sasl = matches!(auth, Auth::Token(_));
         stream.write_all(&frame::preamble(sasl)).await.map_err(io)?;
@@ -286,10 +286,10 @@ impl Connection {
     ) -> Result<Res> {
         let body = self.call_raw(method, request).await?;
         frame::decode_body(&body, "response").map_err(|e| match e {
-            Error::Decode { source, .. } => Error::Unexpected {
+            Error::Decode { error, .. } => Error::Unexpected {
                 addr: self.shared.addr.clone(),
                 method: method.to_string(),
-                message: format!("cannot decode response: {source}"),
+                message: format!("cannot decode response: {error}"),
             },
             other => other,
         })
@@ -397,9 +397,9 @@ async fn read_frame(stream: &mut TcpStream, buf: &mut Vec<u8>, addr: &str) -> Re
             return Ok(std::mem::replace(buf, rest));
         }
         let mut chunk = [0u8; 8192];
-        let read = stream.read(&mut chunk).await.map_err(|source| Error::Io {
+        let read = stream.read(&mut chunk).await.map_err(|error| Error::Io {
             addr: addr.to_string(),
-            source,
+            error,
         })?;
         if read == 0 {
             return Err(Error::Disconnected {

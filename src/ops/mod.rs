@@ -1,0 +1,230 @@
+//! Operator commands of the `filex` binary that talk to YARN directly:
+//! `filex yarn nodes`, `filex yarn apps`, `filex status APP_ID` and
+//! `filex kill APP_ID` — the `yarn node -list`, `yarn application -list`,
+//! `-status` and `-kill` an operator reaches for, without a JVM.
+//!
+//! Configuration comes from `--conf-dir`, else `HADOOP_CONF_DIR` /
+//! `YARN_CONF_DIR` / `HADOOP_HOME/etc/hadoop`, plus `-D key=value`. Every
+//! command is bounded by `--timeout`; an unreachable ResourceManager is
+//! reported with its address. Rendering is in [`render`] (pure, tested).
+
+pub mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+
+use yarn::{
+    ApplicationClient, ApplicationFilter, ApplicationId, ApplicationState, Config, IpcOptions,
+    NodeState,
+};
+
+/// Exit code when the application asked about does not exist.
+pub const EXIT_NOT_FOUND: u8 = 3;
+
+/// Where to find the cluster, and how long to wait for it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HadoopArgs {
+    /// Hadoop configuration directory (default: $HADOOP_CONF_DIR, $YARN_CONF_DIR, then
+    /// $HADOOP_HOME/etc/hadoop).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub conf_dir: Option<PathBuf>,
+    /// Override a Hadoop key, e.g. -D yarn.resourcemanager.address=rm:8032.
+    #[arg(short = 'D', value_name = "KEY=VALUE", global = true)]
+    pub define: Vec<String>,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECS", global = true)]
+    pub timeout: u64,
+}
+
+/// The operator commands; flatten into the binary's top-level subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum OpsCommand {
+    /// Inspect the YARN cluster.
+    #[command(subcommand)]
+    Yarn(YarnCommand),
+    /// Show the report of one application.
+    Status(AppArgs),
+    /// Kill an application (waits until the ResourceManager confirms).
+    Kill(AppArgs),
+}
+
+/// `filex yarn …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum YarnCommand {
+    /// List NodeManagers (like `yarn node -list`).
+    Nodes(NodesArgs),
+    /// List applications (like `yarn application -list`).
+    Apps(AppsArgs),
+}
+
+/// `filex yarn nodes`.
+#[derive(Debug, clap::Args)]
+pub struct NodesArgs {
+    /// Include nodes in every state, not only RUNNING.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub hadoop: HadoopArgs,
+}
+
+/// `filex yarn apps`.
+#[derive(Debug, clap::Args)]
+pub struct AppsArgs {
+    /// Only applications in this state (repeatable; default SUBMITTED, ACCEPTED, RUNNING).
+    #[arg(long = "state", value_name = "STATE")]
+    pub states: Vec<String>,
+    /// Only applications carrying this tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only applications of this type (repeatable), e.g. FILEX.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Every state.
+    #[arg(long, conflicts_with = "states")]
+    pub all: bool,
+    #[command(flatten)]
+    pub hadoop: HadoopArgs,
+}
+
+/// `filex status APP_ID` / `filex kill APP_ID`.
+#[derive(Debug, clap::Args)]
+pub struct AppArgs {
+    /// Application id, e.g. application_1700000000000_0001.
+    pub app_id: String,
+    #[command(flatten)]
+    pub hadoop: HadoopArgs,
+}
+
+/// Runs one operator command.
+pub fn run(command: OpsCommand) -> anyhow::Result<ExitCode> {
+    let hadoop = match &command {
+        OpsCommand::Yarn(YarnCommand::Nodes(a)) => a.hadoop.clone(),
+        OpsCommand::Yarn(YarnCommand::Apps(a)) => a.hadoop.clone(),
+        OpsCommand::Status(a) | OpsCommand::Kill(a) => a.hadoop.clone(),
+    };
+    if let OpsCommand::Status(a) | OpsCommand::Kill(a) = &command {
+        parse_app_id(&a.app_id)?;
+    }
+    let config = load_config(&hadoop)?;
+    let timeout = Duration::from_secs(hadoop.timeout.max(1));
+    let options = IpcOptions::from_config(&config)?
+        .with_connect_timeout(timeout.min(Duration::from_secs(10)))
+        .with_call_timeout(timeout);
+    let rm = ApplicationClient::with_options(&config, options)
+        .context("cannot set up the ResourceManager client")?;
+    let rm_addrs = rm.addresses().join(",");
+    let from = config
+        .conf_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|| "built-in defaults (no Hadoop conf dir found)".into());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(async {
+        match tokio::time::timeout(timeout, execute(&rm, command)).await {
+            Ok(r) => r,
+            Err(_) => Err(anyhow!("no answer within {}s", timeout.as_secs())),
+        }
+    });
+    result.with_context(|| format!("ResourceManager at {rm_addrs} (config: {from})"))
+}
+
+fn load_config(h: &HadoopArgs) -> anyhow::Result<Config> {
+    let mut config = Config::load(h.conf_dir.as_deref()).with_context(|| match &h.conf_dir {
+        Some(d) => format!("cannot read Hadoop configuration from {}", d.display()),
+        None => "cannot read Hadoop configuration".to_string(),
+    })?;
+    for d in &h.define {
+        config.set_pair(d)?;
+    }
+    Ok(config)
+}
+
+fn parse_app_id(s: &str) -> anyhow::Result<ApplicationId> {
+    s.parse()
+        .map_err(|_| anyhow!("{s:?} is not an application id (expected application_<ts>_<n>)"))
+}
+
+async fn execute(rm: &ApplicationClient, command: OpsCommand) -> anyhow::Result<ExitCode> {
+    let mut out = String::new();
+    let code = match command {
+        OpsCommand::Yarn(YarnCommand::Nodes(a)) => {
+            let states: &[NodeState] = if a.all { &[] } else { &[NodeState::Running] };
+            let nodes = rm.get_cluster_nodes(states).await?;
+            out.push_str(&render::nodes(&nodes));
+            ExitCode::SUCCESS
+        }
+        OpsCommand::Yarn(YarnCommand::Apps(a)) => {
+            let states = if a.all {
+                vec![]
+            } else if a.states.is_empty() {
+                vec![
+                    ApplicationState::Submitted,
+                    ApplicationState::Accepted,
+                    ApplicationState::Running,
+                ]
+            } else {
+                a.states
+                    .iter()
+                    .map(|s| {
+                        s.parse::<ApplicationState>()
+                            .map_err(|_| anyhow!("unknown application state {s:?}"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?
+            };
+            let filter = ApplicationFilter {
+                types: a.types.clone(),
+                states: states.clone(),
+                tags: a.tags.clone(),
+                ..ApplicationFilter::default()
+            };
+            let mut apps = rm.get_applications(&filter).await?;
+            apps.sort_by_key(|r| r.application_id);
+            out.push_str(&render::apps(&apps, &states, &a.types));
+            ExitCode::SUCCESS
+        }
+        OpsCommand::Status(a) => {
+            let id = parse_app_id(&a.app_id)?;
+            match rm.get_application_report(id).await {
+                Ok(r) => {
+                    out.push_str(&render::report(&r));
+                    ExitCode::SUCCESS
+                }
+                Err(e) if e.remote().is_some_and(|r| r.is_application_not_found()) => {
+                    eprintln!("filex: application {id} does not exist");
+                    ExitCode::from(EXIT_NOT_FOUND)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        OpsCommand::Kill(a) => {
+            let id = parse_app_id(&a.app_id)?;
+            let report = match rm.get_application_report(id).await {
+                Ok(r) => r,
+                Err(e) if e.remote().is_some_and(|r| r.is_application_not_found()) => {
+                    eprintln!("filex: application {id} does not exist");
+                    return Ok(ExitCode::from(EXIT_NOT_FOUND));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if report.state.is_terminal() {
+                out.push_str(&format!(
+                    "Application {id} has already finished ({}, {})\n",
+                    report.state, report.final_status
+                ));
+            } else {
+                out.push_str(&format!("Killing application {id}\n"));
+                rm.kill_application(id, Some("killed by filex kill"), Duration::from_secs(3600))
+                    .await?;
+                out.push_str(&format!("Killed application {id}\n"));
+            }
+            ExitCode::SUCCESS
+        }
+    };
+    print!("{out}");
+    Ok(code)
+}
