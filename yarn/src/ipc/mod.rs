@@ -9,3 +9,6 @@ pub(crate) mod frame;
 pub(crate) use client::RpcClient;
 pub(crate) use connection::Auth;
 pub use connection::ConnectOptions;
+
+#[cfg(test)]
+mod tests;

@@ -273,18 +273,34 @@ fn des3_key_iv(kc: &[u8; 16]) -> ([u8; 24], [u8; 8]) {
 }
 
 impl SecurityLayer {
+    /// The client's layer: signs with Kic, seals with Kcc.
     fn new(ha1: &[u8; 16], qop: Qop, cipher: Option<CipherKind>) -> Result<SecurityLayer> {
+        Self::with_direction(ha1, qop, cipher, false)
+    }
+
+    /// `as_server` swaps the directions (the server signs with Kis and
+    /// seals with Kcs); used by the in-crate fake server in tests.
+    fn with_direction(
+        ha1: &[u8; 16],
+        qop: Qop,
+        cipher: Option<CipherKind>,
+        as_server: bool,
+    ) -> Result<SecurityLayer> {
         let with = |magic: &[u8], key: &[u8]| {
             let mut v = key.to_vec();
             v.extend_from_slice(magic);
             h(&v)
         };
-        let kic = with(KIC_MAGIC, ha1);
-        let kis = with(KIS_MAGIC, ha1);
+        let (mut kic, mut kis) = (with(KIC_MAGIC, ha1), with(KIS_MAGIC, ha1));
+        if as_server {
+            std::mem::swap(&mut kic, &mut kis);
+        }
         let seal = match (qop, cipher) {
             (Qop::AuthConf, Some(kind)) => {
-                let kcc = with(KCC_MAGIC, ha1);
-                let kcs = with(KCS_MAGIC, ha1);
+                let (mut kcc, mut kcs) = (with(KCC_MAGIC, ha1), with(KCS_MAGIC, ha1));
+                if as_server {
+                    std::mem::swap(&mut kcc, &mut kcs);
+                }
                 Some(match kind {
                     CipherKind::TripleDes => {
                         let (ek, eiv) = des3_key_iv(&kcc);
@@ -626,6 +642,91 @@ impl SaslMechanism for DigestMd5Client {
     }
 }
 
+/// A minimal DIGEST-MD5 *server* for tests of the negotiation over real
+/// sockets: issues a challenge, checks the client's response, answers with
+/// rspauth and provides the server side of the security layer.
+#[cfg(test)]
+pub(crate) mod fake_server {
+    use super::*;
+
+    /// The server's side of a negotiated security layer.
+    pub(crate) struct ServerLayer(SecurityLayer);
+
+    impl ServerLayer {
+        pub(crate) fn wrap(&mut self, data: &[u8]) -> Result<Vec<u8>> {
+            self.0.wrap(data)
+        }
+        pub(crate) fn unwrap(&mut self, data: &[u8]) -> Result<Vec<u8>> {
+            self.0.unwrap(data)
+        }
+    }
+
+    /// Challenge parameters; `password` is the Base64 token password.
+    pub(crate) struct FakeDigestServer {
+        pub(crate) username: String,
+        pub(crate) password: String,
+        pub(crate) nonce: String,
+        /// e.g. `auth` or `auth-int,auth`.
+        pub(crate) qops: String,
+    }
+
+    impl FakeDigestServer {
+        pub(crate) fn challenge(&self) -> Vec<u8> {
+            format!(
+                "realm=\"default\",nonce=\"{}\",qop=\"{}\",charset=utf-8,algorithm=md5-sess,cipher=\"3des,rc4\"",
+                self.nonce, self.qops
+            )
+            .into_bytes()
+        }
+
+        /// Checks the client's response; returns the SUCCESS token and the layer.
+        pub(crate) fn accept(&self, response: &[u8]) -> Result<(Vec<u8>, Option<ServerLayer>)> {
+            let text = std::str::from_utf8(response).map_err(|_| Error::sasl("not utf-8"))?;
+            let d: std::collections::HashMap<String, String> =
+                parse_directives(text)?.into_iter().collect();
+            let get = |k: &str| {
+                d.get(k)
+                    .cloned()
+                    .ok_or_else(|| Error::sasl(format!("no {k}")))
+            };
+            if get("username")? != self.username {
+                return Err(Error::sasl("wrong user"));
+            }
+            let qop = Qop::try_from(get("qop")?.as_str())?;
+            let cipher = match d.get("cipher").map(String::as_str) {
+                Some("3des") => Some(CipherKind::TripleDes),
+                Some("rc4") => Some(CipherKind::Rc4),
+                _ => None,
+            };
+            let cnonce = get("cnonce")?;
+            let uri = get("digest-uri")?;
+            let inputs = DigestInputs {
+                username: &self.username,
+                realm: "default",
+                password: &self.password,
+                nonce: &self.nonce,
+                cnonce: &cnonce,
+                digest_uri: &uri,
+                qop,
+            };
+            if get("response")? != inputs.response() {
+                return Err(Error::sasl("bad digest response"));
+            }
+            let layer = if qop == Qop::Auth {
+                None
+            } else {
+                Some(ServerLayer(SecurityLayer::with_direction(
+                    &inputs.ha1(),
+                    qop,
+                    cipher,
+                    true,
+                )?))
+            };
+            Ok((format!("rspauth={}", inputs.rspauth()).into_bytes(), layer))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -699,38 +800,7 @@ mod tests {
     fn mirrored(qop: Qop, cipher: Option<CipherKind>) -> (SecurityLayer, SecurityLayer) {
         let ha1 = h(b"session");
         let client = SecurityLayer::new(&ha1, qop, cipher).expect("client");
-        // The server signs with Kis and seals with Kcs: swap the directions.
-        let mut server = SecurityLayer::new(&ha1, qop, cipher).expect("server");
-        std::mem::swap(&mut server.kic, &mut server.kis);
-        if let Some((_, _)) = &server.seal {
-            let with = |magic: &[u8]| {
-                let mut v = ha1.to_vec();
-                v.extend_from_slice(magic);
-                h(&v)
-            };
-            let (kcs, kcc) = (with(KCS_MAGIC), with(KCC_MAGIC));
-            server.seal = Some(match cipher {
-                Some(CipherKind::TripleDes) => {
-                    let (ek, eiv) = des3_key_iv(&kcs);
-                    let (dk, div) = des3_key_iv(&kcc);
-                    (
-                        Sealer::Des3Enc(Box::new(
-                            Des3CbcEnc::new_from_slices(&ek, &eiv).expect("enc"),
-                        )),
-                        Sealer::Des3Dec(Box::new(
-                            Des3CbcDec::new_from_slices(&dk, &div).expect("dec"),
-                        )),
-                    )
-                }
-                _ => {
-                    use rc4::KeyInit;
-                    (
-                        Sealer::Rc4(Box::new(Rc4::new_from_slice(&kcs).expect("rc4"))),
-                        Sealer::Rc4(Box::new(Rc4::new_from_slice(&kcc).expect("rc4"))),
-                    )
-                }
-            });
-        }
+        let server = SecurityLayer::with_direction(&ha1, qop, cipher, true).expect("server");
         (client, server)
     }
 
