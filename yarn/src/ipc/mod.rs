@@ -11,4 +11,6 @@ pub(crate) use connection::Auth;
 pub use connection::ConnectOptions;
 
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 mod tests;

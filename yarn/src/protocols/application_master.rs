@@ -402,3 +402,231 @@ fn ask_proto(row: &AskRow) -> pb::ResourceRequestProto {
         allocation_request_id: Some(row.key.allocation_request_id),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::ipc::testing::{failure, listener, reply, test_token, Peer};
+    use crate::proto::common::{rpc_response_header_proto::RpcStatusProto, TokenProto};
+    use crate::records::{ApplicationAttemptId, ApplicationId};
+
+    fn attempt() -> ApplicationAttemptId {
+        ApplicationAttemptId {
+            application_id: ApplicationId {
+                cluster_timestamp: 99,
+                id: 1,
+            },
+            attempt_id: 1,
+        }
+    }
+
+    fn container(seq: i64, host: &str) -> pb::ContainerProto {
+        pb::ContainerProto {
+            id: Some(
+                ContainerId {
+                    attempt: attempt(),
+                    id: seq,
+                }
+                .to_proto(),
+            ),
+            node_id: Some(pb::NodeIdProto {
+                host: Some(host.into()),
+                port: Some(4545),
+            }),
+            node_http_address: None,
+            resource: Some(Resource::new(512, 1).to_proto()),
+            priority: Some(pb::PriorityProto { priority: Some(1) }),
+            container_token: None,
+            execution_type: None,
+            allocation_request_id: Some(0),
+            version: None,
+        }
+    }
+
+    fn decode<M: Message + Default>(body: &[u8]) -> M {
+        M::decode_length_delimited(body).expect("request decodes")
+    }
+
+    fn any_count(r: &pb::AllocateRequestProto) -> Option<i32> {
+        r.ask
+            .iter()
+            .find(|a| a.resource_name() == "*")
+            .map(|a| a.num_containers())
+    }
+
+    /// A scripted RM: checks each request the AM sends and answers it.
+    async fn fake_rm(l: tokio::net::TcpListener) {
+        let mut p = Peer::accept(&l).await;
+        p.token_handshake(&test_token(), "auth").await;
+        let proto = APPLICATION_MASTER_PROTOCOL;
+
+        let (id, m, _) = p.call(proto).await.expect("register");
+        assert_eq!(m, "registerApplicationMaster");
+        let reg = pb::RegisterApplicationMasterResponseProto {
+            maximum_capability: Some(Resource::new(8192, 8).to_proto()),
+            queue: Some("default".into()),
+            ..Default::default()
+        };
+        p.send(reply(id, &reg)).await;
+
+        // First heartbeat: response_id 0, two containers wanted on h1/h2.
+        let (id, m, body) = p.call(proto).await.expect("allocate 1");
+        assert_eq!(m, "allocate");
+        let r: pb::AllocateRequestProto = decode(&body);
+        assert_eq!(r.response_id, Some(0));
+        assert_eq!(any_count(&r), Some(2));
+        assert!(r.ask.iter().all(|a| a.allocation_request_id == Some(0)));
+        assert!(r.release.is_empty());
+        // Three containers for two requests: one is surplus. A new AMRMToken.
+        let resp = pb::AllocateResponseProto {
+            response_id: Some(1),
+            allocated_containers: vec![container(1, "h1"), container(2, "h2"), container(3, "h3")],
+            nm_tokens: vec![pb::NmTokenProto {
+                node_id: Some(pb::NodeIdProto {
+                    host: Some("h1".into()),
+                    port: Some(4545),
+                }),
+                token: Some(TokenProto {
+                    identifier: b"nm".to_vec(),
+                    password: b"pw".to_vec(),
+                    kind: "NMToken".into(),
+                    service: "h1:4545".into(),
+                }),
+            }],
+            am_rm_token: Some(TokenProto {
+                identifier: b"rolled".to_vec(),
+                password: b"new".to_vec(),
+                kind: crate::credentials::AM_RM_TOKEN_KIND.into(),
+                service: String::new(),
+            }),
+            num_cluster_nodes: Some(3),
+            ..Default::default()
+        };
+        p.send(reply(id, &resp)).await;
+
+        // Second heartbeat echoes response_id 1, cancels rows, releases the
+        // surplus. Pretend the RM restarted: not registered.
+        let (id, _, body) = p.call(proto).await.expect("allocate 2");
+        let r: pb::AllocateRequestProto = decode(&body);
+        assert_eq!(r.response_id, Some(1));
+        assert_eq!(
+            any_count(&r),
+            Some(0),
+            "matched containers cancel their rows"
+        );
+        assert_eq!(r.release.len(), 1);
+        assert_eq!(ContainerId::from_proto(&r.release[0]).id, 3);
+        p.send(failure(
+            id,
+            RpcStatusProto::Error,
+            crate::exception_class::APPLICATION_MASTER_NOT_REGISTERED,
+        ))
+        .await;
+
+        // The client re-registers and resends with response_id 0 and the
+        // release it could not deliver.
+        let (id, m, _) = p.call(proto).await.expect("re-register");
+        assert_eq!(m, "registerApplicationMaster");
+        p.send(reply(id, &reg)).await;
+        let (id, m, body) = p.call(proto).await.expect("allocate 3");
+        assert_eq!(m, "allocate");
+        let r: pb::AllocateRequestProto = decode(&body);
+        assert_eq!(r.response_id, Some(0));
+        assert_eq!(r.release.len(), 1);
+        let resp = pb::AllocateResponseProto {
+            response_id: Some(1),
+            completed_container_statuses: vec![pb::ContainerStatusProto {
+                container_id: Some(
+                    ContainerId {
+                        attempt: attempt(),
+                        id: 1,
+                    }
+                    .to_proto(),
+                ),
+                state: Some(pb::ContainerStateProto::CComplete as i32),
+                diagnostics: None,
+                exit_status: Some(0),
+                capability: None,
+            }],
+            ..Default::default()
+        };
+        p.send(reply(id, &resp)).await;
+
+        // Finish: first "not yet", then unregistered.
+        for done in [false, true] {
+            let (id, m, body) = p.call(proto).await.expect("finish");
+            assert_eq!(m, "finishApplicationMaster");
+            let r: pb::FinishApplicationMasterRequestProto = decode(&body);
+            assert_eq!(
+                r.final_application_status,
+                Some(pb::FinalApplicationStatusProto::AppSucceeded as i32)
+            );
+            let resp = pb::FinishApplicationMasterResponseProto {
+                is_unregistered: Some(done),
+            };
+            p.send(reply(id, &resp)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn heartbeat_protocol_against_a_scripted_rm() {
+        let (l, addr) = listener().await;
+        let rm = tokio::spawn(fake_rm(l));
+        let options = ConnectOptions {
+            connect_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(60),
+        };
+        let am = AmRmClient::from_parts(vec![addr], test_token(), options);
+        let reg = am
+            .register_application_master("am-host", -1, "")
+            .await
+            .expect("register");
+        assert_eq!(reg.maximum_capability, Resource::new(8192, 8));
+        am.set_node_rack("h1", "/r1").await;
+        am.set_node_rack("h2", "/r2").await;
+        for host in ["h1", "h2"] {
+            am.add_container_request(ContainerRequest {
+                capability: Resource::new(512, 1),
+                nodes: vec![host.into()],
+                racks: vec![],
+                priority: 1,
+                allocation_request_id: 0,
+                relax_locality: true,
+            })
+            .await;
+        }
+        let r = am.allocate(0.1).await.expect("allocate 1");
+        let hosts: Vec<&str> = r
+            .allocated
+            .iter()
+            .map(|a| a.container.node_id.host.as_str())
+            .collect();
+        assert_eq!(hosts, vec!["h1", "h2"]);
+        assert_eq!(r.allocated[0].request.nodes, vec!["h1".to_string()]);
+        assert_eq!(r.released_surplus.len(), 1);
+        assert_eq!(r.num_cluster_nodes, 3);
+        let node = NodeId {
+            host: "h1".into(),
+            port: 4545,
+        };
+        assert_eq!(am.nm_token(&node).await.expect("cached").kind, "NMToken");
+        assert_eq!(am.am_rm_token().await.identifier, b"rolled".to_vec());
+
+        // Re-registration happens inside allocate.
+        let r = am
+            .allocate(0.5)
+            .await
+            .expect("allocate 2 (with re-register)");
+        assert_eq!(r.completed.len(), 1);
+        assert_eq!(r.completed[0].exit_status, 0);
+        assert_eq!(am.outstanding_requests().await, 0);
+
+        am.finish_application_master(FinalApplicationStatus::Succeeded, "ok", "")
+            .await
+            .expect("finish");
+        rm.await.expect("scripted RM saw what it expected");
+    }
+}
