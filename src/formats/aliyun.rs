@@ -21,7 +21,10 @@ pub(super) const INFO: FormatInfo = FormatInfo {
 /// How many trailing fields are searched for the protocol.
 const MAX_TRAILING_FOR_PROTOCOL: usize = 4;
 
-pub(super) fn parse<'a>(line: &'a [u8], ctx: &ParseContext<'_>) -> Result<Record<'a>, RejectReason> {
+pub(super) fn parse<'a>(
+    line: &'a [u8],
+    ctx: &ParseContext<'_>,
+) -> Result<Record<'a>, RejectReason> {
     let mut c = Cursor::new(line);
     let t = c.bracketed().ok_or(RejectReason::BadTime)?;
     let time_ms = parse_clf(t, ctx.tz_offset_secs).ok_or(RejectReason::BadTime)?;
@@ -80,22 +83,56 @@ mod tests {
     fn parses_the_spec_example() {
         let r = parse_ok(&Format::Aliyun, super::INFO.sample);
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32Z"));
-        assert_eq!((&*r.client_ip, &*r.host), ("203.0.113.7", "img.example.com"));
-        assert_eq!((&*r.method, &*r.uri, &*r.protocol), ("GET", "/a.jpg?w=200", ""));
-        assert_eq!((r.status, r.bytes, r.request_time_ms), (Some(200), Some(48731), Some(12)));
-        assert_eq!((&*r.referer, &*r.user_agent, &*r.cache), ("https://www.example.com/", "Mozilla/5.0 (Windows NT 10.0)", "HIT"));
+        assert_eq!(
+            (&*r.client_ip, &*r.host),
+            ("203.0.113.7", "img.example.com")
+        );
+        assert_eq!(
+            (&*r.method, &*r.uri, &*r.protocol),
+            ("GET", "/a.jpg?w=200", "")
+        );
+        assert_eq!(
+            (r.status, r.bytes, r.request_time_ms),
+            (Some(200), Some(48731), Some(12))
+        );
+        assert_eq!(
+            (&*r.referer, &*r.user_agent, &*r.cache),
+            (
+                "https://www.example.com/",
+                "Mozilla/5.0 (Windows NT 10.0)",
+                "HIT"
+            )
+        );
     }
 
     #[test]
     fn trailing_protocol_and_ipv6() {
-        let r = parse_ok(&Format::Aliyun, r#"[05/Mar/2021:10:15:32 +0000] 2001:db8::7 - 3 "-" "GET http://img.example.com/x" 304 100 0 MISS "" "-" HTTP/1.1 198.51.100.1 more"#);
-        assert_eq!((&*r.protocol, &*r.client_ip, &*r.cache, &*r.user_agent), ("HTTP/1.1", "2001:db8::7", "MISS", ""));
+        let r = parse_ok(
+            &Format::Aliyun,
+            r#"[05/Mar/2021:10:15:32 +0000] 2001:db8::7 - 3 "-" "GET http://img.example.com/x" 304 100 0 MISS "" "-" HTTP/1.1 198.51.100.1 more"#,
+        );
+        assert_eq!(
+            (&*r.protocol, &*r.client_ip, &*r.cache, &*r.user_agent),
+            ("HTTP/1.1", "2001:db8::7", "MISS", "")
+        );
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32Z"));
     }
 
     #[test]
     fn rejects() {
-        assert_eq!(parse_err(&Format::Aliyun, r#"203.0.113.7 [5/Mar/2021:18:15:32 +0800]"#), RejectReason::BadTime);
-        assert_eq!(parse_err(&Format::Aliyun, r#"[5/Mar/2021:18:15:32 +0800] 203.0.113.7 - 12 "-" "GET https://img.example.com/a.jpg" 2x0 1 1"#), RejectReason::Invalid("status"));
+        assert_eq!(
+            parse_err(
+                &Format::Aliyun,
+                r#"203.0.113.7 [5/Mar/2021:18:15:32 +0800]"#
+            ),
+            RejectReason::BadTime
+        );
+        assert_eq!(
+            parse_err(
+                &Format::Aliyun,
+                r#"[5/Mar/2021:18:15:32 +0800] 203.0.113.7 - 12 "-" "GET https://img.example.com/a.jpg" 2x0 1 1"#
+            ),
+            RejectReason::Invalid("status")
+        );
     }
 }

@@ -33,7 +33,10 @@ enum Value<'a> {
 impl<'a> Value<'a> {
     fn text(self) -> Cow<'a, str> {
         match self {
-            Value::Str { raw, escaped: false } => text(raw),
+            Value::Str {
+                raw,
+                escaped: false,
+            } => text(raw),
             Value::Str { raw, escaped: true } => Cow::Owned(unescape_json(raw)),
             Value::Bare(b"null") | Value::Nested => Cow::Borrowed(""),
             Value::Bare(b) => text(b),
@@ -42,7 +45,11 @@ impl<'a> Value<'a> {
 
     fn uint(self) -> Option<u64> {
         match self {
-            Value::Bare(b) | Value::Str { raw: b, escaped: false } => {
+            Value::Bare(b)
+            | Value::Str {
+                raw: b,
+                escaped: false,
+            } => {
                 let int = b.split(|&c| c == b'.').next()?;
                 super::fields::parse_u64(int)
             }
@@ -105,7 +112,10 @@ impl<'a> Scanner<'a> {
             _ => {
                 let start = self.i;
                 while self.i < self.b.len()
-                    && !matches!(self.b[self.i], b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n')
+                    && !matches!(
+                        self.b[self.i],
+                        b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'
+                    )
                 {
                     self.i += 1;
                 }
@@ -148,7 +158,8 @@ fn unescape_json(b: &[u8]) -> String {
     let mut i = 0;
     let hex4 = |i: usize| -> Option<u32> {
         let h = b.get(i..i + 4)?;
-        h.iter().try_fold(0u32, |acc, &c| Some(acc << 4 | hex(c)? as u32))
+        h.iter()
+            .try_fold(0u32, |acc, &c| Some(acc << 4 | hex(c)? as u32))
     };
     while i < b.len() {
         if b[i] != b'\\' {
@@ -180,7 +191,8 @@ fn unescape_json(b: &[u8]) -> String {
                 if (0xD800..0xDC00).contains(&hi) && b.get(i..i + 2) == Some(b"\\u") {
                     if let Some(lo) = hex4(i + 2).filter(|lo| (0xDC00..0xE000).contains(lo)) {
                         i += 6;
-                        ch = char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)).unwrap_or(ch);
+                        ch = char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                            .unwrap_or(ch);
                     }
                 } else {
                     ch = char::from_u32(hi).unwrap_or(ch);
@@ -195,7 +207,11 @@ fn unescape_json(b: &[u8]) -> String {
 
 fn time_of(v: Value<'_>) -> Option<i64> {
     let b = match v {
-        Value::Bare(b) | Value::Str { raw: b, escaped: false } => b,
+        Value::Bare(b)
+        | Value::Str {
+            raw: b,
+            escaped: false,
+        } => b,
         _ => return None,
     };
     if b.iter().all(u8::is_ascii_digit) {
@@ -234,7 +250,10 @@ pub(super) fn parse(line: &[u8]) -> Result<Record<'_>, RejectReason> {
                 b"ClientRequestUserAgent" => rec.user_agent = v.text(),
                 b"CacheCacheStatus" => {
                     rec.cache = match v {
-                        Value::Str { raw, escaped: false } => cache_status(raw),
+                        Value::Str {
+                            raw,
+                            escaped: false,
+                        } => cache_status(raw),
                         v => Cow::Owned(cache_status(v.text().as_bytes()).into_owned()),
                     }
                 }
@@ -249,7 +268,10 @@ pub(super) fn parse(line: &[u8]) -> Result<Record<'_>, RejectReason> {
     }
     rec.time_ms = time.ok_or(RejectReason::BadTime)?;
     rec.host = match host.ok_or(RejectReason::NoHost)? {
-        Value::Str { raw, escaped: false } => host_of(raw)?,
+        Value::Str {
+            raw,
+            escaped: false,
+        } => host_of(raw)?,
         v => Cow::Owned(host_of(v.text().as_bytes())?.into_owned()),
     };
     Ok(rec)
@@ -264,9 +286,18 @@ mod tests {
     fn parses_the_spec_example() {
         let r = parse_ok(&Format::Cloudflare, super::INFO.sample);
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32.123Z"));
-        assert_eq!((&*r.client_ip, &*r.host), ("2001:db8::7", "img.example.com"));
-        assert_eq!((&*r.method, &*r.uri, &*r.protocol), ("GET", "/a.jpg?w=200", ""));
-        assert_eq!((r.status, r.bytes, r.request_time_ms), (Some(200), Some(49120), None));
+        assert_eq!(
+            (&*r.client_ip, &*r.host),
+            ("2001:db8::7", "img.example.com")
+        );
+        assert_eq!(
+            (&*r.method, &*r.uri, &*r.protocol),
+            ("GET", "/a.jpg?w=200", "")
+        );
+        assert_eq!(
+            (r.status, r.bytes, r.request_time_ms),
+            (Some(200), Some(49120), None)
+        );
     }
 
     #[test]
@@ -274,26 +305,59 @@ mod tests {
         let line = r#" { "EdgeStartTimestamp" : "2021-03-05T18:15:32+08:00", "ClientIP":"203.0.113.7","Extra":{"a":[1,{"b":"}\""}]},"ClientRequestHost":"IMG.example.com","ClientRequestMethod":"GET","ClientRequestURI":"/a.jpg","ClientRequestProtocol":"HTTP/2","EdgeResponseStatus":404,"EdgeResponseBytes":0,"ClientRequestReferer":"","ClientRequestUserAgent":"UA \"\u4e2d\" \ud83d\ude00\n","CacheCacheStatus":"miss","EdgeTimeToFirstByteMs":12,"Z":null} "#;
         let r = parse_ok(&Format::Cloudflare, line);
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32Z"));
-        assert_eq!((&*r.host, &*r.protocol, &*r.cache), ("img.example.com", "HTTP/2", "MISS"));
-        assert_eq!((r.status, r.bytes, r.request_time_ms), (Some(404), Some(0), Some(12)));
+        assert_eq!(
+            (&*r.host, &*r.protocol, &*r.cache),
+            ("img.example.com", "HTTP/2", "MISS")
+        );
+        assert_eq!(
+            (r.status, r.bytes, r.request_time_ms),
+            (Some(404), Some(0), Some(12))
+        );
         assert_eq!(r.user_agent, "UA \"中\" 😀\n");
         // The value matches what serde_json reads.
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["ClientRequestUserAgent"].as_str().unwrap(), r.user_agent);
         let s = r#"{"EdgeStartTimestamp":1614939332,"ClientRequestHost":"a.example.com"}"#;
-        assert_eq!(parse_ok(&Format::Cloudflare, s).time_ms, ms("2021-03-05T10:15:32Z"));
+        assert_eq!(
+            parse_ok(&Format::Cloudflare, s).time_ms,
+            ms("2021-03-05T10:15:32Z")
+        );
         let s = r#"{"EdgeStartTimestamp":"1614939332123","ClientRequestHost":"a.example.com"}"#;
-        assert_eq!(parse_ok(&Format::Cloudflare, s).time_ms, ms("2021-03-05T10:15:32.123Z"));
+        assert_eq!(
+            parse_ok(&Format::Cloudflare, s).time_ms,
+            ms("2021-03-05T10:15:32.123Z")
+        );
     }
 
     #[test]
     fn rejects() {
         let f = Format::Cloudflare;
-        assert_eq!(parse_err(&f, r#"{"ClientRequestHost":"a.example.com"}"#), RejectReason::BadTime);
-        assert_eq!(parse_err(&f, r#"{"EdgeStartTimestamp":1614939332}"#), RejectReason::NoHost);
-        assert_eq!(parse_err(&f, r#"{"EdgeStartTimestamp":1614939332,"ClientRequestHost":"a.exa"#), RejectReason::Invalid("json object"));
-        assert_eq!(parse_err(&f, "not json"), RejectReason::Invalid("json object"));
-        assert_eq!(parse_err(&f, r#"{"EdgeStartTimestamp":"yesterday","ClientRequestHost":"a.com"}"#), RejectReason::BadTime);
+        assert_eq!(
+            parse_err(&f, r#"{"ClientRequestHost":"a.example.com"}"#),
+            RejectReason::BadTime
+        );
+        assert_eq!(
+            parse_err(&f, r#"{"EdgeStartTimestamp":1614939332}"#),
+            RejectReason::NoHost
+        );
+        assert_eq!(
+            parse_err(
+                &f,
+                r#"{"EdgeStartTimestamp":1614939332,"ClientRequestHost":"a.exa"#
+            ),
+            RejectReason::Invalid("json object")
+        );
+        assert_eq!(
+            parse_err(&f, "not json"),
+            RejectReason::Invalid("json object")
+        );
+        assert_eq!(
+            parse_err(
+                &f,
+                r#"{"EdgeStartTimestamp":"yesterday","ClientRequestHost":"a.com"}"#
+            ),
+            RejectReason::BadTime
+        );
         let deep = format!(r#"{{"x":{}1{}}}"#, "[".repeat(100), "]".repeat(100));
         assert_eq!(parse_err(&f, &deep), RejectReason::Invalid("json object"));
     }

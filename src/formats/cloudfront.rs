@@ -12,7 +12,9 @@ use std::borrow::Cow;
 
 use memchr::memchr_iter;
 
-use super::fields::{cache_status, is_empty_value, parse_status, parse_u64, percent_decode, seconds_to_ms, text};
+use super::fields::{
+    cache_status, is_empty_value, parse_status, parse_u64, percent_decode, seconds_to_ms, text,
+};
 use super::time::parse_date_and_time;
 use super::{host_of, FormatInfo, Record, RejectReason};
 
@@ -64,10 +66,18 @@ pub(super) fn parse(line: &[u8]) -> Result<Option<Record<'_>>, RejectReason> {
         n += 1;
     }
     if n < REQUIRED_FIELDS {
-        return Err(RejectReason::Missing(if n <= TIME { "time" } else { "time-taken" }));
+        return Err(RejectReason::Missing(if n <= TIME {
+            "time"
+        } else {
+            "time-taken"
+        }));
     }
     let time_ms = parse_date_and_time(f[DATE], f[TIME]).ok_or(RejectReason::BadTime)?;
-    let host = if is_empty_value(f[X_HOST_HEADER]) { f[CS_HOST] } else { f[X_HOST_HEADER] };
+    let host = if is_empty_value(f[X_HOST_HEADER]) {
+        f[CS_HOST]
+    } else {
+        f[X_HOST_HEADER]
+    };
     let host = host_of(host)?;
     let status = parse_status(f[SC_STATUS]).ok_or(RejectReason::Invalid("sc-status"))?;
     let bytes = match f[SC_BYTES] {
@@ -77,9 +87,19 @@ pub(super) fn parse(line: &[u8]) -> Result<Option<Record<'_>>, RejectReason> {
     let uri = if is_empty_value(f[CS_URI_QUERY]) {
         percent_decode(f[CS_URI_STEM])
     } else {
-        Cow::Owned(format!("{}?{}", percent_decode(f[CS_URI_STEM]), percent_decode(f[CS_URI_QUERY])))
+        Cow::Owned(format!(
+            "{}?{}",
+            percent_decode(f[CS_URI_STEM]),
+            percent_decode(f[CS_URI_QUERY])
+        ))
     };
-    let decoded = |b| if is_empty_value(b) { Cow::Borrowed("") } else { percent_decode(b) };
+    let decoded = |b| {
+        if is_empty_value(b) {
+            Cow::Borrowed("")
+        } else {
+            percent_decode(b)
+        }
+    };
     Ok(Some(Record {
         time_ms,
         client_ip: text(f[C_IP]),
@@ -105,21 +125,46 @@ mod tests {
     fn parses_the_sample_and_decodes_strings() {
         let r = parse_ok(&Format::CloudFront, super::INFO.sample);
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32Z"));
-        assert_eq!((&*r.client_ip, &*r.host), ("2001:db8::7", "img.example.com"));
-        assert_eq!((&*r.method, &*r.uri, &*r.protocol), ("GET", "/a b.jpg?w=200", "HTTP/2.0"));
-        assert_eq!((r.status, r.bytes, r.request_time_ms), (Some(200), Some(48731), Some(12)));
-        assert_eq!((&*r.referer, &*r.user_agent, &*r.cache), ("https://www.example.com/", "Mozilla/5.0 (Windows NT 10.0)", "HIT"));
+        assert_eq!(
+            (&*r.client_ip, &*r.host),
+            ("2001:db8::7", "img.example.com")
+        );
+        assert_eq!(
+            (&*r.method, &*r.uri, &*r.protocol),
+            ("GET", "/a b.jpg?w=200", "HTTP/2.0")
+        );
+        assert_eq!(
+            (r.status, r.bytes, r.request_time_ms),
+            (Some(200), Some(48731), Some(12))
+        );
+        assert_eq!(
+            (&*r.referer, &*r.user_agent, &*r.cache),
+            (
+                "https://www.example.com/",
+                "Mozilla/5.0 (Windows NT 10.0)",
+                "HIT"
+            )
+        );
     }
 
     #[test]
     fn headers_are_skipped_and_short_lines_rejected() {
         let f = Format::CloudFront;
         assert_eq!(f.parse(b"#Version: 1.0", &ctx()), Ok(None));
-        assert_eq!(f.parse(b"#Fields: date time x-edge-location", &ctx()), Ok(None));
-        assert_eq!(parse_err(&f, "2021-03-05\t10:15:32\tSFO5-C1\t48731"), RejectReason::Missing("time-taken"));
+        assert_eq!(
+            f.parse(b"#Fields: date time x-edge-location", &ctx()),
+            Ok(None)
+        );
+        assert_eq!(
+            parse_err(&f, "2021-03-05\t10:15:32\tSFO5-C1\t48731"),
+            RejectReason::Missing("time-taken")
+        );
         // The older 24-field layout (no protocol version) with the host header missing: cs(Host).
         let line = "2021-03-05\t10:15:32\tSFO5\t1\t192.0.2.1\tGET\tD1.cloudfront.net\t/\t304\t-\t-\t-\t-\tRefreshHit\tid\t-\thttp\t1\t-";
         let r = parse_ok(&f, line);
-        assert_eq!((&*r.host, &*r.cache, r.request_time_ms, &*r.protocol), ("d1.cloudfront.net", "REFRESHHIT", None, ""));
+        assert_eq!(
+            (&*r.host, &*r.cache, r.request_time_ms, &*r.protocol),
+            ("d1.cloudfront.net", "REFRESHHIT", None, "")
+        );
     }
 }

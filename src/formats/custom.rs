@@ -15,10 +15,13 @@ use std::borrow::Cow;
 use regex::bytes::Regex;
 
 use super::fields::{
-    cache_status, host_and_uri, millis, parse_status, parse_u64, request_parts, seconds_to_ms, split_url, Field,
+    cache_status, host_and_uri, millis, parse_status, parse_u64, request_parts, seconds_to_ms,
+    split_url, Field,
 };
 use super::time::{parse_epoch, parse_strftime, EpochUnit};
-use super::{host_from_ctx, host_of, CustomFormatSpec, FormatError, ParseContext, Record, RejectReason};
+use super::{
+    host_from_ctx, host_of, CustomFormatSpec, FormatError, ParseContext, Record, RejectReason,
+};
 
 /// The group names a custom regex may use.
 pub const GROUP_NAMES: &[&str] = &[
@@ -138,12 +141,24 @@ impl CustomFormat {
         })
     }
 
-    pub(super) fn parse<'a>(&self, line: &'a [u8], ctx: &ParseContext<'_>) -> Result<Record<'a>, RejectReason> {
+    pub(super) fn parse<'a>(
+        &self,
+        line: &'a [u8],
+        ctx: &ParseContext<'_>,
+    ) -> Result<Record<'a>, RejectReason> {
         let caps = self.regex.captures(line).ok_or(RejectReason::NoMatch)?;
         let g = &self.groups;
-        let get = |i: usize| -> Option<&'a [u8]> { (i != 0).then(|| caps.get(i)).flatten().map(|m| m.as_bytes()) };
+        let get = |i: usize| -> Option<&'a [u8]> {
+            (i != 0)
+                .then(|| caps.get(i))
+                .flatten()
+                .map(|m| m.as_bytes())
+        };
         let t = get(g.time).ok_or(RejectReason::BadTime)?;
-        let time_ms = self.time_layout.parse(t, ctx).ok_or(RejectReason::BadTime)?;
+        let time_ms = self
+            .time_layout
+            .parse(t, ctx)
+            .ok_or(RejectReason::BadTime)?;
 
         let (mut method, mut target, mut protocol) = match get(g.request) {
             Some(r) => request_parts(field(r)),
@@ -219,8 +234,11 @@ fn check_strftime(layout: &str) -> Result<(), FormatError> {
     let probe = jiff::Timestamp::from_second(1_614_939_332)
         .map_err(|e| FormatError::Custom(e.to_string()))?
         .to_zoned_datetime(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)));
-    let written = jiff::fmt::strtime::format(layout, &probe)
-        .map_err(|e| FormatError::Custom(format!("time_layout '{layout}' is not a valid strftime layout: {e}")))?;
+    let written = jiff::fmt::strtime::format(layout, &probe).map_err(|e| {
+        FormatError::Custom(format!(
+            "time_layout '{layout}' is not a valid strftime layout: {e}"
+        ))
+    })?;
     jiff::fmt::strtime::parse(layout, &written)
         .and_then(|tm| tm.to_datetime())
         .map_err(|e| {
@@ -251,18 +269,37 @@ mod tests {
         let line = r#"203.0.113.7 - - [05/Mar/2021:18:15:32 +0800] "GET https://IMG.example.com/a.jpg?w=200 HTTP/1.1" 200 48731 "-" "UA \x22x\x22""#;
         let r = parse_ok(&f, line);
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32Z"));
-        assert_eq!((&*r.host, &*r.uri, &*r.method, &*r.protocol), ("img.example.com", "/a.jpg?w=200", "GET", "HTTP/1.1"));
-        assert_eq!((r.status, r.bytes, &*r.referer, &*r.user_agent), (Some(200), Some(48731), "", "UA \"x\""));
+        assert_eq!(
+            (&*r.host, &*r.uri, &*r.method, &*r.protocol),
+            ("img.example.com", "/a.jpg?w=200", "GET", "HTTP/1.1")
+        );
+        assert_eq!(
+            (r.status, r.bytes, &*r.referer, &*r.user_agent),
+            (Some(200), Some(48731), "", "UA \"x\"")
+        );
         check_contract(&f, line.as_bytes());
     }
 
     #[test]
     fn strftime_layout_without_offset_uses_the_source_zone_and_host_from_ctx() {
-        let f = custom(r"^(?P<time>\S+ \S+) (?P<uri>\S+) (?P<status>\d+) (?P<request_time_s>[\d.]+)", "%Y-%m-%d %H:%M:%S").unwrap();
-        let ctx8 = super::super::ParseContext { domain: Some("Shard.Example.com"), tz_offset_secs: 8 * 3600 };
-        let r = f.parse(b"2021-03-05 18:15:32 /x?y 200 0.5", &ctx8).unwrap().unwrap();
+        let f = custom(
+            r"^(?P<time>\S+ \S+) (?P<uri>\S+) (?P<status>\d+) (?P<request_time_s>[\d.]+)",
+            "%Y-%m-%d %H:%M:%S",
+        )
+        .unwrap();
+        let ctx8 = super::super::ParseContext {
+            domain: Some("Shard.Example.com"),
+            tz_offset_secs: 8 * 3600,
+        };
+        let r = f
+            .parse(b"2021-03-05 18:15:32 /x?y 200 0.5", &ctx8)
+            .unwrap()
+            .unwrap();
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32Z"));
-        assert_eq!((&*r.host, &*r.uri, r.request_time_ms), ("shard.example.com", "/x?y", Some(500)));
+        assert_eq!(
+            (&*r.host, &*r.uri, r.request_time_ms),
+            ("shard.example.com", "/x?y", Some(500))
+        );
     }
 
     #[test]
@@ -271,12 +308,24 @@ mod tests {
             ("epoch_s", "1614939332", "2021-03-05T10:15:32Z"),
             ("epoch_s", "1614939332.250", "2021-03-05T10:15:32.250Z"),
             ("epoch_ms", "1614939332123", "2021-03-05T10:15:32.123Z"),
-            ("epoch_ns", "1614939332123456789", "2021-03-05T10:15:32.123Z"),
+            (
+                "epoch_ns",
+                "1614939332123456789",
+                "2021-03-05T10:15:32.123Z",
+            ),
         ] {
-            let f = custom(r"^(?P<time>[\d.]+)\t(?P<host>[^\t]+)\t(?P<cache>\w+)", layout).unwrap();
+            let f = custom(
+                r"^(?P<time>[\d.]+)\t(?P<host>[^\t]+)\t(?P<cache>\w+)",
+                layout,
+            )
+            .unwrap();
             let line = format!("{value}\tA.example.com\thit");
             let r = f.parse(line.as_bytes(), &ctx()).unwrap().unwrap();
-            assert_eq!((r.time_ms, &*r.host, &*r.cache), (ms(want), "a.example.com", "HIT"), "{layout}");
+            assert_eq!(
+                (r.time_ms, &*r.host, &*r.cache),
+                (ms(want), "a.example.com", "HIT"),
+                "{layout}"
+            );
         }
         let f = custom(r"^(?P<time>\S+) (?P<host>\S+)", "epoch_ms").unwrap();
         assert_eq!(parse_err(&f, "12.5 a.example.com"), RejectReason::BadTime);

@@ -32,13 +32,23 @@ impl<'a> Field<'a> {
         if self.escaped {
             Cow::Owned(String::from_utf8_lossy(&unescape(self.bytes)).into_owned())
         } else {
-            String::from_utf8_lossy(self.bytes)
+            lossy(self.bytes)
         }
     }
 
     /// The raw bytes, unless the value is one of the empty spellings.
     pub fn non_empty(&self) -> Option<&'a [u8]> {
         (!is_empty_value(self.bytes)).then_some(self.bytes)
+    }
+}
+
+/// Bytes as text, borrowed when valid UTF-8 (std's validator has an ASCII fast path), with
+/// invalid sequences replaced by U+FFFD otherwise.
+#[inline]
+pub(crate) fn lossy(b: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
     }
 }
 
@@ -61,7 +71,10 @@ pub(crate) fn unescape(b: &[u8]) -> Vec<u8> {
         i += off;
         let next = b.get(i + 1).copied();
         match next {
-            Some(b'x') | Some(b'X') => match (b.get(i + 2).and_then(|&c| hex(c)), b.get(i + 3).and_then(|&c| hex(c))) {
+            Some(b'x') | Some(b'X') => match (
+                b.get(i + 2).and_then(|&c| hex(c)),
+                b.get(i + 3).and_then(|&c| hex(c)),
+            ) {
                 (Some(h), Some(l)) => {
                     out.push(h << 4 | l);
                     i += 4;
@@ -338,7 +351,11 @@ pub(crate) fn host(b: &[u8]) -> Result<Cow<'_, str>, HostError> {
     let h = if b[0] == b'[' {
         let end = memchr(b']', b).ok_or(HostError::Invalid)?;
         let inner = &b[1..end];
-        if inner.is_empty() || !inner.iter().all(|&c| c.is_ascii_hexdigit() || c == b':' || c == b'.') {
+        if inner.is_empty()
+            || !inner
+                .iter()
+                .all(|&c| c.is_ascii_hexdigit() || c == b':' || c == b'.')
+        {
             return Err(HostError::Invalid);
         }
         &b[..=end]
@@ -351,18 +368,23 @@ pub(crate) fn host(b: &[u8]) -> Result<Cow<'_, str>, HostError> {
         if h.is_empty() || h[0] == b'.' || h[0] == b'-' {
             return Err(HostError::Invalid);
         }
-        if !h.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_')) {
-            return Err(HostError::Invalid);
-        }
         h
     };
-    // Validated as ASCII above.
-    let s = std::str::from_utf8(h).map_err(|_| HostError::Invalid)?;
-    if s.bytes().any(|c| c.is_ascii_uppercase()) {
-        Ok(Cow::Owned(s.to_ascii_lowercase()))
-    } else {
-        Ok(Cow::Borrowed(s))
+    let mut upper = false;
+    for &c in h {
+        match c {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'[' | b']' | b':' => {}
+            b'A'..=b'Z' => upper = true,
+            _ => return Err(HostError::Invalid),
+        }
     }
+    // Only ASCII is left, so this cannot fail.
+    let s = std::str::from_utf8(h).map_err(|_| HostError::Invalid)?;
+    Ok(if upper {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    })
 }
 
 /// The parts of `"METHOD uri PROTO"` (PROTO optional; a URI with spaces keeps them).
@@ -420,12 +442,19 @@ pub(crate) fn split_url(b: &[u8]) -> Option<(&[u8], Cow<'_, str>)> {
     } else {
         let colon = memchr(b':', b)?;
         let scheme = &b[..colon];
-        if scheme.is_empty() || !scheme.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')) {
+        if scheme.is_empty()
+            || !scheme
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+        {
             return None;
         }
         b[colon + 1..].strip_prefix(b"//")?
     };
-    let end = after.iter().position(|&c| c == b'/' || c == b'?' || c == b'#').unwrap_or(after.len());
+    let end = after
+        .iter()
+        .position(|&c| c == b'/' || c == b'?' || c == b'#')
+        .unwrap_or(after.len());
     let host = &after[..end];
     // userinfo@host
     let host = match memchr::memrchr(b'@', host) {
@@ -434,7 +463,7 @@ pub(crate) fn split_url(b: &[u8]) -> Option<(&[u8], Cow<'_, str>)> {
     };
     let path = &after[end..];
     let uri = match path.first() {
-        Some(b'/') => String::from_utf8_lossy(path),
+        Some(b'/') => lossy(path),
         None => Cow::Borrowed("/"),
         Some(_) => Cow::Owned(format!("/{}", String::from_utf8_lossy(path))),
     };
@@ -445,8 +474,20 @@ pub(crate) fn split_url(b: &[u8]) -> Option<(&[u8], Cow<'_, str>)> {
 /// other values are upper-cased, empties are `""`.
 pub(crate) fn cache_status(b: &[u8]) -> Cow<'_, str> {
     const KNOWN: [&str; 14] = [
-        "HIT", "MISS", "EXPIRED", "STALE", "BYPASS", "DYNAMIC", "REVALIDATED", "UPDATING",
-        "NONE", "ERROR", "REFRESHHIT", "REDIRECT", "TCP_HIT", "TCP_MISS",
+        "HIT",
+        "MISS",
+        "EXPIRED",
+        "STALE",
+        "BYPASS",
+        "DYNAMIC",
+        "REVALIDATED",
+        "UPDATING",
+        "NONE",
+        "ERROR",
+        "REFRESHHIT",
+        "REDIRECT",
+        "TCP_HIT",
+        "TCP_MISS",
     ];
     if is_empty_value(b) {
         return Cow::Borrowed("");
@@ -456,7 +497,7 @@ pub(crate) fn cache_status(b: &[u8]) -> Cow<'_, str> {
             return Cow::Borrowed(k);
         }
     }
-    match String::from_utf8_lossy(b) {
+    match lossy(b) {
         Cow::Borrowed(s) if !s.bytes().any(|c| c.is_ascii_lowercase()) => Cow::Borrowed(s),
         s => Cow::Owned(s.to_ascii_uppercase()),
     }
@@ -466,13 +507,16 @@ pub(crate) fn cache_status(b: &[u8]) -> Cow<'_, str> {
 /// nothing to decode; invalid UTF-8 after decoding is replaced lossily.
 pub(crate) fn percent_decode(b: &[u8]) -> Cow<'_, str> {
     if memchr(b'%', b).is_none() {
-        return String::from_utf8_lossy(b);
+        return lossy(b);
     }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            if let (Some(h), Some(l)) = (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+            if let (Some(h), Some(l)) = (
+                b.get(i + 1).and_then(|&c| hex(c)),
+                b.get(i + 2).and_then(|&c| hex(c)),
+            ) {
                 out.push(h << 4 | l);
                 i += 3;
                 continue;
@@ -489,7 +533,7 @@ pub(crate) fn text(b: &[u8]) -> Cow<'_, str> {
     if is_empty_value(b) {
         Cow::Borrowed("")
     } else {
-        String::from_utf8_lossy(b)
+        lossy(b)
     }
 }
 
@@ -558,8 +602,15 @@ mod tests {
 
     #[test]
     fn escapes_decode_nginx_and_apache_styles() {
-        assert_eq!(unescape(br#"\xE4\xB8\xAD \x22q\x22 \\ \" \n \q \x4"#), "中 \"q\" \\ \" \n \\q \\x4".as_bytes());
-        let f = Field { bytes: b"\\xE4\\xB8", escaped: true, quoted: true };
+        assert_eq!(
+            unescape(br#"\xE4\xB8\xAD \x22q\x22 \\ \" \n \q \x4"#),
+            "中 \"q\" \\ \" \n \\q \\x4".as_bytes()
+        );
+        let f = Field {
+            bytes: b"\\xE4\\xB8",
+            escaped: true,
+            quoted: true,
+        };
         // A cut multi-byte character decodes lossily.
         assert_eq!(f.text(), "\u{FFFD}");
     }
@@ -567,7 +618,10 @@ mod tests {
     #[test]
     fn hosts_normalize() {
         assert_eq!(host(b"IMG.Example.com:8080").unwrap(), "img.example.com");
-        assert!(matches!(host(b"img.example.com").unwrap(), Cow::Borrowed(_)));
+        assert!(matches!(
+            host(b"img.example.com").unwrap(),
+            Cow::Borrowed(_)
+        ));
         assert_eq!(host(b"[2001:DB8::1]:443").unwrap(), "[2001:db8::1]");
         assert_eq!(host(b"example.com.").unwrap(), "example.com");
         assert_eq!(host(b"-"), Err(HostError::Missing));
@@ -585,9 +639,15 @@ mod tests {
         assert_eq!(split_url(b"//u@a.com/p").unwrap().0, b"a.com");
         assert!(split_url(b"/a.jpg").is_none());
         let r = split_request(b"GET /a b.jpg HTTP/1.1");
-        assert_eq!((r.method, r.target, r.protocol), (&b"GET"[..], &b"/a b.jpg"[..], &b"HTTP/1.1"[..]));
+        assert_eq!(
+            (r.method, r.target, r.protocol),
+            (&b"GET"[..], &b"/a b.jpg"[..], &b"HTTP/1.1"[..])
+        );
         let r = split_request(b"GET https://a.com/x");
-        assert_eq!((r.method, r.target, r.protocol), (&b"GET"[..], &b"https://a.com/x"[..], &b""[..]));
+        assert_eq!(
+            (r.method, r.target, r.protocol),
+            (&b"GET"[..], &b"https://a.com/x"[..], &b""[..])
+        );
         let r = split_request(b"\x16\x03\x01");
         assert_eq!((r.method, r.target), (&b""[..], &b"\x16\x03\x01"[..]));
     }

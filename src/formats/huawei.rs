@@ -14,7 +14,10 @@ pub(super) const INFO: FormatInfo = FormatInfo {
     sample: r#"[05/Mar/2021:18:15:32 +0800] 203.0.113.7 12 "https://www.example.com/" "HTTP/1.1" "GET" "img.example.com" "/a.jpg?w=200" 200 48731 HIT "Mozilla/5.0 (Windows NT 10.0)" "-""#,
 };
 
-pub(super) fn parse<'a>(line: &'a [u8], ctx: &ParseContext<'_>) -> Result<Record<'a>, RejectReason> {
+pub(super) fn parse<'a>(
+    line: &'a [u8],
+    ctx: &ParseContext<'_>,
+) -> Result<Record<'a>, RejectReason> {
     let mut c = Cursor::new(line);
     let t = c.bracketed().ok_or(RejectReason::BadTime)?;
     let time_ms = parse_clf(t, ctx.tz_offset_secs).ok_or(RejectReason::BadTime)?;
@@ -23,7 +26,13 @@ pub(super) fn parse<'a>(line: &'a [u8], ctx: &ParseContext<'_>) -> Result<Record
     let referer = c.req_field("referer")?.text();
     let protocol = c.req_field("protocol")?.text();
     let method = c.req_field("method")?.text();
-    let host = c.req_field("host").map_err(|e| if e == RejectReason::Missing("host") { RejectReason::NoHost } else { e })?;
+    let host = c.req_field("host").map_err(|e| {
+        if e == RejectReason::Missing("host") {
+            RejectReason::NoHost
+        } else {
+            e
+        }
+    })?;
     let host = host_of(host.bytes)?;
     let uri = c.req_field("path")?.text();
     let status = c.token().ok_or(RejectReason::Missing("status"))?;
@@ -60,17 +69,51 @@ mod tests {
     fn parses_the_sample() {
         let r = parse_ok(&Format::Huawei, super::INFO.sample);
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32Z"));
-        assert_eq!((&*r.client_ip, &*r.host), ("203.0.113.7", "img.example.com"));
-        assert_eq!((&*r.method, &*r.uri, &*r.protocol), ("GET", "/a.jpg?w=200", "HTTP/1.1"));
-        assert_eq!((r.status, r.bytes, r.request_time_ms), (Some(200), Some(48731), Some(12)));
-        assert_eq!((&*r.referer, &*r.user_agent, &*r.cache), ("https://www.example.com/", "Mozilla/5.0 (Windows NT 10.0)", "HIT"));
+        assert_eq!(
+            (&*r.client_ip, &*r.host),
+            ("203.0.113.7", "img.example.com")
+        );
+        assert_eq!(
+            (&*r.method, &*r.uri, &*r.protocol),
+            ("GET", "/a.jpg?w=200", "HTTP/1.1")
+        );
+        assert_eq!(
+            (r.status, r.bytes, r.request_time_ms),
+            (Some(200), Some(48731), Some(12))
+        );
+        assert_eq!(
+            (&*r.referer, &*r.user_agent, &*r.cache),
+            (
+                "https://www.example.com/",
+                "Mozilla/5.0 (Windows NT 10.0)",
+                "HIT"
+            )
+        );
     }
 
     #[test]
     fn escaped_ua_and_rejects() {
-        let r = parse_ok(&Format::Huawei, r#"[5/Mar/2021:10:15:32 +0000] 2001:db8::7 - "" "HTTP/2.0" "GET" "Img.Example.com" "/" 200 1 MISS "\xE4\xB8\xAD \"q\"" "-""#);
-        assert_eq!((&*r.user_agent, &*r.host, r.request_time_ms), ("中 \"q\"", "img.example.com", None));
-        assert_eq!(parse_err(&Format::Huawei, r#"[5/Mar/2021:10:15:32 +0000] 1.2.3.4 1 "" "HTTP/2.0" "GET" "" "/" 200 1"#), RejectReason::NoHost);
-        assert_eq!(parse_err(&Format::Huawei, r#"[5/Mar/2021:10:15:32 +0000] 1.2.3.4 1 "" "HTTP/2.0" "GET" "a b" "/" 200 1"#), RejectReason::BadHost);
+        let r = parse_ok(
+            &Format::Huawei,
+            r#"[5/Mar/2021:10:15:32 +0000] 2001:db8::7 - "" "HTTP/2.0" "GET" "Img.Example.com" "/" 200 1 MISS "\xE4\xB8\xAD \"q\"" "-""#,
+        );
+        assert_eq!(
+            (&*r.user_agent, &*r.host, r.request_time_ms),
+            ("中 \"q\"", "img.example.com", None)
+        );
+        assert_eq!(
+            parse_err(
+                &Format::Huawei,
+                r#"[5/Mar/2021:10:15:32 +0000] 1.2.3.4 1 "" "HTTP/2.0" "GET" "" "/" 200 1"#
+            ),
+            RejectReason::NoHost
+        );
+        assert_eq!(
+            parse_err(
+                &Format::Huawei,
+                r#"[5/Mar/2021:10:15:32 +0000] 1.2.3.4 1 "" "HTTP/2.0" "GET" "a b" "/" 200 1"#
+            ),
+            RejectReason::BadHost
+        );
     }
 }

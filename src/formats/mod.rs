@@ -118,7 +118,9 @@ impl RejectReason {
 impl std::fmt::Display for RejectReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RejectReason::Missing(field) => write!(f, "missing {field} (line cut or another layout)"),
+            RejectReason::Missing(field) => {
+                write!(f, "missing {field} (line cut or another layout)")
+            }
             RejectReason::Invalid(field) => write!(f, "invalid {field}"),
             RejectReason::BadTime => f.write_str("missing or unreadable time"),
             RejectReason::NoHost => f.write_str("no host"),
@@ -220,7 +222,10 @@ impl Format {
                 .map(|(_, f)| f.clone())
                 .ok_or_else(|| FormatError::Unknown {
                     name: name.clone(),
-                    known: builtin_formats().map(|i| i.name).collect::<Vec<_>>().join(", "),
+                    known: builtin_formats()
+                        .map(|i| i.name)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 }),
             FormatSpec::Custom(c) => Ok(Format::Custom(Arc::new(CustomFormat::new(c)?))),
         }
@@ -356,10 +361,18 @@ mod tests {
             let f = Format::from_spec(&FormatSpec::Named(info.name.to_string())).unwrap();
             assert_eq!(f.name(), info.name);
         }
-        assert_eq!(Format::from_spec(&FormatSpec::Named("NGINX".into())).unwrap().name(), "nginx");
+        assert_eq!(
+            Format::from_spec(&FormatSpec::Named("NGINX".into()))
+                .unwrap()
+                .name(),
+            "nginx"
+        );
         let err = Format::from_spec(&FormatSpec::Named("akamai".into())).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("'akamai'") && msg.contains("cloudfront"), "{msg}");
+        assert!(
+            msg.contains("'akamai'") && msg.contains("cloudfront"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -382,13 +395,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.a, FormatSpec::Named("nginx".into()));
-        assert!(matches!(Format::from_spec(&t.b).unwrap(), Format::Custom(_)));
+        assert!(matches!(
+            Format::from_spec(&t.b).unwrap(),
+            Format::Custom(_)
+        ));
     }
 
     #[test]
     fn reject_reasons_display() {
         assert_eq!(RejectReason::NoHost.to_string(), "no host");
-        assert_eq!(RejectReason::Invalid("status").to_string(), "invalid status");
+        assert_eq!(
+            RejectReason::Invalid("status").to_string(),
+            "invalid status"
+        );
         assert_eq!(RejectReason::Missing("status").kind(), "missing_field");
     }
 }

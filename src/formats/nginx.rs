@@ -65,7 +65,10 @@ pub(super) fn parse_head<'a>(
     })
 }
 
-pub(super) fn parse<'a>(line: &'a [u8], ctx: &ParseContext<'_>) -> Result<Record<'a>, RejectReason> {
+pub(super) fn parse<'a>(
+    line: &'a [u8],
+    ctx: &ParseContext<'_>,
+) -> Result<Record<'a>, RejectReason> {
     let mut c = Cursor::new(line);
     let head = parse_head(&mut c, ctx)?;
     // CLF writes `-` for zero bytes.
@@ -94,7 +97,7 @@ pub(super) fn parse<'a>(line: &'a [u8], ctx: &ParseContext<'_>) -> Result<Record
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{ctx, ms, parse_ok, parse_err};
+    use super::super::testing::{ctx, ms, parse_err, parse_ok};
     use super::super::{Format, RejectReason};
 
     #[test]
@@ -103,8 +106,14 @@ mod tests {
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32Z"));
         assert_eq!(r.client_ip, "203.0.113.7");
         assert_eq!(r.host, "img.example.com");
-        assert_eq!((&*r.method, &*r.uri, &*r.protocol), ("GET", "/a.jpg?w=200", "HTTP/1.1"));
-        assert_eq!((r.status, r.bytes, r.request_time_ms), (Some(200), Some(48731), None));
+        assert_eq!(
+            (&*r.method, &*r.uri, &*r.protocol),
+            ("GET", "/a.jpg?w=200", "HTTP/1.1")
+        );
+        assert_eq!(
+            (r.status, r.bytes, r.request_time_ms),
+            (Some(200), Some(48731), None)
+        );
         assert_eq!(r.referer, "https://www.example.com/");
         assert_eq!(r.user_agent, "Mozilla/5.0 (Windows NT 10.0)");
         assert_eq!(r.cache, "");
@@ -117,7 +126,10 @@ mod tests {
         assert_eq!(r.time_ms, ms("2021-03-06T01:15:32Z"));
         assert_eq!(r.bytes, Some(0));
         assert_eq!(r.user_agent, "Mozilla/4.08 [en] (Win98; I ;Nav)");
-        let r = parse_ok(&Format::Apache, r#"192.0.2.10 - - [05/Mar/2021:18:15:32 +0000] "GET / HTTP/1.0" 304 -"#);
+        let r = parse_ok(
+            &Format::Apache,
+            r#"192.0.2.10 - - [05/Mar/2021:18:15:32 +0000] "GET / HTTP/1.0" 304 -"#,
+        );
         assert_eq!((r.status, r.bytes, &*r.referer), (Some(304), Some(0), ""));
     }
 
@@ -125,35 +137,95 @@ mod tests {
     fn traps() {
         let f = Format::Nginx;
         // IPv6 client, 1-digit day, +0000.
-        let r = parse_ok(&f, r#"2001:db8::7 - - [5/Mar/2021:10:15:32 +0000] "GET / HTTP/2.0" 200 1 "-" "-""#);
-        assert_eq!((&*r.client_ip, r.time_ms), ("2001:db8::7", ms("2021-03-05T10:15:32Z")));
+        let r = parse_ok(
+            &f,
+            r#"2001:db8::7 - - [5/Mar/2021:10:15:32 +0000] "GET / HTTP/2.0" 200 1 "-" "-""#,
+        );
+        assert_eq!(
+            (&*r.client_ip, r.time_ms),
+            ("2001:db8::7", ms("2021-03-05T10:15:32Z"))
+        );
         assert_eq!((&*r.referer, &*r.user_agent), ("", ""));
         // nginx \xHH-escaped UTF-8 user agent and an escaped quote in the request.
-        let r = parse_ok(&f, r#"1.2.3.4 - - [05/Mar/2021:18:15:32 +0800] "GET /\x22q\x22 HTTP/1.1" 200 1 "" "UA \xE4\xB8\xAD""#);
+        let r = parse_ok(
+            &f,
+            r#"1.2.3.4 - - [05/Mar/2021:18:15:32 +0800] "GET /\x22q\x22 HTTP/1.1" 200 1 "" "UA \xE4\xB8\xAD""#,
+        );
         assert_eq!((&*r.uri, &*r.user_agent), ("/\"q\"", "UA 中"));
         // Raw UTF-8, Apache \" escapes, a " " referer.
-        let r = parse_ok(&f, r#"1.2.3.4 - - [05/Mar/2021:18:15:32 +0800] "GET / HTTP/1.1" 200 1 " " "Ünï \"x\" \\ y""#);
+        let r = parse_ok(
+            &f,
+            r#"1.2.3.4 - - [05/Mar/2021:18:15:32 +0800] "GET / HTTP/1.1" 200 1 " " "Ünï \"x\" \\ y""#,
+        );
         assert_eq!((&*r.referer, &*r.user_agent), ("", r#"Ünï "x" \ y"#));
         // A user name with a space, a cut multibyte escape.
-        let r = parse_ok(&f, r#"1.2.3.4 - john doe [05/Mar/2021:18:15:32 +0800] "GET / HTTP/1.1" 200 1 "-" "\xE4\xB8""#);
+        let r = parse_ok(
+            &f,
+            r#"1.2.3.4 - john doe [05/Mar/2021:18:15:32 +0800] "GET / HTTP/1.1" 200 1 "-" "\xE4\xB8""#,
+        );
         assert_eq!(r.user_agent, "\u{FFFD}");
         // Invalid UTF-8 bytes in a field: accepted, converted lossily.
-        let mut line = br#"1.2.3.4 - - [05/Mar/2021:18:15:32 +0800] "GET / HTTP/1.1" 200 1 "-" "a"#.to_vec();
+        let mut line =
+            br#"1.2.3.4 - - [05/Mar/2021:18:15:32 +0800] "GET / HTTP/1.1" 200 1 "-" "a"#.to_vec();
         line.extend_from_slice(b"\xff\xfe\"");
         let r = f.parse(&line, &ctx()).unwrap().unwrap();
         assert_eq!(r.user_agent, "a\u{FFFD}\u{FFFD}");
         // Garbage request line from a scanner is kept, not lost.
-        let r = parse_ok(&f, r#"1.2.3.4 - - [05/Mar/2021:18:15:32 +0800] "\x16\x03\x01" 400 0 "-" "-""#);
+        let r = parse_ok(
+            &f,
+            r#"1.2.3.4 - - [05/Mar/2021:18:15:32 +0800] "\x16\x03\x01" 400 0 "-" "-""#,
+        );
         assert_eq!((&*r.method, &*r.uri), ("", "\u{16}\u{3}\u{1}"));
+    }
+
+    #[test]
+    fn a_one_megabyte_user_agent_is_kept_whole() {
+        let ua = "M".repeat(1 << 20);
+        let line = format!(
+            r#"1.2.3.4 - - [05/Mar/2021:18:15:32 +0800] "GET / HTTP/1.1" 200 1 "-" "{ua}""#
+        );
+        let r = Format::Nginx
+            .parse(line.as_bytes(), &ctx())
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.user_agent.len(), 1 << 20);
+        assert!(
+            matches!(r.user_agent, std::borrow::Cow::Borrowed(_)),
+            "a plain field is borrowed"
+        );
     }
 
     #[test]
     fn rejects() {
         let f = Format::Nginx;
-        assert_eq!(parse_err(&f, r#"1.2.3.4 - - [05/Mar/2021:18:15:32 +0800] "GET / HTTP/1.1" abc 1"#), RejectReason::Invalid("status"));
-        assert_eq!(parse_err(&f, r#"1.2.3.4 - - [05/Xyz/2021:18:15:32 +0800] "GET / HTTP/1.1" 200 1"#), RejectReason::BadTime);
-        assert_eq!(parse_err(&f, r#"1.2.3.4 - - [05/Mar/2021:18:15:32 +0800] "GET / HTTP/1.1"#), RejectReason::Unterminated);
-        let no_domain = super::super::ParseContext { domain: None, tz_offset_secs: 0 };
-        assert_eq!(f.parse(INFO_SAMPLE.as_bytes(), &no_domain), Err(RejectReason::NoHost));
+        assert_eq!(
+            parse_err(
+                &f,
+                r#"1.2.3.4 - - [05/Mar/2021:18:15:32 +0800] "GET / HTTP/1.1" abc 1"#
+            ),
+            RejectReason::Invalid("status")
+        );
+        assert_eq!(
+            parse_err(
+                &f,
+                r#"1.2.3.4 - - [05/Xyz/2021:18:15:32 +0800] "GET / HTTP/1.1" 200 1"#
+            ),
+            RejectReason::BadTime
+        );
+        assert_eq!(
+            parse_err(
+                &f,
+                r#"1.2.3.4 - - [05/Mar/2021:18:15:32 +0800] "GET / HTTP/1.1"#
+            ),
+            RejectReason::Unterminated
+        );
+        let no_domain = super::super::ParseContext {
+            domain: None,
+            tz_offset_secs: 0,
+        };
+        assert_eq!(
+            f.parse(INFO_SAMPLE.as_bytes(), &no_domain),
+            Err(RejectReason::NoHost)
+        );
     }
 }

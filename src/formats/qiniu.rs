@@ -3,7 +3,9 @@
 //!
 //! The host comes from the URL.
 
-use super::fields::{cache_status, host_and_uri, millis, opt, parse_status, parse_u64, request_parts, text, Cursor};
+use super::fields::{
+    cache_status, host_and_uri, millis, opt, parse_status, parse_u64, request_parts, text, Cursor,
+};
 use super::time::parse_clf;
 use super::{FormatInfo, ParseContext, Record, RejectReason};
 
@@ -13,7 +15,10 @@ pub(super) const INFO: FormatInfo = FormatInfo {
     sample: r#"203.0.113.7 HIT 12 [05/Mar/2021:18:15:32 +0800] "GET https://img.example.com/a.jpg?w=200 HTTP/1.1" 200 48731 "https://www.example.com/" "Mozilla/5.0 (Windows NT 10.0)""#,
 };
 
-pub(super) fn parse<'a>(line: &'a [u8], ctx: &ParseContext<'_>) -> Result<Record<'a>, RejectReason> {
+pub(super) fn parse<'a>(
+    line: &'a [u8],
+    ctx: &ParseContext<'_>,
+) -> Result<Record<'a>, RejectReason> {
     let mut c = Cursor::new(line);
     let client_ip = c.token().ok_or(RejectReason::Missing("client_ip"))?;
     let cache = c.req_field("cache")?;
@@ -57,17 +62,38 @@ mod tests {
     fn parses_the_sample() {
         let r = parse_ok(&Format::Qiniu, super::INFO.sample);
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32Z"));
-        assert_eq!((&*r.client_ip, &*r.host, &*r.cache), ("203.0.113.7", "img.example.com", "HIT"));
-        assert_eq!((&*r.method, &*r.uri, &*r.protocol), ("GET", "/a.jpg?w=200", "HTTP/1.1"));
-        assert_eq!((r.status, r.bytes, r.request_time_ms), (Some(200), Some(48731), Some(12)));
-        assert_eq!((&*r.referer, &*r.user_agent), ("https://www.example.com/", "Mozilla/5.0 (Windows NT 10.0)"));
+        assert_eq!(
+            (&*r.client_ip, &*r.host, &*r.cache),
+            ("203.0.113.7", "img.example.com", "HIT")
+        );
+        assert_eq!(
+            (&*r.method, &*r.uri, &*r.protocol),
+            ("GET", "/a.jpg?w=200", "HTTP/1.1")
+        );
+        assert_eq!(
+            (r.status, r.bytes, r.request_time_ms),
+            (Some(200), Some(48731), Some(12))
+        );
+        assert_eq!(
+            (&*r.referer, &*r.user_agent),
+            ("https://www.example.com/", "Mozilla/5.0 (Windows NT 10.0)")
+        );
     }
 
     #[test]
     fn ipv6_one_digit_day_and_rejects() {
-        let r = parse_ok(&Format::Qiniu, r#"2001:db8::7 miss - [5/Mar/2021:10:15:32 +0000] "HEAD https://img.example.com HTTP/2.0" 200 - "" " ""#);
-        assert_eq!((&*r.cache, r.request_time_ms, r.bytes, &*r.uri), ("MISS", None, None, "/"));
+        let r = parse_ok(
+            &Format::Qiniu,
+            r#"2001:db8::7 miss - [5/Mar/2021:10:15:32 +0000] "HEAD https://img.example.com HTTP/2.0" 200 - "" " ""#,
+        );
+        assert_eq!(
+            (&*r.cache, r.request_time_ms, r.bytes, &*r.uri),
+            ("MISS", None, None, "/")
+        );
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32Z"));
-        assert_eq!(parse_err(&Format::Qiniu, "203.0.113.7 HIT 12 05/Mar/2021:18:15:32"), RejectReason::BadTime);
+        assert_eq!(
+            parse_err(&Format::Qiniu, "203.0.113.7 HIT 12 05/Mar/2021:18:15:32"),
+            RejectReason::BadTime
+        );
     }
 }

@@ -51,21 +51,22 @@ impl Renderer {
     }
 
     fn json(&self, rec: &Record<'_>, source: &str, out: &mut Vec<u8>) {
+        out.reserve(256);
         out.extend_from_slice(b"{\"time\":\"");
         write_rfc3339_ms(out, rec.time_ms, self.tz_offset_secs);
         out.push(b'"');
-        json_str(out, b"client_ip", &rec.client_ip);
-        json_str(out, b"host", &rec.host);
-        json_str(out, b"method", &rec.method);
-        json_str(out, b"uri", &rec.uri);
-        json_str(out, b"protocol", &rec.protocol);
-        json_num(out, b"status", rec.status.map(u64::from));
-        json_num(out, b"bytes", rec.bytes);
-        json_num(out, b"request_time_ms", rec.request_time_ms);
-        json_str(out, b"referer", &rec.referer);
-        json_str(out, b"user_agent", &rec.user_agent);
-        json_str(out, b"cache", &rec.cache);
-        json_str(out, b"source", source);
+        json_str(out, b",\"client_ip\":", &rec.client_ip);
+        json_str(out, b",\"host\":", &rec.host);
+        json_str(out, b",\"method\":", &rec.method);
+        json_str(out, b",\"uri\":", &rec.uri);
+        json_str(out, b",\"protocol\":", &rec.protocol);
+        json_num(out, b",\"status\":", rec.status.map(u64::from));
+        json_num(out, b",\"bytes\":", rec.bytes);
+        json_num(out, b",\"request_time_ms\":", rec.request_time_ms);
+        json_str(out, b",\"referer\":", &rec.referer);
+        json_str(out, b",\"user_agent\":", &rec.user_agent);
+        json_str(out, b",\"cache\":", &rec.cache);
+        json_str(out, b",\"source\":", source);
         out.extend_from_slice(b"}\n");
     }
 
@@ -103,14 +104,8 @@ impl Renderer {
     }
 }
 
-fn json_key(out: &mut Vec<u8>, key: &[u8]) {
-    out.extend_from_slice(b",\"");
-    out.extend_from_slice(key);
-    out.extend_from_slice(b"\":");
-}
-
 fn json_num(out: &mut Vec<u8>, key: &[u8], v: Option<u64>) {
-    json_key(out, key);
+    out.extend_from_slice(key);
     match v {
         Some(n) => push_u64(out, n),
         None => out.extend_from_slice(b"null"),
@@ -119,31 +114,50 @@ fn json_num(out: &mut Vec<u8>, key: &[u8], v: Option<u64>) {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Appends `,"key":"value"` with JSON escaping (`"`, `\`, and every control character).
+/// For each byte: 0 = copy as is, 1 = `\u00XX`, else the letter after the backslash.
+const JSON_ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = 1;
+        c += 1;
+    }
+    t[0x7f] = 1;
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[b'\n' as usize] = b'n';
+    t[b'\r' as usize] = b'r';
+    t[b'\t' as usize] = b't';
+    t[0x08] = b'b';
+    t[0x0c] = b'f';
+    t
+};
+
+/// Appends `key` (`,"name":` with its punctuation) and `"value"` with JSON escaping (`"`, `\`,
+/// and every control character). Runs of plain bytes are copied in one piece.
 fn json_str(out: &mut Vec<u8>, key: &[u8], s: &str) {
-    json_key(out, key);
-    out.push(b'"');
     let b = s.as_bytes();
+    out.reserve(key.len() + b.len() + 2);
+    out.extend_from_slice(key);
+    out.push(b'"');
     let mut start = 0;
     for (i, &c) in b.iter().enumerate() {
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f | 0x7f => b"",
-            _ => continue,
-        };
+        let e = JSON_ESCAPE[c as usize];
+        if e == 0 {
+            continue;
+        }
         out.extend_from_slice(&b[start..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[(c >> 4) as usize]);
-            out.push(HEX[(c & 0xf) as usize]);
+        if e == 1 {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(c >> 4) as usize],
+                HEX[(c & 0xf) as usize],
+            ]);
         } else {
-            out.extend_from_slice(esc);
+            out.extend_from_slice(&[b'\\', e]);
         }
         start = i + 1;
     }
@@ -239,7 +253,11 @@ mod tests {
         let mut out = b"previous\n".to_vec();
         Renderer::new(format, tz).render(rec, "cdn \"a\"", raw, &mut out);
         assert!(out.ends_with(b"\n"));
-        assert_eq!(out.iter().filter(|&&c| c == b'\n').count(), 2, "exactly one line appended");
+        assert_eq!(
+            out.iter().filter(|&&c| c == b'\n').count(),
+            2,
+            "exactly one line appended"
+        );
         out.split_off(b"previous\n".len())
     }
 
@@ -263,8 +281,19 @@ mod tests {
         assert_eq!(v["cache"], "HIT");
         assert_eq!(v["source"], "cdn \"a\"");
         let keys: Vec<&str> = [
-            "time", "client_ip", "host", "method", "uri", "protocol", "status", "bytes", "request_time_ms", "referer",
-            "user_agent", "cache", "source",
+            "time",
+            "client_ip",
+            "host",
+            "method",
+            "uri",
+            "protocol",
+            "status",
+            "bytes",
+            "request_time_ms",
+            "referer",
+            "user_agent",
+            "cache",
+            "source",
         ]
         .to_vec();
         let mut last = 0;
@@ -286,7 +315,10 @@ mod tests {
             "2001:db8::7 - - [05/Mar/2021:18:15:32 +0800] \"GET /a b.jpg?q=\\\"x\\\" HTTP/1.1\" 200 48731 \"-\" \
              \"UA \\\"中\\\" \\\\ \\x0a\\x09\\x01\\x7f 😀\" img.example.com - HIT cdn\\x20\\x22a\\x22\n"
         );
-        let empty = Record { host: "a.com".into(), ..Record::default() };
+        let empty = Record {
+            host: "a.com".into(),
+            ..Record::default()
+        };
         let out = render(OutputFormat::Combined, 0, &empty, b"");
         assert_eq!(out, b"- - - [01/Jan/1970:00:00:00 +0000] \"-\" - - \"-\" \"-\" a.com - - cdn\\x20\\x22a\\x22\n");
     }
@@ -296,16 +328,25 @@ mod tests {
         let rec = record();
         let out = render(OutputFormat::Combined, -5 * 3600, &rec, b"");
         let line = &out[..out.len() - 1];
-        let ctx = ParseContext { domain: Some("img.example.com"), tz_offset_secs: 0 };
+        let ctx = ParseContext {
+            domain: Some("img.example.com"),
+            tz_offset_secs: 0,
+        };
         let back = Format::Nginx.parse(line, &ctx).unwrap().unwrap();
         assert_eq!(back.time_ms, rec.time_ms - 7); // whole seconds in CLF
-        assert_eq!((&*back.uri, &*back.user_agent.replace('\u{7f}', "")), (&*rec.uri, &*rec.user_agent.replace('\u{7f}', "")));
+        assert_eq!(
+            (&*back.uri, &*back.user_agent.replace('\u{7f}', "")),
+            (&*rec.uri, &*rec.user_agent.replace('\u{7f}', ""))
+        );
         assert_eq!((back.status, back.bytes), (rec.status, rec.bytes));
     }
 
     #[test]
     fn raw_is_the_line_unchanged() {
         let raw = b"anything \xff\xfe \"as is\"";
-        assert_eq!(render(OutputFormat::Raw, 0, &record(), raw), [&raw[..], b"\n"].concat());
+        assert_eq!(
+            render(OutputFormat::Raw, 0, &record(), raw),
+            [&raw[..], b"\n"].concat()
+        );
     }
 }

@@ -18,7 +18,10 @@ pub(super) const INFO: FormatInfo = FormatInfo {
     sample: r#"20210305181532 203.0.113.7 img.example.com /a.jpg 48952 1442 2 200 https://www.example.com/ 12 "Mozilla/5.0 (Windows NT 10.0)" - GET HTTP/2.0 hit 52311"#,
 };
 
-pub(super) fn parse<'a>(line: &'a [u8], ctx: &ParseContext<'_>) -> Result<Record<'a>, RejectReason> {
+pub(super) fn parse<'a>(
+    line: &'a [u8],
+    ctx: &ParseContext<'_>,
+) -> Result<Record<'a>, RejectReason> {
     let mut c = Cursor::new(line);
     let t = c.token().ok_or(RejectReason::BadTime)?;
     let time_ms = parse_compact14(t, ctx.tz_offset_secs).ok_or(RejectReason::BadTime)?;
@@ -63,13 +66,28 @@ mod tests {
 
     #[test]
     fn parses_the_spec_example_in_beijing_time() {
-        let ctx = ParseContext { domain: None, tz_offset_secs: super::DEFAULT_TZ_OFFSET_SECS };
+        let ctx = ParseContext {
+            domain: None,
+            tz_offset_secs: super::DEFAULT_TZ_OFFSET_SECS,
+        };
         let r = parse_ok_with(&Format::Tencent, super::INFO.sample, &ctx);
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32Z"));
-        assert_eq!((&*r.client_ip, &*r.host, &*r.uri), ("203.0.113.7", "img.example.com", "/a.jpg"));
-        assert_eq!((&*r.method, &*r.protocol, &*r.cache), ("GET", "HTTP/2.0", "HIT"));
-        assert_eq!((r.status, r.bytes, r.request_time_ms), (Some(200), Some(48952), Some(12)));
-        assert_eq!((&*r.referer, &*r.user_agent), ("https://www.example.com/", "Mozilla/5.0 (Windows NT 10.0)"));
+        assert_eq!(
+            (&*r.client_ip, &*r.host, &*r.uri),
+            ("203.0.113.7", "img.example.com", "/a.jpg")
+        );
+        assert_eq!(
+            (&*r.method, &*r.protocol, &*r.cache),
+            ("GET", "HTTP/2.0", "HIT")
+        );
+        assert_eq!(
+            (r.status, r.bytes, r.request_time_ms),
+            (Some(200), Some(48952), Some(12))
+        );
+        assert_eq!(
+            (&*r.referer, &*r.user_agent),
+            ("https://www.example.com/", "Mozilla/5.0 (Windows NT 10.0)")
+        );
         assert_eq!(Format::Tencent.default_tz_offset_secs(), Some(8 * 3600));
     }
 
@@ -77,11 +95,35 @@ mod tests {
     fn source_zone_applies_and_rejects() {
         // The test context is UTC.
         let r = parse_ok(&Format::Tencent, "20210305101532 2001:db8::7 IMG.example.com:443 /a.jpg - 0 0 404 - - \"\" - HEAD HTTP/1.1 MISS");
-        assert_eq!((r.time_ms, &*r.host, r.bytes), (ms("2021-03-05T10:15:32Z"), "img.example.com", None));
-        assert_eq!(parse_err(&Format::Tencent, "2021030510153 1.2.3.4 a.com / 1 0 0 200"), RejectReason::BadTime);
-        assert_eq!(parse_err(&Format::Tencent, "20210305101532 1.2.3.4 - / 1 0 0 200"), RejectReason::NoHost);
-        assert_eq!(parse_err(&Format::Tencent, "20210305101532 1.2.3.4 a.com / 1 0"), RejectReason::Missing("status"));
-        assert_eq!(parse_err(&Format::Tencent, "20210305101532 1.2.3.4 a.com / 1 0 0 200 - 1 \"UA"), RejectReason::Unterminated);
-        assert_eq!(parse_err(&Format::Tencent, "20210305101532 1.2.3.4 a.com / 1 0 0 200 - 1 \"UA\" - GET"), RejectReason::Missing("protocol"));
+        assert_eq!(
+            (r.time_ms, &*r.host, r.bytes),
+            (ms("2021-03-05T10:15:32Z"), "img.example.com", None)
+        );
+        assert_eq!(
+            parse_err(&Format::Tencent, "2021030510153 1.2.3.4 a.com / 1 0 0 200"),
+            RejectReason::BadTime
+        );
+        assert_eq!(
+            parse_err(&Format::Tencent, "20210305101532 1.2.3.4 - / 1 0 0 200"),
+            RejectReason::NoHost
+        );
+        assert_eq!(
+            parse_err(&Format::Tencent, "20210305101532 1.2.3.4 a.com / 1 0"),
+            RejectReason::Missing("status")
+        );
+        assert_eq!(
+            parse_err(
+                &Format::Tencent,
+                "20210305101532 1.2.3.4 a.com / 1 0 0 200 - 1 \"UA"
+            ),
+            RejectReason::Unterminated
+        );
+        assert_eq!(
+            parse_err(
+                &Format::Tencent,
+                "20210305101532 1.2.3.4 a.com / 1 0 0 200 - 1 \"UA\" - GET"
+            ),
+            RejectReason::Missing("protocol")
+        );
     }
 }

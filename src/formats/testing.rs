@@ -18,10 +18,16 @@ pub(crate) fn ctx() -> ParseContext<'static> {
 
 /// Milliseconds since the epoch of an RFC 3339 string (through jiff, independently of ours).
 pub(crate) fn ms(s: &str) -> i64 {
-    s.parse::<jiff::Timestamp>().expect("test timestamp").as_millisecond()
+    s.parse::<jiff::Timestamp>()
+        .expect("test timestamp")
+        .as_millisecond()
 }
 
-pub(crate) fn parse_ok_with(f: &Format, line: &'static str, ctx: &ParseContext<'_>) -> Record<'static> {
+pub(crate) fn parse_ok_with(
+    f: &Format,
+    line: &'static str,
+    ctx: &ParseContext<'_>,
+) -> Record<'static> {
     match f.parse(line.as_bytes(), ctx) {
         Ok(Some(r)) => r,
         other => panic!("{} did not parse {line:?}: {other:?}", f.name()),
@@ -56,7 +62,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u8 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) as u8
     }
 }
@@ -73,7 +82,11 @@ pub(crate) fn check_contract(f: &Format, sample: &[u8]) {
 
     // Extra trailing fields.
     let extra = with_extra_fields(f, sample);
-    assert_eq!(f.parse(&extra, &ctx), Ok(Some(want.clone())), "{name}: extra trailing fields");
+    assert_eq!(
+        f.parse(&extra, &ctx),
+        Ok(Some(want.clone())),
+        "{name}: extra trailing fields"
+    );
 
     // CRLF left over, a stray CR, surrounding blanks.
     for variant in [
@@ -82,7 +95,12 @@ pub(crate) fn check_contract(f: &Format, sample: &[u8]) {
         [sample, b" \r"].concat(),
         [b"  ", sample].concat(),
     ] {
-        assert_eq!(f.parse(&variant, &ctx), Ok(Some(want.clone())), "{name}: {:?}", String::from_utf8_lossy(&variant));
+        assert_eq!(
+            f.parse(&variant, &ctx),
+            Ok(Some(want.clone())),
+            "{name}: {:?}",
+            String::from_utf8_lossy(&variant)
+        );
     }
 
     // Blank lines are skipped, not counted.
@@ -95,7 +113,10 @@ pub(crate) fn check_contract(f: &Format, sample: &[u8]) {
         let _ = f.parse(&sample[..cut], &ctx);
     }
     let half = &sample[..sample.len() / 2];
-    assert!(f.parse(half, &ctx).is_err() || matches!(f, Format::Custom(_)), "{name}: half a line accepted");
+    assert!(
+        f.parse(half, &ctx).is_err() || matches!(f, Format::Custom(_)),
+        "{name}: half a line accepted"
+    );
 
     // Binary garbage, and garbage spliced into the sample.
     let mut rng = Lcg(0x5eed ^ name.len() as u64);
@@ -110,7 +131,11 @@ pub(crate) fn check_contract(f: &Format, sample: &[u8]) {
             }
         }
     }
-    assert!(f.parse(b"\x00\x01\x02\xff\xfe garbage \x1b[0m", &ctx).is_err(), "{name}: garbage accepted");
+    assert!(
+        f.parse(b"\x00\x01\x02\xff\xfe garbage \x1b[0m", &ctx)
+            .is_err(),
+        "{name}: garbage accepted"
+    );
 
     // 1 MB lines: one long value (accepted as an extra field), and 1 MB of nothing useful.
     let mut long = with_extra_fields(f, sample);
@@ -118,19 +143,33 @@ pub(crate) fn check_contract(f: &Format, sample: &[u8]) {
     let _ = f.parse(&long, &ctx);
     let big_tail = [sample, b" ", &vec![b'x'; 1 << 20][..]].concat();
     let _ = f.parse(&big_tail, &ctx);
-    assert!(f.parse(&vec![b'A'; 1 << 20], &ctx).is_err(), "{name}: 1 MB of 'A' accepted");
-    assert!(f.parse(&vec![b'"'; 1 << 20], &ctx).is_err(), "{name}: 1 MB of quotes accepted");
+    assert!(
+        f.parse(&vec![b'A'; 1 << 20], &ctx).is_err(),
+        "{name}: 1 MB of 'A' accepted"
+    );
+    assert!(
+        f.parse(&vec![b'"'; 1 << 20], &ctx).is_err(),
+        "{name}: 1 MB of quotes accepted"
+    );
 
     render_all(&want, sample);
 }
 
 /// Renders `rec` in every output format and checks the basic shape; json reads back.
 pub(crate) fn render_all(rec: &Record<'_>, raw: &[u8]) {
-    for format in [OutputFormat::Json, OutputFormat::Combined, OutputFormat::Raw] {
+    for format in [
+        OutputFormat::Json,
+        OutputFormat::Combined,
+        OutputFormat::Raw,
+    ] {
         let mut out = Vec::new();
         Renderer::new(format, 8 * 3600).render(rec, "src", raw, &mut out);
         assert_eq!(out.last(), Some(&b'\n'));
-        assert_eq!(out.iter().filter(|&&c| c == b'\n').count(), 1 + raw.iter().filter(|&&c| c == b'\n').count() * usize::from(format == OutputFormat::Raw));
+        assert_eq!(
+            out.iter().filter(|&&c| c == b'\n').count(),
+            1 + raw.iter().filter(|&&c| c == b'\n').count()
+                * usize::from(format == OutputFormat::Raw)
+        );
         if format == OutputFormat::Json {
             let v: serde_json::Value = serde_json::from_slice(&out).expect("json output parses");
             assert_eq!(v["host"].as_str(), Some(&*rec.host));
@@ -138,5 +177,81 @@ pub(crate) fn render_all(rec: &Record<'_>, raw: &[u8]) {
             assert_eq!(v["uri"].as_str(), Some(&*rec.uri));
             assert_eq!(v["status"].as_u64(), rec.status.map(u64::from));
         }
+    }
+}
+
+/// Lines/s of parse, and of parse + json render, per built-in format, on varied copies of
+/// each sample (distinct IPs, seconds and URLs, so caches see realistic churn), in thread CPU
+/// time. Release only:
+/// `cargo test --release --lib formats::testing::measure_parse_speed -- --ignored --nocapture`.
+#[test]
+#[ignore = "micro-measure; run in release with --ignored --nocapture"]
+fn measure_parse_speed() {
+    use std::hint::black_box;
+
+    /// CPU time of this thread (ns), from /proc: the build machine is shared, so wall time
+    /// would measure the neighbours.
+    struct Instant(u64);
+    fn cpu_ns() -> u64 {
+        std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+    impl Instant {
+        fn now() -> Self {
+            Instant(cpu_ns())
+        }
+        fn elapsed(&self) -> std::time::Duration {
+            std::time::Duration::from_nanos(cpu_ns() - self.0)
+        }
+    }
+
+    const LINES: usize = 200_000;
+    const ROUNDS: usize = 5;
+    let ctx = ParseContext {
+        domain: Some("img.example.com"),
+        tz_offset_secs: 8 * 3600,
+    };
+    let renderer = Renderer::new(OutputFormat::Json, 8 * 3600);
+    for info in super::builtin_formats() {
+        let f = Format::from_spec(&super::FormatSpec::Named(info.name.into())).unwrap();
+        let lines: Vec<Vec<u8>> = (0..LINES)
+            .map(|i| {
+                let s = info
+                    .sample
+                    .replacen("203.0.113.7", &format!("203.0.{}.{}", i % 251, i % 13), 1)
+                    .replacen("a.jpg", &format!("p/{i}.jpg"), 1)
+                    .replacen(":32 ", &format!(":{:02} ", i % 60), 1);
+                s.into_bytes()
+            })
+            .collect();
+        let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+        let mut best_parse = f64::MAX;
+        let mut best_render = f64::MAX;
+        let mut out = Vec::with_capacity(1 << 20);
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            for l in &lines {
+                black_box(f.parse(black_box(l), &ctx).unwrap());
+            }
+            best_parse = best_parse.min(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            for l in &lines {
+                let r = f.parse(l, &ctx).unwrap().unwrap();
+                out.clear();
+                renderer.render(&r, "src", l, &mut out);
+                black_box(&out);
+            }
+            best_render = best_render.min(t.elapsed().as_secs_f64());
+        }
+        println!(
+            "{:<11} parse {:>6.2} M lines/s ({:>5.0} MB/s, {:>4.0} ns/line)   parse+json {:>6.2} M lines/s",
+            info.name,
+            LINES as f64 / best_parse / 1e6,
+            bytes as f64 / best_parse / 1e6,
+            best_parse / LINES as f64 * 1e9,
+            LINES as f64 / best_render / 1e6,
+        );
     }
 }

@@ -444,13 +444,22 @@ mod tests {
         assert_eq!(parse_clf(b"05/Mar/2021:10:15:32 +0000", 0), Some(want));
         assert_eq!(parse_clf(b"05/Mar/2021:05:15:32 -0500", 0), Some(want));
         assert_eq!(parse_clf(b"05/Mar/2021:18:15:32 +08:00", 0), Some(want));
-        assert_eq!(parse_clf(b"05/Mar/2021:18:15:32.250 +0800", 0), Some(want + 250));
+        assert_eq!(
+            parse_clf(b"05/Mar/2021:18:15:32.250 +0800", 0),
+            Some(want + 250)
+        );
         // No offset: the source zone applies.
         assert_eq!(parse_clf(b"05/Mar/2021:18:15:32", 8 * 3600), Some(want));
         // The cache must not leak between different dates of different lengths.
-        assert_eq!(parse_clf(b"15/Mar/2021:18:15:32 +0800", 0), Some(want + 10 * MS_PER_DAY));
+        assert_eq!(
+            parse_clf(b"15/Mar/2021:18:15:32 +0800", 0),
+            Some(want + 10 * MS_PER_DAY)
+        );
         assert_eq!(parse_clf(b"5/Mar/2021:18:15:32 +0800", 0), Some(want));
-        assert_eq!(parse_clf(b"29/Feb/2024:00:00:00 +0000", 0), Some(jiff_ms("2024-02-29T00:00:00Z")));
+        assert_eq!(
+            parse_clf(b"29/Feb/2024:00:00:00 +0000", 0),
+            Some(jiff_ms("2024-02-29T00:00:00Z"))
+        );
     }
 
     #[test]
@@ -470,7 +479,12 @@ mod tests {
             b"5/Mar/21:18:15:32 +0800",
             b"\xff\xfe/Mar/2021:18:15:32 +0800",
         ] {
-            assert_eq!(parse_clf(bad, 0), None, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                parse_clf(bad, 0),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -482,13 +496,25 @@ mod tests {
         assert_eq!(parse_compact14(b"20211305181532", 0), None);
         assert_eq!(parse_date_and_time(b"2021-03-05", b"10:15:32"), Some(want));
         assert_eq!(parse_rfc3339(b"2021-03-05T10:15:32Z", 0), Some(want));
-        assert_eq!(parse_rfc3339(b"2021-03-05T18:15:32.123456+08:00", 0), Some(want + 123));
+        assert_eq!(
+            parse_rfc3339(b"2021-03-05T18:15:32.123456+08:00", 0),
+            Some(want + 123)
+        );
         assert_eq!(parse_rfc3339(b"2021-03-05 18:15:32", 8 * 3600), Some(want));
         assert_eq!(parse_rfc3339(b"2021-03-05T10:15:32Q", 0), None);
         assert_eq!(parse_epoch(b"1614939332", EpochUnit::Seconds), Some(want));
-        assert_eq!(parse_epoch(b"1614939332.5", EpochUnit::Seconds), Some(want + 500));
-        assert_eq!(parse_epoch(b"1614939332123", EpochUnit::Millis), Some(want + 123));
-        assert_eq!(parse_epoch(b"1614939332123456789", EpochUnit::Nanos), Some(want + 123));
+        assert_eq!(
+            parse_epoch(b"1614939332.5", EpochUnit::Seconds),
+            Some(want + 500)
+        );
+        assert_eq!(
+            parse_epoch(b"1614939332123", EpochUnit::Millis),
+            Some(want + 123)
+        );
+        assert_eq!(
+            parse_epoch(b"1614939332123456789", EpochUnit::Nanos),
+            Some(want + 123)
+        );
         assert_eq!(parse_epoch(b"99999999999999999999", EpochUnit::Nanos), None);
         assert_eq!(parse_epoch(b"12x", EpochUnit::Seconds), None);
         assert_eq!(epoch_any_unit_to_ms(1_614_939_332), want);
@@ -500,8 +526,14 @@ mod tests {
     #[test]
     fn strftime_through_jiff() {
         let want = jiff_ms("2021-03-05T10:15:32Z");
-        assert_eq!(parse_strftime("%Y-%m-%d %H:%M:%S", b"2021-03-05 18:15:32", 8 * 3600), Some(want));
-        assert_eq!(parse_strftime("%d/%b/%Y:%H:%M:%S %z", b"05/Mar/2021:18:15:32 +0800", 0), Some(want));
+        assert_eq!(
+            parse_strftime("%Y-%m-%d %H:%M:%S", b"2021-03-05 18:15:32", 8 * 3600),
+            Some(want)
+        );
+        assert_eq!(
+            parse_strftime("%d/%b/%Y:%H:%M:%S %z", b"05/Mar/2021:18:15:32 +0800", 0),
+            Some(want)
+        );
         assert_eq!(parse_strftime("%s", b"1614939332", 3600), Some(want));
         assert_eq!(parse_strftime("%Y-%m-%d", b"nope", 0), None);
     }

@@ -15,7 +15,10 @@ pub(super) const INFO: FormatInfo = FormatInfo {
     sample: r#"203.0.113.7 - - [05/Mar/2021:18:15:32 +0800] "GET https://img.example.com/a.jpg?w=200 HTTP/2.0" 200 48213 "https://www.example.com/" "Mozilla/5.0 (iPhone)" "image/jpeg" 0 Hit "C/200" Static "max-age=86400" 0.012 198.51.100.23"#,
 };
 
-pub(super) fn parse<'a>(line: &'a [u8], ctx: &ParseContext<'_>) -> Result<Record<'a>, RejectReason> {
+pub(super) fn parse<'a>(
+    line: &'a [u8],
+    ctx: &ParseContext<'_>,
+) -> Result<Record<'a>, RejectReason> {
     let mut c = Cursor::new(line);
     let head = parse_head(&mut c, ctx)?;
     let bytes = match head.bytes {
@@ -58,28 +61,52 @@ mod tests {
     fn parses_the_spec_example() {
         let r = parse_ok(&Format::Upyun, super::INFO.sample);
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32Z"));
-        assert_eq!((&*r.client_ip, &*r.host), ("203.0.113.7", "img.example.com"));
-        assert_eq!((&*r.method, &*r.uri, &*r.protocol), ("GET", "/a.jpg?w=200", "HTTP/2.0"));
-        assert_eq!((r.status, r.bytes, r.request_time_ms), (Some(200), Some(48213), Some(12)));
-        assert_eq!((&*r.referer, &*r.user_agent, &*r.cache), ("https://www.example.com/", "Mozilla/5.0 (iPhone)", "HIT"));
+        assert_eq!(
+            (&*r.client_ip, &*r.host),
+            ("203.0.113.7", "img.example.com")
+        );
+        assert_eq!(
+            (&*r.method, &*r.uri, &*r.protocol),
+            ("GET", "/a.jpg?w=200", "HTTP/2.0")
+        );
+        assert_eq!(
+            (r.status, r.bytes, r.request_time_ms),
+            (Some(200), Some(48213), Some(12))
+        );
+        assert_eq!(
+            (&*r.referer, &*r.user_agent, &*r.cache),
+            ("https://www.example.com/", "Mozilla/5.0 (iPhone)", "HIT")
+        );
     }
 
     #[test]
     fn unquoted_optional_columns_and_upper_case_host_with_port() {
-        let r = parse_ok(&Format::Upyun, r#"2001:db8::1 - - [5/Mar/2021:10:15:32 +0000] "GET http://IMG.Example.com:8080/b%20c.jpg HTTP/1.1" 206 10 "-" "UA \"x\"" image/png 12 MISS 200 Dynamic no-cache 1.5 198.51.100.23 extra"#);
+        let r = parse_ok(
+            &Format::Upyun,
+            r#"2001:db8::1 - - [5/Mar/2021:10:15:32 +0000] "GET http://IMG.Example.com:8080/b%20c.jpg HTTP/1.1" 206 10 "-" "UA \"x\"" image/png 12 MISS 200 Dynamic no-cache 1.5 198.51.100.23 extra"#,
+        );
         assert_eq!((&*r.host, &*r.uri), ("img.example.com", "/b%20c.jpg"));
-        assert_eq!((&*r.cache, r.request_time_ms, &*r.user_agent), ("MISS", Some(1500), "UA \"x\""));
+        assert_eq!(
+            (&*r.cache, r.request_time_ms, &*r.user_agent),
+            ("MISS", Some(1500), "UA \"x\"")
+        );
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32Z"));
     }
 
     #[test]
     fn cut_lines_and_hostless_urls_are_rejected() {
         let head = r#"1.2.3.4 - - [05/Mar/2021:18:15:32 +0800] "GET https://a.example.com/ HTTP/1.1" 200 5"#;
-        assert_eq!(parse_err(&Format::Upyun, head), RejectReason::Missing("referer"));
+        assert_eq!(
+            parse_err(&Format::Upyun, head),
+            RejectReason::Missing("referer")
+        );
         let cut = format!("{head} \"-\" \"Mozilla (cut");
         assert_eq!(parse_err(&Format::Upyun, &cut), RejectReason::Unterminated);
         let cut = format!("{head} \"-\" \"UA\" image/png 0 HIT 200 Static");
-        assert_eq!(parse_err(&Format::Upyun, &cut), RejectReason::Missing("cache_control"));
+        assert_eq!(
+            parse_err(&Format::Upyun, &cut),
+            RejectReason::Missing("cache_control")
+        );
         let line = r#"1.2.3.4 - - [05/Mar/2021:18:15:32 +0800] "GET https:/// HTTP/1.1" 200 5 "-" "-" - 0 - - - - - -"#;
         assert_eq!(parse_err(&Format::Upyun, line), RejectReason::NoHost);
     }
