@@ -255,3 +255,73 @@ fn measure_parse_speed() {
         );
     }
 }
+
+/// The FORMATS.md traps, applied to every built-in sample where the sample has the field
+/// (textual substitutions on the sample, then the record is compared with the sample's).
+#[test]
+fn every_builtin_format_survives_the_traps() {
+    let ctx8 = ParseContext {
+        domain: Some("img.example.com"),
+        tz_offset_secs: 8 * 3600,
+    };
+    for info in super::builtin_formats() {
+        let f = Format::from_spec(&super::FormatSpec::Named(info.name.into())).unwrap();
+        let name = info.name;
+        let sample = info.sample;
+        let base = f.parse(sample.as_bytes(), &ctx8).unwrap().unwrap();
+        let with = |from: &str, to: &str| -> Option<Record<'static>> {
+            if !sample.contains(from) {
+                return None;
+            }
+            let line: &'static str = Box::leak(sample.replacen(from, to, 1).into_boxed_str());
+            match f.parse(line.as_bytes(), &ctx8) {
+                Ok(Some(r)) => Some(r),
+                other => panic!("{name}: {line:?} gave {other:?}"),
+            }
+        };
+        // IPv6 client (JSON/CloudFront samples already use one).
+        if let Some(r) = with("203.0.113.7", "2001:db8::7") {
+            assert_eq!(r.client_ip, "2001:db8::7", "{name}");
+            assert_eq!(r.time_ms, base.time_ms, "{name}");
+        }
+        // 1-digit day.
+        if let Some(r) = with("[05/Mar/2021", "[5/Mar/2021") {
+            assert_eq!(r.time_ms, base.time_ms, "{name}");
+        }
+        // +0000 next to +0800: the same wall time is 8 hours later in UTC.
+        if let Some(r) = with("+0800]", "+0000]") {
+            assert_eq!(r.time_ms, base.time_ms + 8 * 3_600_000, "{name}");
+        }
+        // Escaped UTF-8, an escaped quote and a raw UTF-8 user agent.
+        let ua = "\"Mozilla/5.0 (Windows NT 10.0)\"";
+        if let Some(r) = with(ua, r#""\xE4\xB8\xAD \"q\" \\""#) {
+            assert_eq!(r.user_agent, "中 \"q\" \\", "{name}");
+            assert_eq!((r.status, &r.host), (base.status, &base.host), "{name}");
+        }
+        if let Some(r) = with(ua, "\"Mozilla/5.0 (中文; Ünï)\"") {
+            assert_eq!(r.user_agent, "Mozilla/5.0 (中文; Ünï)", "{name}");
+        }
+        // A user agent cut in the middle of an escape: lossy, not lost.
+        if let Some(r) = with(ua, r#""UA \xE4\xB8""#) {
+            assert_eq!(r.user_agent, "UA \u{FFFD}", "{name}");
+        }
+        // Empty "" and " " fields.
+        if let Some(r) = with(ua, "\" \"") {
+            assert_eq!(r.user_agent, "", "{name}");
+        }
+        if let Some(r) = with("\"https://www.example.com/\"", "\"\"") {
+            assert_eq!(r.referer, "", "{name}");
+            assert_eq!(r.user_agent, base.user_agent, "{name}");
+        }
+        // Invalid UTF-8 bytes in the user agent: accepted, that field lossy.
+        if sample.contains("Windows NT 10.0") {
+            let line = sample.replacen("Windows NT 10.0", "Windows \u{0}", 1);
+            let mut bytes = line.into_bytes();
+            let at = bytes.iter().position(|&b| b == 0).unwrap();
+            bytes[at] = 0xff;
+            let r = f.parse(&bytes, &ctx8).unwrap().unwrap();
+            assert!(r.user_agent.contains('\u{FFFD}'), "{name}");
+            assert_eq!(r.uri, base.uri, "{name}");
+        }
+    }
+}
