@@ -17,6 +17,8 @@
 //! - [`config`]: `*-site.xml` loading with `${var}` substitution and typed
 //!   accessors for the keys we read.
 //! - [`credentials`]: the `HDTS` token storage file, both serialisations.
+//! - [`environment`]: what the NodeManager tells a container (its id, NM,
+//!   token file).
 //! - [`records`]: ids, resources, reports and launch contexts — the crate's
 //!   own types; no protobuf type is public.
 //! - [`protocols`]: [`ApplicationClient`] (client → RM), [`AmRmClient`] and
@@ -44,6 +46,7 @@
 
 pub mod config;
 pub mod credentials;
+pub mod environment;
 mod error;
 mod ipc;
 mod proto;
@@ -54,6 +57,7 @@ mod writable;
 
 pub use config::Config;
 pub use credentials::{Credentials, Token};
+pub use environment::ContainerEnvironment;
 pub use error::{exception_class, Error, RemoteException, Result};
 pub use ipc::ConnectOptions as IpcOptions;
 pub use protocols::application_client::{ApplicationClient, ApplicationFilter, NewApplication};

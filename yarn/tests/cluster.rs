@@ -271,13 +271,19 @@ async fn submit_follow_and_kill() {
     let rm = rm(&config);
     let tag = unique("tag").to_lowercase();
 
-    // An AM that is just `sleep 2`: it runs and exits without registering.
+    // An AM that copies its token file (so we can parse real Hadoop bytes)
+    // and sleeps: it runs and exits without registering.
     let short = rm.get_new_application().await.expect("getNewApplication");
     assert!(short.maximum_capability.memory_mb > 0);
+    let tokens_copy = std::env::temp_dir().join(unique("yarn-container-tokens"));
+    let command = format!(
+        "/bin/cp $HADOOP_TOKEN_FILE_LOCATION {} && /bin/sleep 2",
+        tokens_copy.display()
+    );
     rm.submit_application(&shell_app(
         short.application_id,
         "filex-yarn-sleep",
-        "/bin/sleep 2",
+        &command,
         &tag,
     ))
     .await
@@ -318,6 +324,17 @@ async fn submit_follow_and_kill() {
     if r.state == ApplicationState::Failed {
         assert!(r.diagnostics.contains("exitCode: 0"), "{}", r.diagnostics);
     }
+    // The NM's token file (Writable HDTS) holds the AMRMToken of this attempt.
+    let creds = yarn::Credentials::read_file(&tokens_copy).expect("container_tokens parses");
+    let _ = std::fs::remove_file(&tokens_copy);
+    let amrm = creds
+        .am_rm_token()
+        .expect("AMRMToken in the AM's token file");
+    assert_eq!(amrm.service, "");
+    assert_eq!(
+        Some(amrm.am_rm_token_attempt().expect("identifier decodes")),
+        r.current_attempt
+    );
 
     wait_for(&rm, long.application_id, |r| {
         matches!(
@@ -470,4 +487,33 @@ async fn unmanaged_am_runs_two_containers() {
         done.diagnostics
     );
     assert_eq!(done.final_status, FinalApplicationStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn rust_am_in_a_container_runs_a_container_and_succeeds() {
+    let config = config();
+    let rm = rm(&config);
+    let app = rm.get_new_application().await.expect("getNewApplication");
+    let am_binary = env!("CARGO_BIN_EXE_filex-yarn-test-am");
+    let mut ctx = shell_app(
+        app.application_id,
+        "filex-yarn-rust-am",
+        &format!("{am_binary} /bin/true"),
+        &unique("rust-am").to_lowercase(),
+    );
+    ctx.am_container.environment.insert(
+        "HADOOP_CONF_DIR".into(),
+        cluster_dir().join("conf").display().to_string(),
+    );
+    rm.submit_application(&ctx).await.expect("submit");
+    let (r, seen) = wait_for(&rm, app.application_id, |r| r.state.is_terminal()).await;
+    assert!(seen.contains("RUNNING"), "{seen:?}");
+    assert_eq!(r.state, ApplicationState::Finished, "{}", r.diagnostics);
+    assert_eq!(
+        r.final_status,
+        FinalApplicationStatus::Succeeded,
+        "{}",
+        r.diagnostics
+    );
+    assert!(r.diagnostics.contains("done"), "{}", r.diagnostics);
 }
