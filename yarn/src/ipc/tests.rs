@@ -309,3 +309,29 @@ fn encode_is_prost_compatible() {
     let back = RpcRequestHeaderProto::decode(h.encode_to_vec().as_slice()).expect("decode");
     assert_eq!(back, h);
 }
+
+#[tokio::test]
+async fn pings_while_a_call_is_outstanding() {
+    let (l, addr) = listener().await;
+    let server = tokio::spawn(async move {
+        let mut p = Peer::accept(&l).await;
+        p.preamble().await;
+        p.context().await;
+        let (id, _, _) = p.call(PROTOCOL).await.expect("call");
+        // Stay silent; the client must ping on its own.
+        let (h, body) = p.frame().await.expect("ping");
+        assert_eq!(h.call_id, frame::PING_CALL_ID);
+        assert_eq!(h.retry_count, Some(-1));
+        assert!(body.is_empty(), "a ping is a bare header");
+        p.send(success(id, 9)).await;
+        let _ = p.frame().await;
+    });
+    let mut o = options();
+    o.ping_interval = Duration::from_millis(100);
+    let c = Connection::connect(&addr, PROTOCOL, &simple(), &o)
+        .await
+        .expect("connect");
+    assert_eq!(call(&c, "m").await.expect("answered after a ping"), 9);
+    drop(c);
+    server.await.expect("server saw a ping");
+}

@@ -77,6 +77,10 @@ struct State {
     response_id: i32,
     table: AskTable,
     release: BTreeSet<ContainerId>,
+    blacklist_additions: BTreeSet<String>,
+    blacklist_removals: BTreeSet<String>,
+    /// Every node currently blacklisted (resent after re-registering).
+    blacklisted: BTreeSet<String>,
     nm_tokens: HashMap<String, Token>,
     am_rm_token: Token,
     registration: Option<Registration>,
@@ -124,6 +128,9 @@ impl AmRmClient {
                 response_id: 0,
                 table: AskTable::new(),
                 release: BTreeSet::new(),
+                blacklist_additions: BTreeSet::new(),
+                blacklist_removals: BTreeSet::new(),
+                blacklisted: BTreeSet::new(),
                 nm_tokens: HashMap::new(),
                 am_rm_token,
                 registration: None,
@@ -222,6 +229,22 @@ impl AmRmClient {
         self.state.lock().await.release.insert(id);
     }
 
+    /// Adds and removes nodes from the application's blacklist; sent with
+    /// the next heartbeat.
+    pub async fn update_blacklist(&self, additions: &[String], removals: &[String]) {
+        let mut s = self.state.lock().await;
+        for n in additions {
+            s.blacklist_removals.remove(n);
+            s.blacklist_additions.insert(n.clone());
+            s.blacklisted.insert(n.clone());
+        }
+        for n in removals {
+            s.blacklist_additions.remove(n);
+            s.blacklist_removals.insert(n.clone());
+            s.blacklisted.remove(n);
+        }
+    }
+
     /// Requests not yet satisfied.
     pub async fn outstanding_requests(&self) -> usize {
         self.state.lock().await.table.outstanding()
@@ -270,28 +293,53 @@ impl AmRmClient {
                 message: "allocate before registerApplicationMaster".into(),
             })?;
         self.register(&reg).await?;
-        self.state.lock().await.table.mark_all_changed();
+        let mut s = self.state.lock().await;
+        s.table.mark_all_changed();
+        s.blacklist_additions = s.blacklisted.clone();
         Ok(())
     }
 
     async fn allocate_once(&self, progress: f32) -> Result<AllocateResponse> {
-        let (ask, release, response_id) = {
+        let (ask, release, response_id, additions, removals) = {
             let mut s = self.state.lock().await;
             let ask = s.table.take_changed();
             let release: Vec<ContainerId> = s.release.iter().copied().collect();
-            (ask, release, s.response_id)
+            let additions: Vec<String> = std::mem::take(&mut s.blacklist_additions)
+                .into_iter()
+                .collect();
+            let removals: Vec<String> = std::mem::take(&mut s.blacklist_removals)
+                .into_iter()
+                .collect();
+            (ask, release, s.response_id, additions, removals)
         };
+        let blacklist_request = (!additions.is_empty() || !removals.is_empty()).then(|| {
+            pb::ResourceBlacklistRequestProto {
+                blacklist_additions: additions.clone(),
+                blacklist_removals: removals.clone(),
+            }
+        });
         let request = pb::AllocateRequestProto {
             ask: ask.iter().map(ask_proto).collect(),
             release: release.iter().map(|c| c.to_proto()).collect(),
-            blacklist_request: None,
+            blacklist_request,
             response_id: Some(response_id),
             progress: Some(progress),
         };
         let r: pb::AllocateResponseProto = match self.call("allocate", request).await {
             Ok(r) => r,
             Err(e) => {
-                self.state.lock().await.table.restore(ask);
+                let mut s = self.state.lock().await;
+                s.table.restore(ask);
+                for n in additions {
+                    if s.blacklisted.contains(&n) {
+                        s.blacklist_additions.insert(n);
+                    }
+                }
+                for n in removals {
+                    if !s.blacklisted.contains(&n) {
+                        s.blacklist_removals.insert(n);
+                    }
+                }
                 return Err(e);
             }
         };
@@ -479,6 +527,7 @@ mod tests {
         assert_eq!(any_count(&r), Some(2));
         assert!(r.ask.iter().all(|a| a.allocation_request_id == Some(0)));
         assert!(r.release.is_empty());
+        assert!(r.blacklist_request.is_none());
         // Three containers for two requests: one is surplus. A new AMRMToken.
         let resp = pb::AllocateResponseProto {
             response_id: Some(1),
@@ -518,6 +567,8 @@ mod tests {
         );
         assert_eq!(r.release.len(), 1);
         assert_eq!(ContainerId::from_proto(&r.release[0]).id, 3);
+        let bl = r.blacklist_request.expect("blacklist sent");
+        assert_eq!(bl.blacklist_additions, vec!["bad-node".to_string()]);
         p.send(failure(
             id,
             RpcStatusProto::Error,
@@ -535,6 +586,10 @@ mod tests {
         let r: pb::AllocateRequestProto = decode(&body);
         assert_eq!(r.response_id, Some(0));
         assert_eq!(r.release.len(), 1);
+        let bl = r
+            .blacklist_request
+            .expect("blacklist resent after re-register");
+        assert_eq!(bl.blacklist_additions, vec!["bad-node".to_string()]);
         let resp = pb::AllocateResponseProto {
             response_id: Some(1),
             completed_container_statuses: vec![pb::ContainerStatusProto {
@@ -615,6 +670,7 @@ mod tests {
         assert_eq!(am.nm_token(&node).await.expect("cached").kind, "NMToken");
         assert_eq!(am.am_rm_token().await.identifier, b"rolled".to_vec());
 
+        am.update_blacklist(&["bad-node".into()], &[]).await;
         // Re-registration happens inside allocate.
         let r = am
             .allocate(0.5)
