@@ -680,7 +680,7 @@ pub struct ApplicationSubmissionContext {
     pub queue: String,
     /// Application type (default `YARN`).
     pub application_type: String,
-    /// Tags.
+    /// Tags (YARN stores them in lower case).
     pub tags: Vec<String>,
     /// AM container resources.
     pub am_resource: Resource,
@@ -727,7 +727,7 @@ impl ApplicationSubmissionContext {
             resource: Some(self.am_resource.to_proto()),
             application_type: Some(self.application_type.clone()),
             keep_containers_across_application_attempts: None,
-            application_tags: self.tags.clone(),
+            application_tags: self.tags.iter().map(|t| t.to_lowercase()).collect(),
         }
     }
 }

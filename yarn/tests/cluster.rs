@@ -269,7 +269,7 @@ fn shell_app(
 async fn submit_follow_and_kill() {
     let config = config();
     let rm = rm(&config);
-    let tag = unique("tag").to_lowercase();
+    let tag = unique("Tag");
 
     // An AM that copies its token file (so we can parse real Hadoop bytes)
     // and sleeps: it runs and exits without registering.
@@ -305,7 +305,7 @@ async fn submit_follow_and_kill() {
     assert_eq!(r.name, "filex-yarn-sleep");
     assert_eq!(r.user, user());
     assert_eq!(r.application_type, "FILEX-TEST");
-    assert!(r.tags.contains(&tag), "{:?}", r.tags);
+    assert!(r.tags.contains(&tag.to_lowercase()), "{:?}", r.tags);
     // An AM process that never registers ends its (only) attempt when it
     // exits: the RM reports FINISHED or FAILED, never KILLED, and the
     // diagnostics name the exit code 0.

@@ -36,7 +36,8 @@ pub struct ApplicationFilter {
     pub types: Vec<String>,
     /// States.
     pub states: Vec<ApplicationState>,
-    /// Tags (an application matches if it has any of them).
+    /// Tags (an application matches if it has any of them; compared in
+    /// lower case, as YARN stores them).
     pub tags: Vec<String>,
     /// Users.
     pub users: Vec<String>,
@@ -200,7 +201,8 @@ impl ApplicationClient {
                     users: filter.users.clone(),
                     queues: filter.queues.clone(),
                     limit: filter.limit,
-                    application_tags: filter.tags.clone(),
+                    // Hadoop's client lower-cases tags; the RM stores them so.
+                    application_tags: filter.tags.iter().map(|t| t.to_lowercase()).collect(),
                 },
             )
             .await?;
