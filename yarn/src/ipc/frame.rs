@@ -305,6 +305,23 @@ mod tests {
     }
 
     #[test]
+    fn random_frames_never_panic() {
+        for _ in 0..5000 {
+            let len = rand::random::<u8>() as usize % 48;
+            let mut bytes: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
+            if bytes.len() >= 4 {
+                let body = (bytes.len() - 4) as u32;
+                bytes[..4].copy_from_slice(&body.to_be_bytes());
+            }
+            if let Ok(Some(n)) = check(&bytes) {
+                if let Ok(r) = parse_response(&bytes[..n]) {
+                    let _ = decode_body::<RpcSaslProto>(&r.body, "sasl");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn truncated_body_is_error() {
         // header claims a delimited message of 100 bytes, only 2 follow
         let mut frame = vec![0, 0, 0, 3, 100, 1, 2];

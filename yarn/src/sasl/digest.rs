@@ -112,10 +112,12 @@ pub(crate) fn parse_directives(input: &str) -> Result<Vec<(String, String)>> {
                         break;
                     }
                     Some(b'\\') => {
-                        if let Some(&c) = bytes.get(i + 1) {
-                            value.push(c as char);
+                        // Escaped character: copy the next whole UTF-8 character.
+                        i += 1;
+                        if let Some(ch) = input.get(i..).and_then(|r| r.chars().next()) {
+                            value.push(ch);
+                            i += ch.len_utf8();
                         }
-                        i += 2;
                     }
                     Some(_) => {
                         // Copy one UTF-8 character.
@@ -793,6 +795,10 @@ mod tests {
         assert_eq!(d[1], ("nonce".into(), "a,b".into()));
         assert_eq!(d[2], ("qop".into(), "auth,auth-int".into()));
         assert!(parse_directives("nonce=\"open").is_err());
+        // Escapes, including of a multi-byte character, never split UTF-8.
+        let d = parse_directives("realm=\"a\\\"b\\é\",x=1").expect("escapes");
+        assert_eq!(d[0].1, "a\"bé");
+        assert!(parse_directives("realm=\"\\").is_err());
         assert!(Challenge::parse(b"realm=\"x\"").is_err());
     }
 
@@ -822,6 +828,26 @@ mod tests {
             let mut w = client.wrap(b"payload").expect("wrap");
             w[0] ^= 1;
             assert!(server.unwrap(&w).is_err(), "{qop:?}");
+        }
+    }
+
+    #[test]
+    fn hostile_challenges_never_panic() {
+        let good = "realm=\"default\",nonce=\"abc\",qop=\"auth-conf,auth\",charset=utf-8,cipher=\"3des,rc4\",x=\"é\\é\"";
+        for cut in 0..=good.len() {
+            if let Some(prefix) = good.get(..cut) {
+                let _ = Challenge::parse(prefix.as_bytes());
+            }
+        }
+        for _ in 0..2000 {
+            let len = rand::random::<u8>() as usize % 40;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| b"=,\" \\aq\xc3\xa9"[rand::random::<u8>() as usize % 9])
+                .collect();
+            let _ = Challenge::parse(&bytes);
+            let mut c =
+                DigestMd5Client::new("u".into(), "p".into(), String::new(), "default".into());
+            let _ = c.step(Some(&bytes));
         }
     }
 
