@@ -103,12 +103,34 @@ impl RpcClient {
         }
     }
 
-    /// Calls `method`, reconnecting and failing over as needed.
+    /// Calls `method`, reconnecting and failing over as needed. A call that
+    /// was sent but lost with its connection is not repeated.
     pub(crate) async fn call<Req: Message, Res: Message + Default>(
         &self,
         method: &str,
         request: &Req,
     ) -> Result<Res> {
+        self.call_with(method, request, false).await
+    }
+
+    /// As [`RpcClient::call`] for a method that may safely run twice: when
+    /// the connection dies under the call (an idle server closing it, say),
+    /// it is sent once more on a fresh connection.
+    pub(crate) async fn call_idempotent<Req: Message, Res: Message + Default>(
+        &self,
+        method: &str,
+        request: &Req,
+    ) -> Result<Res> {
+        self.call_with(method, request, true).await
+    }
+
+    async fn call_with<Req: Message, Res: Message + Default>(
+        &self,
+        method: &str,
+        request: &Req,
+        idempotent: bool,
+    ) -> Result<Res> {
+        let mut resent = false;
         let attempts = if self.addrs.len() > 1 {
             self.addrs.len() * FAILOVER_ROUNDS
         } else {
@@ -123,6 +145,10 @@ impl RpcClient {
                 Err(e) => Err(e),
             };
             match result {
+                Err(Error::Disconnected { .. }) if idempotent && !resent => {
+                    tracing::debug!(%addr, method, "connection lost under the call; resending");
+                    resent = true;
+                }
                 Err(e) if e.is_failover_candidate() && attempt < attempts => {
                     tracing::debug!(%addr, method, error = %e, "trying the next server");
                     self.fail_over(&addr).await;

@@ -335,3 +335,35 @@ async fn pings_while_a_call_is_outstanding() {
     drop(c);
     server.await.expect("server saw a ping");
 }
+
+#[tokio::test]
+async fn idempotent_calls_are_resent_after_a_lost_connection() {
+    let (l, addr) = listener().await;
+    tokio::spawn(async move {
+        // Each connection takes one call and hangs up without answering;
+        // the third connection answers.
+        for round in 0..3 {
+            let mut p = Peer::accept(&l).await;
+            p.preamble().await;
+            p.context().await;
+            let (id, _, _) = p.call(PROTOCOL).await.expect("call");
+            if round == 2 {
+                p.send(success(id, 3)).await;
+                let _ = p.frame().await;
+            }
+        }
+    });
+    let client = RpcClient::new(vec![addr], PROTOCOL, simple(), options());
+    let req = ApplicationIdProto::default();
+    let r: Result<ApplicationIdProto, Error> = client.call("submit", &req).await;
+    assert!(
+        matches!(r, Err(Error::Disconnected { .. })),
+        "a non-idempotent call is not repeated: {r:?}"
+    );
+    // The second connection drops too, the third answers: resent once.
+    let r: ApplicationIdProto = client
+        .call_idempotent("report", &req)
+        .await
+        .expect("resent on a fresh connection");
+    assert_eq!(r.id(), 3);
+}

@@ -17,6 +17,17 @@ use crate::records::{
     ClusterMetrics, NodeReport, NodeState, QueueInfo, Resource,
 };
 
+/// Methods that may safely be sent twice (resent once if the connection
+/// dies under them).
+const IDEMPOTENT: &[&str] = &[
+    "getApplicationReport",
+    "forceKillApplication",
+    "getApplications",
+    "getClusterNodes",
+    "getClusterMetrics",
+    "getQueueInfo",
+];
+
 /// Pause between `forceKillApplication` polls.
 const KILL_POLL: Duration = Duration::from_millis(200);
 
@@ -93,7 +104,11 @@ impl ApplicationClient {
         request: Req,
     ) -> Result<Res> {
         tracing::debug!(method, "ApplicationClientProtocol");
-        self.rpc.call(method, &request).await
+        if IDEMPOTENT.contains(&method) {
+            self.rpc.call_idempotent(method, &request).await
+        } else {
+            self.rpc.call(method, &request).await
+        }
     }
 
     /// `getNewApplication`.

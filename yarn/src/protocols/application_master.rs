@@ -24,6 +24,11 @@ use crate::records::{
     Container, ContainerId, ContainerStatus, FinalApplicationStatus, NodeId, Resource,
 };
 
+/// Methods that may safely be sent twice (resent once if the connection
+/// dies under them). allocate repeats its response_id, so the RM answers a
+/// duplicate from its cache.
+const IDEMPOTENT: &[&str] = &["allocate", "finishApplicationMaster"];
+
 /// Pause between `finishApplicationMaster` attempts.
 const FINISH_POLL: Duration = Duration::from_millis(100);
 /// Give up finishing after this many attempts.
@@ -145,7 +150,11 @@ impl AmRmClient {
         request: Req,
     ) -> Result<Res> {
         tracing::debug!(method, "ApplicationMasterProtocol");
-        self.rpc.call(method, &request).await
+        if IDEMPOTENT.contains(&method) {
+            self.rpc.call_idempotent(method, &request).await
+        } else {
+            self.rpc.call(method, &request).await
+        }
     }
 
     /// `registerApplicationMaster`.

@@ -16,6 +16,10 @@ use crate::ipc::{Auth, ConnectOptions, RpcClient};
 use crate::proto::yarn as pb;
 use crate::records::{Container, ContainerId, ContainerLaunchContext, ContainerStatus, NodeId};
 
+/// Methods that may safely be sent twice (resent once if the connection
+/// dies under them).
+const IDEMPOTENT: &[&str] = &["getContainerStatuses", "stopContainers"];
+
 /// A per-container failure reported by the NM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerFailure {
@@ -79,10 +83,12 @@ impl NmClient {
         request: Req,
     ) -> Result<Res> {
         tracing::debug!(method, %node, "ContainerManagementProtocol");
-        self.client(node, nm_token)
-            .await
-            .call(method, &request)
-            .await
+        let client = self.client(node, nm_token).await;
+        if IDEMPOTENT.contains(&method) {
+            client.call_idempotent(method, &request).await
+        } else {
+            client.call(method, &request).await
+        }
     }
 
     /// `startContainers` for containers on one node.

@@ -10,6 +10,10 @@ use crate::error::{Error, Result};
 use crate::ipc::{Auth, ConnectOptions, RpcClient};
 use crate::proto::hdfs as pb;
 
+/// Methods that may safely be sent twice (resent once if the connection
+/// dies under them).
+const IDEMPOTENT: &[&str] = &["getBlockLocations", "getFileInfo"];
+
 /// Where one block of a file lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockLocation {
@@ -104,7 +108,11 @@ impl NameNodeClient {
         request: Req,
     ) -> Result<Res> {
         tracing::debug!(method, "ClientNamenodeProtocol");
-        self.rpc.call(method, &request).await
+        if IDEMPOTENT.contains(&method) {
+            self.rpc.call_idempotent(method, &request).await
+        } else {
+            self.rpc.call(method, &request).await
+        }
     }
 
     /// `getBlockLocations(path, offset, length)`. A missing file is a
