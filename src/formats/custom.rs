@@ -141,6 +141,12 @@ impl CustomFormat {
         })
     }
 
+    /// True when no group can give the host, so it comes from the shard path.
+    pub(super) fn needs_domain(&self) -> bool {
+        let g = &self.groups;
+        g.host == 0 && g.uri == 0 && g.request == 0
+    }
+
     pub(super) fn parse<'a>(
         &self,
         line: &'a [u8],

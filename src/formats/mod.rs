@@ -69,6 +69,27 @@ pub struct Record<'a> {
     pub cache: Cow<'a, str>,
 }
 
+impl Record<'_> {
+    /// A copy that owns its strings, for keeping a record beyond its line.
+    pub fn into_owned(self) -> Record<'static> {
+        let own = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        Record {
+            time_ms: self.time_ms,
+            client_ip: own(self.client_ip),
+            host: own(self.host),
+            method: own(self.method),
+            uri: own(self.uri),
+            protocol: own(self.protocol),
+            status: self.status,
+            bytes: self.bytes,
+            request_time_ms: self.request_time_ms,
+            referer: own(self.referer),
+            user_agent: own(self.user_agent),
+            cache: own(self.cache),
+        }
+    }
+}
+
 /// What a parser knows besides the line.
 #[derive(Debug, Clone, Copy)]
 pub struct ParseContext<'a> {
@@ -253,6 +274,18 @@ impl Format {
         }
     }
 
+    /// Whether lines take their host from the shard path (`ctx.domain`, the `{domain}` of the
+    /// shard template): always for nginx and apache, and for a custom format whose regex has
+    /// neither a `host` nor a `uri`/`request` group (a full URL there can carry the host).
+    /// Job validation can require `{domain}` in such a source's shard template.
+    pub fn host_from_shard_path(&self) -> bool {
+        match self {
+            Format::Nginx | Format::Apache => true,
+            Format::Custom(c) => c.needs_domain(),
+            _ => false,
+        }
+    }
+
     /// Parses one line. `Ok(None)`: not a log line (blank, CloudFront `#` header), skipped and
     /// not counted. `Err`: a counted reject.
     ///
@@ -399,6 +432,33 @@ mod tests {
             Format::from_spec(&t.b).unwrap(),
             Format::Custom(_)
         ));
+    }
+
+    #[test]
+    fn host_sources_and_owned_records() {
+        assert!(Format::Nginx.host_from_shard_path() && Format::Apache.host_from_shard_path());
+        assert!(
+            !Format::Upyun.host_from_shard_path() && !Format::CloudFront.host_from_shard_path()
+        );
+        let custom = |re: &str| {
+            Format::from_spec(&FormatSpec::Custom(CustomFormatSpec {
+                regex: re.into(),
+                time_layout: "epoch_s".into(),
+            }))
+            .unwrap()
+        };
+        assert!(custom(r"^(?P<time>\d+)").host_from_shard_path());
+        assert!(!custom(r"^(?P<time>\d+) (?P<host>\S+)").host_from_shard_path());
+        let line = nginx::INFO.sample.to_string();
+        let owned = {
+            let r = Format::Nginx
+                .parse(line.as_bytes(), &testing::ctx())
+                .unwrap()
+                .unwrap();
+            r.into_owned()
+        };
+        drop(line);
+        assert_eq!(owned.uri, "/a.jpg?w=200");
     }
 
     #[test]
