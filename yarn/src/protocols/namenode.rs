@@ -66,6 +66,10 @@ pub struct FileStatus {
 }
 
 /// A client of the NameNode's RPC port.
+///
+/// Methods take `&self` and share one multiplexed connection, so a planner
+/// can ask for many files' block locations concurrently (e.g. join a batch
+/// of `get_block_locations` futures) without opening more sockets.
 pub struct NameNodeClient {
     rpc: RpcClient,
 }
