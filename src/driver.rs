@@ -80,7 +80,12 @@ pub fn run_embedded(
     progress: Arc<Progress>,
 ) -> Result<RunReport, DriverError> {
     let run_id = storage::new_run_id();
-    let output = storage::output_store(&job.output.root, &run_id)?;
+    let output = storage::object::output_store(
+        &job.output.root,
+        &run_id,
+        job.file.output.store.as_ref(),
+        &job.base_dir,
+    )?;
     let scratch = storage::scratch(job.scratch.as_ref(), &run_id)?;
     let threads = opts.threads.max(1);
     let memory_per_task = opts.memory.saturating_sub(RESERVED_MEMORY).max(8 << 20) / threads;
@@ -157,16 +162,48 @@ pub fn execute(
     opts: &RunOptions,
     progress: &Progress,
 ) -> Result<RunReport, DriverError> {
-    let started_at = manifest::now_rfc3339();
-    let mut timeline = Timeline::default();
-
     let t = Instant::now();
     progress.start_phase("plan", 0);
     let plan = make_plan(job, opts.task_bytes, cluster.slots())?;
+    let plan_ms = t.elapsed().as_millis() as u64;
+    execute_plan_timed(
+        job, plan, plan_ms, cluster, output, scratch, run_id, progress,
+    )
+}
+
+/// As [`execute`], with a plan made beforehand (the AM sizes its fleet from it).
+#[allow(clippy::too_many_arguments)]
+pub fn execute_plan(
+    job: &Job,
+    plan: Plan,
+    cluster: &dyn Cluster,
+    output: &dyn OutputStore,
+    scratch: &dyn Scratch,
+    run_id: &str,
+    progress: &Progress,
+) -> Result<RunReport, DriverError> {
+    execute_plan_timed(job, plan, 0, cluster, output, scratch, run_id, progress)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn execute_plan_timed(
+    job: &Job,
+    plan: Plan,
+    plan_ms: u64,
+    cluster: &dyn Cluster,
+    output: &dyn OutputStore,
+    scratch: &dyn Scratch,
+    run_id: &str,
+    progress: &Progress,
+) -> Result<RunReport, DriverError> {
+    let started_at = manifest::now_rfc3339();
+    let mut timeline = Timeline {
+        plan_ms,
+        ..Timeline::default()
+    };
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }
-    timeline.plan_ms = t.elapsed().as_millis() as u64;
     tracing::info!(
         shards = plan.total_shards(),
         bytes = plan.total_bytes(),

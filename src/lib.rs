@@ -11,16 +11,20 @@
 //!   (merge, render, gzip, publish).
 //! * [`storage`]: where bytes live (`file://`, later `hdfs://` and object stores): listing,
 //!   reading, scratch space and atomic publication.
-//! * [`cluster`]: who runs the tasks; the embedded (in-process) cluster lives here.
+//! * [`cluster`]: who runs the tasks: threads of this process, or workers (processes or YARN
+//!   containers) fed by a coordinator.
+//! * [`application`]: filex on YARN: `filex submit`, the application master, the workers.
 //! * [`manifest`]: counters and the manifest written last.
 //! * [`gen`]: synthetic multi-vendor shards for demos, tests and benchmarks.
 
+pub mod application;
 pub mod cluster;
 pub mod driver;
 pub mod formats;
 pub mod gen;
 pub mod job;
 pub mod manifest;
+pub mod ops;
 pub mod plan;
 pub mod sort;
 pub mod storage;

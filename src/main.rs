@@ -108,9 +108,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("job: {}", summary.job_file.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Submit(args) => {
+            let opts = filex::application::submit::SubmitOptions {
+                job: args.job.job,
+                set: args.job.set,
+                defines: args.define,
+                queue: args.queue,
+                name: args.name,
+                tags: args.tags,
+                detach: args.detach,
+                force_new: args.force_new,
+            };
+            match filex::application::submit::submit(&opts) {
+                Ok(code) => Ok(ExitCode::from(code)),
+                Err(e) => {
+                    eprintln!("filex: error: {e:#}");
+                    let code = e
+                        .downcast_ref::<filex::application::submit::SubmitError>()
+                        .map_or(exit::FAILED, |s| s.code);
+                    Ok(ExitCode::from(code))
+                }
+            }
+        }
+        Command::Am(args) => {
+            filex::application::master::run_am(&args.spec)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Worker(args) => {
-            let secret = std::fs::read_to_string(&args.secret_file)
-                .with_context(|| format!("cannot read {}", args.secret_file.display()))?;
+            let secret = match &args.secret_file {
+                Some(f) => std::fs::read_to_string(f)
+                    .with_context(|| format!("cannot read {}", f.display()))?,
+                None => filex::application::secret_from_credentials()?,
+            };
             let host = args.host.unwrap_or_else(local_host_name);
             let opts = filex::cluster::remote::WorkerOptions {
                 coordinator: args.connect,
@@ -122,6 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::info!(tasks = ran, "worker done");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Ops(cmd) => filex::ops::run(cmd),
         Command::Formats => {
             report::print_formats();
             Ok(ExitCode::SUCCESS)

@@ -21,12 +21,19 @@ pub struct Cli {
 pub enum Command {
     /// Run a job in this process (embedded mode).
     Run(RunArgs),
+    /// Run a job on YARN, like `yarn jar`: exit 0 only when the application SUCCEEDED.
+    Submit(SubmitArgs),
+    /// The application master (started by YARN, not for direct use).
+    #[command(hide = true)]
+    Am(AmArgs),
     /// Show what a job would read and how it would split, without reading any line.
     Plan(PlanArgs),
     /// Write synthetic multi-platform shards and a matching job file.
     Gen(GenArgs),
     /// List the built-in input formats with a sample line each.
     Formats,
+    #[command(flatten)]
+    Ops(filex::ops::OpsCommand),
     /// Run tasks for a coordinator (started by `filex run --workers` or the application
     /// master; not for direct use).
     #[command(hide = true)]
@@ -66,13 +73,47 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Hadoop configuration or filex setting, e.g. -D filex.workers.max=8
+    #[arg(short = 'D', value_name = "KEY=VALUE")]
+    pub define: Vec<String>,
+    /// YARN queue.
+    #[arg(long)]
+    pub queue: Option<String>,
+    /// Application name (default: "filex <job name>").
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Extra application tag (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Return once the application is accepted.
+    #[arg(long)]
+    pub detach: bool,
+    /// Start a new application even if one of the same job and window is running.
+    #[arg(long)]
+    pub force_new: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AmArgs {
+    /// The application spec written by `filex submit`.
+    #[arg(long)]
+    pub spec: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// The coordinator's host:port.
     #[arg(long)]
     pub connect: String,
     /// File holding the shared secret (read, never logged).
+    #[arg(long, required_unless_present = "secret_from_credentials")]
+    pub secret_file: Option<PathBuf>,
+    /// Read the shared secret from the YARN container credentials.
     #[arg(long)]
-    pub secret_file: PathBuf,
+    pub secret_from_credentials: bool,
     /// This worker's id.
     #[arg(long)]
     pub id: String,

@@ -81,6 +81,7 @@ impl ProcessCluster {
             slots: workers,
             max_attempts: super::remote::coordinator::DEFAULT_MAX_ATTEMPTS,
             locality_wait: Duration::ZERO,
+            progress: None,
         })?);
         let spawner = Spawner {
             exe: exe.to_path_buf(),

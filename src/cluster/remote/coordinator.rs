@@ -20,7 +20,7 @@ use super::wire::{
     WorkerSetup,
 };
 use crate::cluster::{Cluster, ClusterError};
-use crate::task::{Task, TaskOutput};
+use crate::task::{Progress, Task, TaskOutput};
 
 /// Attempts of one task before the run fails.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
@@ -42,6 +42,8 @@ pub struct CoordinatorConfig {
     pub max_attempts: u32,
     /// How long a task with preferred hosts waits for a worker on one of them.
     pub locality_wait: Duration,
+    /// Progress to update as tasks finish (tasks done, input bytes of map tasks).
+    pub progress: Option<Arc<Progress>>,
 }
 
 /// A task attempt that ended badly.
@@ -74,6 +76,8 @@ struct State {
     local_assignments: u64,
     preferring_assignments: u64,
     closing: bool,
+    /// Set by [`Coordinator::abort`]: every batch fails with it.
+    aborted: Option<String>,
 }
 
 struct WorkerState {
@@ -170,6 +174,7 @@ impl Coordinator {
     /// Fails the running batch (e.g. when no worker can be started any more).
     pub fn abort(&self, reason: ClusterError) {
         let mut s = self.shared.state.lock();
+        s.aborted.get_or_insert_with(|| reason.to_string());
         if let Some(b) = s.batch.as_mut() {
             b.fatal.get_or_insert(reason);
         }
@@ -202,6 +207,9 @@ impl Cluster for Coordinator {
             return Ok(Vec::new());
         }
         let mut s = self.shared.state.lock();
+        if let Some(reason) = &s.aborted {
+            return Err(ClusterError::NoWorkers(reason.clone()));
+        }
         let now = Instant::now();
         s.batch = Some(Batch {
             pending: (0..n).collect(),

@@ -3,7 +3,7 @@
 //! stop. The task code is the one the embedded mode runs.
 
 use std::io::{self, BufReader, BufWriter};
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +16,9 @@ use crate::task::{Progress, TaskContext};
 /// Fault injection for tests: exit the process (code 137, as a killed container) when about
 /// to run a task listed as `<description>#<attempt>` (comma separated), e.g. `map task 1#0`.
 pub const FAULT_EXIT_AT_ENV: &str = "FILEX_FAULT_EXIT_AT";
+/// Fault injection for tests: stall (sleep ten minutes) before running a task listed as
+/// `<description>#<attempt>`.
+pub const FAULT_STALL_AT_ENV: &str = "FILEX_FAULT_STALL_AT";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Who this worker is and where its coordinator listens.
@@ -54,6 +57,18 @@ pub enum WorkerError {
     Storage(#[from] StorageError),
 }
 
+/// Connects to `host:port`, trying every address the name resolves to.
+fn connect(addr: &str) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolves to no address");
+    for a in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 /// Builds the task context described by `setup`.
 pub fn context_from_setup(setup: &WorkerSetup) -> Result<TaskContext, WorkerError> {
     let file = JobFile::from_toml(&setup.job_toml, Path::new("(job from coordinator)"), &[])?;
@@ -76,14 +91,10 @@ pub fn run_worker(opts: &WorkerOptions) -> Result<u64, WorkerError> {
         addr: addr.clone(),
         source,
     };
-    let sock = addr
-        .parse()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e}")))
-        .and_then(|a| TcpStream::connect_timeout(&a, CONNECT_TIMEOUT))
-        .map_err(|source| WorkerError::Connect {
-            addr: addr.clone(),
-            source,
-        })?;
+    let sock = connect(&addr).map_err(|source| WorkerError::Connect {
+        addr: addr.clone(),
+        source,
+    })?;
     let _ = sock.set_nodelay(true);
     let mut reader = BufReader::new(sock.try_clone().map_err(io_err)?);
     let mut writer = BufWriter::new(sock);
@@ -107,6 +118,7 @@ pub fn run_worker(opts: &WorkerOptions) -> Result<u64, WorkerError> {
     };
     let ctx = context_from_setup(&setup)?;
     let fault = std::env::var(FAULT_EXIT_AT_ENV).ok();
+    let stall = std::env::var(FAULT_STALL_AT_ENV).ok();
     let mut ran = 0u64;
     loop {
         write_msg(&mut writer, &ToCoordinator::Next).map_err(io_err)?;
@@ -125,6 +137,13 @@ pub fn run_worker(opts: &WorkerOptions) -> Result<u64, WorkerError> {
                 {
                     tracing::warn!("fault injection: exiting at {what}");
                     std::process::exit(137);
+                }
+                if stall
+                    .as_deref()
+                    .is_some_and(|f| f.split(',').any(|x| x == what))
+                {
+                    tracing::warn!("fault injection: stalling at {what}");
+                    std::thread::sleep(Duration::from_secs(600));
                 }
                 tracing::info!(task = %spec.describe(), attempt, "running");
                 let reply = match spec.execute(&ctx, attempt) {

@@ -1,0 +1,366 @@
+//! `filex submit` on the mini cluster (needs `scripts/cluster.sh start`): the same job as
+//! `filex run`, as a YARN application with an application master and worker containers.
+//! Output must be byte-identical to the embedded run; a killed client kills its application;
+//! a worker process dying mid-task is retried; a broken source fails with a clear message.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use filex_integration::cluster::require_cluster;
+use filex_integration::http;
+use filex_integration::webhdfs::WebHdfs;
+
+fn filex_bin() -> PathBuf {
+    std::env::var_os("FILEX_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| filex_integration::cluster::project_root().join("target/debug/filex"))
+}
+
+fn user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "root".into())
+}
+
+fn filex(args: &[&str], conf: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(filex_bin());
+    cmd.args(args)
+        .env("HADOOP_CONF_DIR", conf)
+        .env("YARN_CONF_DIR", conf)
+        .env("FILEX_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run filex")
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{nanos:x}")
+}
+
+/// Generates a corpus, uploads its shards to HDFS under `/filex-it/<id>/shards`, and writes
+/// `job-hdfs.toml` reading them and writing to `/filex-it/<id>/out`.
+struct Corpus {
+    dir: tempfile::TempDir,
+    hdfs_root: String,
+}
+
+fn upload_tree(fs_: &WebHdfs, local: &Path, remote: &str) {
+    for e in fs::read_dir(local).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().to_string();
+        let r = format!("{remote}/{name}");
+        if e.file_type().unwrap().is_dir() {
+            upload_tree(fs_, &e.path(), &r);
+        } else {
+            fs_.create(&r, &fs::read(e.path()).unwrap(), true).unwrap();
+        }
+    }
+}
+
+impl Corpus {
+    fn new(conf: &Path, webhdfs: &WebHdfs, rate: &str) -> Corpus {
+        let dir = tempfile::tempdir().unwrap();
+        let out = filex(
+            &[
+                "gen",
+                "--out",
+                dir.path().to_str().unwrap(),
+                "--seed",
+                "11",
+                "--hours",
+                "1",
+                "--rate",
+                rate,
+                "--traps",
+            ],
+            conf,
+            &[],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let hdfs_root = format!("/filex-it/{}", unique("yarn"));
+        upload_tree(
+            webhdfs,
+            &dir.path().join("shards"),
+            &format!("{hdfs_root}/shards"),
+        );
+        let job = fs::read_to_string(dir.path().join("job.toml")).unwrap();
+        let hdfs_job = job
+            .replace(
+                "shards = \"shards/",
+                &format!("shards = \"hdfs://{hdfs_root}/shards/"),
+            )
+            .replace(
+                "root = \"output\"",
+                &format!("root = \"hdfs://{hdfs_root}/out\""),
+            );
+        assert_ne!(
+            job, hdfs_job,
+            "the generated job names its shards and output as expected"
+        );
+        fs::write(dir.path().join("job-hdfs.toml"), hdfs_job).unwrap();
+        Corpus { dir, hdfs_root }
+    }
+    fn local_job(&self) -> String {
+        self.dir.path().join("job.toml").display().to_string()
+    }
+    fn hdfs_job(&self) -> String {
+        self.dir.path().join("job-hdfs.toml").display().to_string()
+    }
+}
+
+fn manifest_partitions(manifest: &serde_like::Json) -> Vec<(String, u64)> {
+    manifest.partitions()
+}
+
+/// A tiny reader of the manifest's partition list (the integration crate is std only).
+mod serde_like {
+    pub struct Json(pub String);
+    impl Json {
+        /// `(path, bytes)` of every partition.
+        pub fn partitions(&self) -> Vec<(String, u64)> {
+            let mut out = Vec::new();
+            let mut rest = self.0.as_str();
+            while let Some(i) = rest.find("\"path\": \"") {
+                rest = &rest[i + 9..];
+                let end = rest.find('"').unwrap();
+                let path = rest[..end].to_string();
+                let b = rest.find("\"bytes\": ").unwrap();
+                let digits: String = rest[b + 9..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit())
+                    .collect();
+                out.push((path, digits.parse().unwrap()));
+                if path_is_rejects(&out) {
+                    out.pop();
+                }
+            }
+            out
+        }
+    }
+    fn path_is_rejects(v: &[(String, u64)]) -> bool {
+        v.last().is_some_and(|(p, _)| p.starts_with("_rejects"))
+    }
+}
+
+fn app_id(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Submitted application "))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| panic!("no application id in: {stdout}"))
+}
+
+fn app_state(rm_web: &str, id: &str) -> String {
+    let r = http::request("GET", &format!("{rm_web}/ws/v1/cluster/apps/{id}"), None).unwrap();
+    let text = r.text();
+    filex_integration::webhdfs::json_field(&text, "state")
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_string()
+}
+
+#[test]
+fn submit_matches_run_byte_for_byte() {
+    let cluster = require_cluster();
+    let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
+    let corpus = Corpus::new(&cluster.conf_dir, &webhdfs, "20");
+
+    let local = filex(&["run", &corpus.local_job()], &cluster.conf_dir, &[]);
+    assert!(
+        local.status.success(),
+        "{}",
+        String::from_utf8_lossy(&local.stderr)
+    );
+    let local_stdout = String::from_utf8_lossy(&local.stdout).to_string();
+    let manifest_path = local_stdout
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("manifest: file://"))
+        .unwrap()
+        .to_string();
+    let local_manifest = serde_like::Json(fs::read_to_string(&manifest_path).unwrap());
+    let partitions = manifest_partitions(&local_manifest);
+    assert!(!partitions.is_empty());
+
+    let started = Instant::now();
+    let out = filex(
+        &[
+            "submit",
+            &corpus.hdfs_job(),
+            "-D",
+            "filex.workers.max=2",
+            "-D",
+            "filex.worker.memory-mb=512",
+        ],
+        &cluster.conf_dir,
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "submit failed after {:?}: {stdout}\n{}",
+        started.elapsed(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = app_id(&stdout);
+    assert_eq!(app_state(&cluster.env.rm_webapp, &id), "FINISHED");
+    for (path, bytes) in &partitions {
+        let remote = webhdfs
+            .open(&format!("{}/out/{path}", corpus.hdfs_root))
+            .unwrap_or_else(|e| panic!("{path} missing on HDFS: {e}"));
+        let local = fs::read(corpus.dir.path().join("output").join(path)).unwrap();
+        assert_eq!(remote.len() as u64, *bytes);
+        assert!(
+            remote == local,
+            "{path} differs between filex run and filex submit"
+        );
+    }
+    // The staging directory is gone.
+    let staging = format!("/user/{}/.filexStaging/{id}", user());
+    assert!(
+        webhdfs.file_status(&staging).is_err(),
+        "staging {staging} left behind"
+    );
+}
+
+#[test]
+fn a_dying_worker_is_retried_and_the_output_is_identical() {
+    let cluster = require_cluster();
+    let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
+    let corpus = Corpus::new(&cluster.conf_dir, &webhdfs, "10");
+    let clean = filex(
+        &[
+            "submit",
+            &corpus.hdfs_job(),
+            "-D",
+            "filex.workers.max=2",
+            "-D",
+            "filex.worker.memory-mb=512",
+        ],
+        &cluster.conf_dir,
+        &[],
+    );
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
+    let want = webhdfs
+        .list_status(&format!("{}/out", corpus.hdfs_root))
+        .unwrap();
+    let crashed = filex(
+        &[
+            "submit",
+            &corpus.hdfs_job(),
+            "--force-new",
+            "-D",
+            "filex.workers.max=2",
+            "-D",
+            "filex.worker.memory-mb=512",
+        ],
+        &cluster.conf_dir,
+        &[("FILEX_FAULT_EXIT_AT", "map task 0#0")],
+    );
+    let stdout = String::from_utf8_lossy(&crashed.stdout).to_string();
+    assert!(
+        crashed.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&crashed.stderr)
+    );
+    assert_eq!(
+        webhdfs
+            .list_status(&format!("{}/out", corpus.hdfs_root))
+            .unwrap()
+            .len(),
+        want.len()
+    );
+}
+
+#[test]
+fn sigterm_to_the_client_kills_the_application() {
+    let cluster = require_cluster();
+    let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
+    let corpus = Corpus::new(&cluster.conf_dir, &webhdfs, "10");
+    let mut child = Command::new(filex_bin())
+        .args(["submit", &corpus.hdfs_job(), "--force-new"])
+        .env("HADOOP_CONF_DIR", &cluster.conf_dir)
+        .env("FILEX_LOG", "warn")
+        // The first map task stalls, so the application is still running when killed.
+        .env("FILEX_FAULT_STALL_AT", "map task 0#0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the id, then until the RM has the application.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen).to_string();
+        if let Some(l) = text
+            .lines()
+            .find(|l| l.starts_with("Submitted application ") && text.contains('\n'))
+        {
+            break l
+                .trim_start_matches("Submitted application ")
+                .trim()
+                .to_string();
+        }
+        assert!(
+            n > 0 && Instant::now() < deadline,
+            "no application id: {text}"
+        );
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3), "exit code 3 after a kill");
+    assert_eq!(app_state(&cluster.env.rm_webapp, &id), "KILLED");
+}
+
+#[test]
+fn an_unreachable_source_fails_with_a_clear_message() {
+    let cluster = require_cluster();
+    let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
+    let corpus = Corpus::new(&cluster.conf_dir, &webhdfs, "5");
+    let out = filex(
+        &[
+            "submit",
+            &corpus.hdfs_job(),
+            "--force-new",
+            "--set",
+            "source.0.shards=hdfs://127.0.0.1:9/nowhere/%Y%m%d/%H%M/*.gz",
+        ],
+        &cluster.conf_dir,
+        &[],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("127.0.0.1:9"),
+        "the diagnostics name the address: {stdout}"
+    );
+}

@@ -1,0 +1,87 @@
+//! Container launch contexts: the AM's (built by the client) and the workers' (built by the
+//! AM). Both run the same localized `filex` executable with the cluster's site files as
+//! `HADOOP_CONF_DIR`, and get the application's credentials.
+
+use std::collections::BTreeMap;
+
+use yarn::{ContainerLaunchContext, LocalResource, LocalResourceType, LocalResourceVisibility};
+
+use super::spec::StagedFile;
+use super::{BINARY, SPEC_FILE};
+
+/// `<LOG_DIR>`: the NodeManager replaces it with the container's log directory.
+const LOG_DIR: &str = "<LOG_DIR>";
+
+/// The YARN form of a staged file.
+pub fn local_resource(f: &StagedFile) -> LocalResource {
+    LocalResource {
+        scheme: "hdfs".into(),
+        host: f.host.clone(),
+        port: f.port,
+        file: f.path.clone(),
+        size: f.size as i64,
+        timestamp: f.timestamp as i64,
+        kind: LocalResourceType::File,
+        visibility: LocalResourceVisibility::Application,
+    }
+}
+
+fn environment() -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    // The site files are localized into the working directory.
+    env.insert("HADOOP_CONF_DIR".to_string(), "$PWD".to_string());
+    env.insert("YARN_CONF_DIR".to_string(), "$PWD".to_string());
+    env.insert(
+        "FILEX_LOG".to_string(),
+        std::env::var("FILEX_LOG").unwrap_or_else(|_| "info".to_string()),
+    );
+    // The fault-injection hook of the tests travels client → AM → workers.
+    for key in [
+        crate::cluster::remote::worker::FAULT_EXIT_AT_ENV,
+        crate::cluster::remote::worker::FAULT_STALL_AT_ENV,
+    ] {
+        if let Ok(v) = std::env::var(key) {
+            env.insert(key.to_string(), v);
+        }
+    }
+    env
+}
+
+fn redirect(command: String) -> String {
+    format!("{command} 1>{LOG_DIR}/stdout 2>{LOG_DIR}/stderr")
+}
+
+/// The AM container: `filex am --spec filex-app.json`.
+pub fn am_context(files: &[StagedFile], credentials: Vec<u8>) -> ContainerLaunchContext {
+    ContainerLaunchContext {
+        commands: vec![redirect(format!("./{BINARY} am --spec {SPEC_FILE}"))],
+        environment: environment(),
+        local_resources: files
+            .iter()
+            .map(|f| (f.name.clone(), local_resource(f)))
+            .collect(),
+        tokens: Some(credentials),
+    }
+}
+
+/// A worker container: `filex worker --connect <coordinator> --id <container>`, the
+/// secret read from the container credentials.
+pub fn worker_context(
+    files: &[StagedFile],
+    credentials: Vec<u8>,
+    coordinator: &str,
+    worker_id: &str,
+    host: &str,
+) -> ContainerLaunchContext {
+    ContainerLaunchContext {
+        commands: vec![redirect(format!(
+            "./{BINARY} worker --connect {coordinator} --id {worker_id} --host {host} --secret-from-credentials"
+        ))],
+        environment: environment(),
+        local_resources: files
+            .iter()
+            .map(|f| (f.name.clone(), local_resource(f)))
+            .collect(),
+        tokens: Some(credentials),
+    }
+}

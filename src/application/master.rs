@@ -1,0 +1,208 @@
+//! `filex am`: the application master. Registers with the ResourceManager, serves the status
+//! page (the tracking URL), plans exactly as `filex run` does, sizes the worker fleet to the
+//! data, runs the same driver with the coordinator as its cluster, writes the manifest last,
+//! and unregisters with the right final status and diagnostics. Scratch goes to HDFS under
+//! the staging directory, so a lost container costs only its running task.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use yarn::{AmRmClient, Config, Credentials, FinalApplicationStatus, NmClient, Resource};
+
+use super::fleet::{Fleet, FleetConfig};
+use super::spec::AppSpec;
+use super::staging::Staging;
+use super::status::{serve, StatusBoard};
+use super::{secret_from_credentials, SECRET_ALIAS};
+use crate::cluster::remote::{Coordinator, CoordinatorConfig, WorkerSetup};
+use crate::cluster::Cluster;
+use crate::driver;
+use crate::job::JobFile;
+use crate::storage::location::Location;
+use crate::storage::{self};
+use crate::task::Progress;
+
+/// Share of a worker container's memory its task buffers may use.
+const TASK_MEMORY_SHARE: f64 = 0.6;
+
+/// Runs the application master with the spec file localized in the container.
+pub fn run_am(spec_path: &Path) -> Result<()> {
+    let spec: AppSpec = serde_json::from_slice(
+        &std::fs::read(spec_path)
+            .with_context(|| format!("cannot read {}", spec_path.display()))?,
+    )
+    .with_context(|| format!("invalid {}", spec_path.display()))?;
+    let conf = Config::load(None).context("cannot load the cluster configuration")?;
+    let runtime = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("cannot start the AM runtime")?,
+    );
+    let amrm = Arc::new(AmRmClient::from_env(&conf).context("cannot create the scheduler client")?);
+    let progress = Arc::new(Progress::default());
+    let file = JobFile::from_toml(&spec.job_toml, Path::new("(job from the client)"), &[])?;
+    let job = Arc::new(file.validate(Path::new("/"))?);
+    let board = Arc::new(StatusBoard::new(
+        spec.application_id.clone(),
+        job.name.clone(),
+        progress.clone(),
+    ));
+    board.mark("submitted", Some(spec.submitted_ms));
+    board.mark("am started", None);
+
+    let host = std::env::var("NM_HOST").unwrap_or_else(|_| "localhost".to_string());
+    let status_addr = serve(board.clone(), SocketAddr::from(([0, 0, 0, 0], 0)))?;
+    let tracking_url = format!("http://{host}:{}/", status_addr.port());
+    runtime
+        .block_on(amrm.register_application_master(&host, -1, &tracking_url))
+        .context("cannot register with the ResourceManager")?;
+    board.mark("am registered", None);
+
+    let outcome = run_job(
+        &spec, &job, &conf, &runtime, &amrm, &board, &progress, &host,
+    );
+    let (status, diagnostics) = match &outcome {
+        Ok(manifest) => (
+            FinalApplicationStatus::Succeeded,
+            format!("manifest: {manifest}"),
+        ),
+        Err(e) => {
+            let mut d = format!("filex job '{}' failed: {e:#}", job.name);
+            for line in board.diagnostics.lock().iter() {
+                d.push_str("\n  ");
+                d.push_str(line);
+            }
+            (FinalApplicationStatus::Failed, d)
+        }
+    };
+    board.mark("finished", None);
+    tracing::info!(timeline = ?board.timeline.lock(), "done");
+    if let Err(e) = Staging::open(hdfs_path(&spec.staging)).and_then(|s| s.remove()) {
+        tracing::warn!(error = %e, "could not remove the staging directory");
+    }
+    runtime
+        .block_on(amrm.finish_application_master(status, &diagnostics, &tracking_url))
+        .context("cannot unregister from the ResourceManager")?;
+    outcome.map(|_| ())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_job(
+    spec: &AppSpec,
+    job: &Arc<crate::job::Job>,
+    conf: &Config,
+    runtime: &Arc<tokio::runtime::Runtime>,
+    amrm: &Arc<AmRmClient>,
+    board: &Arc<StatusBoard>,
+    progress: &Arc<Progress>,
+    host: &str,
+) -> Result<String> {
+    let run_id = spec.application_id.clone();
+    let scratch_base = match &job.scratch {
+        Some(s) => s.clone(),
+        None => Location::parse(&format!("{}/scratch", spec.staging), Path::new("/"))?,
+    };
+    let output = storage::output_store(&job.output.root, &run_id)?;
+    let scratch = storage::scratch(Some(&scratch_base), &run_id)?;
+    let memory_per_task = ((spec.worker_memory_mb as f64) * TASK_MEMORY_SHARE) as usize * (1 << 20);
+    let secret = secret_from_credentials()?;
+    let coordinator = Arc::new(Coordinator::start(CoordinatorConfig {
+        bind: SocketAddr::from(([0, 0, 0, 0], 0)),
+        secret: secret.clone(),
+        setup: WorkerSetup {
+            job_toml: spec.job_toml.clone(),
+            base_dir: "/".into(),
+            run_id: run_id.clone(),
+            scratch: Some(scratch_base.clone()),
+            memory_per_task,
+        },
+        slots: spec.workers_max.max(1),
+        max_attempts: crate::cluster::remote::coordinator::DEFAULT_MAX_ATTEMPTS,
+        locality_wait: Duration::from_millis(spec.locality_wait_ms),
+        progress: Some(progress.clone()),
+    })?);
+    let worker_creds = Credentials {
+        tokens: vec![],
+        secrets: vec![(SECRET_ALIAS.to_string(), secret.into_bytes())],
+    };
+    let fleet = Fleet::start(FleetConfig {
+        amrm: amrm.clone(),
+        nm: Arc::new(NmClient::new(yarn::IpcOptions::from_config(conf)?)),
+        runtime: runtime.clone(),
+        capability: Resource::new(spec.worker_memory_mb, spec.worker_vcores),
+        files: spec.worker_files.clone(),
+        credentials: worker_creds.encode(yarn::credentials::Format::Writable),
+        coordinator_addr: format!("{host}:{}", coordinator.addr().port()),
+        board: board.clone(),
+        coordinator: coordinator.clone(),
+    });
+
+    let result = (|| -> Result<String> {
+        progress.start_phase("plan", 0);
+        let plan = driver::make_plan(job, spec.task_bytes, coordinator.slots())?;
+        board.mark("planned", None);
+        let workers = spec.workers_for(plan.total_bytes(), plan.map_tasks.len());
+        let mut hosts: Vec<String> = plan
+            .map_tasks
+            .iter()
+            .flat_map(|t| t.preferred_hosts.first().cloned())
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        *fleet.preferred_hosts.lock() = hosts;
+        fleet.desired.store(workers, Ordering::Relaxed);
+        tracing::info!(
+            bytes = plan.total_bytes(),
+            map_tasks = plan.map_tasks.len(),
+            workers,
+            "fleet sized to the data"
+        );
+        let report = driver::execute_plan(
+            job,
+            plan,
+            coordinator.as_ref(),
+            output.as_ref(),
+            scratch.as_ref(),
+            &run_id,
+            progress,
+        )?;
+        board.mark("maps and reduces done", None);
+        *board.locality.lock() = coordinator.locality();
+        *board.manifest.lock() = Some(report.manifest_url.clone());
+        Ok(report.manifest_url)
+    })();
+    fleet.desired.store(0, Ordering::Relaxed);
+    coordinator.shutdown();
+    fleet.stop();
+    if let Err(e) = scratch.remove_all() {
+        tracing::warn!(error = %e, "could not remove scratch");
+    }
+    if let Err(e) = output.abort() {
+        tracing::warn!(error = %e, "could not remove the staging area of the output");
+    }
+    result
+}
+
+/// The path part of an `hdfs://authority/path` URL.
+fn hdfs_path(url: &str) -> &str {
+    let rest = url.strip_prefix("hdfs://").unwrap_or(url);
+    rest.find('/').map_or("/", |i| &rest[i..])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hdfs_paths() {
+        assert_eq!(
+            super::hdfs_path("hdfs://nn:8020/user/a/.filexStaging/x"),
+            "/user/a/.filexStaging/x"
+        );
+        assert_eq!(super::hdfs_path("hdfs:///tmp"), "/tmp");
+    }
+}

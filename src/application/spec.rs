@@ -1,0 +1,93 @@
+//! What the client hands the application master, as a JSON file localized in its container:
+//! the resolved job, where the staging directory is, and how to size the worker fleet.
+
+use serde::{Deserialize, Serialize};
+
+/// Hadoop-style settings (`-D key=value`) read by `filex submit`, with their defaults.
+pub mod keys {
+    /// Memory of the AM container, MiB.
+    pub const AM_MEMORY_MB: &str = "filex.am.memory-mb";
+    /// Memory and cores of a worker container.
+    pub const WORKER_MEMORY_MB: &str = "filex.worker.memory-mb";
+    pub const WORKER_VCORES: &str = "filex.worker.vcores";
+    /// Fleet bounds.
+    pub const WORKERS_MIN: &str = "filex.workers.min";
+    pub const WORKERS_MAX: &str = "filex.workers.max";
+    /// Compressed input one worker is sized for.
+    pub const BYTES_PER_WORKER: &str = "filex.worker.input-bytes";
+    /// Compressed input of one map task.
+    pub const TASK_BYTES: &str = "filex.task.input-bytes";
+    /// How long a map task waits for a worker on one of its hosts, ms.
+    pub const LOCALITY_WAIT_MS: &str = "filex.locality.wait-ms";
+}
+
+/// The application's plan of resources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSpec {
+    /// The job file after `--set`, as TOML.
+    pub job_toml: String,
+    pub application_id: String,
+    /// `hdfs://…/user/<user>/.filexStaging/<application id>`.
+    pub staging: String,
+    pub worker_memory_mb: i64,
+    pub worker_vcores: i32,
+    pub workers_min: usize,
+    pub workers_max: usize,
+    pub bytes_per_worker: u64,
+    pub task_bytes: u64,
+    pub locality_wait_ms: u64,
+    /// When the client submitted, ms since the epoch (for the timeline).
+    pub submitted_ms: i64,
+    /// Files every worker container localizes (the executable, the site files).
+    pub worker_files: Vec<StagedFile>,
+}
+
+/// A file in the staging directory, as YARN localizes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedFile {
+    /// Link name in the container's working directory.
+    pub name: String,
+    pub host: String,
+    pub port: i32,
+    pub path: String,
+    pub size: u64,
+    pub timestamp: u64,
+}
+
+impl AppSpec {
+    /// How many workers the input deserves: one per `bytes_per_worker`, within the bounds,
+    /// and never more than there are map tasks.
+    pub fn workers_for(&self, input_bytes: u64, map_tasks: usize) -> usize {
+        let by_bytes = input_bytes.div_ceil(self.bytes_per_worker.max(1)) as usize;
+        by_bytes
+            .min(map_tasks.max(1))
+            .clamp(self.workers_min.max(1), self.workers_max.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fleet_follows_the_bytes() {
+        let spec = AppSpec {
+            job_toml: String::new(),
+            application_id: "application_1_0001".into(),
+            staging: String::new(),
+            worker_memory_mb: 1024,
+            worker_vcores: 1,
+            workers_min: 1,
+            workers_max: 8,
+            bytes_per_worker: 100,
+            task_bytes: 10,
+            locality_wait_ms: 0,
+            submitted_ms: 0,
+            worker_files: vec![],
+        };
+        assert_eq!(spec.workers_for(0, 0), 1);
+        assert_eq!(spec.workers_for(250, 10), 3);
+        assert_eq!(spec.workers_for(250, 2), 2);
+        assert_eq!(spec.workers_for(100_000, 1000), 8);
+    }
+}

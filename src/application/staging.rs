@@ -1,0 +1,141 @@
+//! The application's private staging directory on HDFS: the client uploads the executable,
+//! the application spec and the cluster configuration there (mode 700), YARN localizes them
+//! into every container, and the directory is removed when the application ends.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use hdfs_native::WriteOptions;
+
+use crate::storage::hdfs::client::{block_on, namenode, NameNode};
+
+/// Permission of the staging directory (as MapReduce's `.staging`).
+pub const STAGING_PERMISSION: u32 = 0o700;
+/// Upload chunk size.
+const CHUNK: usize = 8 << 20;
+/// Time allowed for one upload or metadata call.
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// One uploaded file, as YARN must be told about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    /// Absolute HDFS path.
+    pub path: String,
+    pub size: u64,
+    /// Modification time, ms (YARN checks it when localizing).
+    pub timestamp: u64,
+}
+
+/// The staging directory of one application.
+pub struct Staging {
+    nn: Arc<NameNode>,
+    /// Absolute path on the default file system.
+    pub dir: String,
+}
+
+/// The user YARN and HDFS will see: `HADOOP_USER_NAME`, else the login name.
+pub fn user_name() -> String {
+    std::env::var("HADOOP_USER_NAME")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "root".to_string())
+}
+
+fn wait<T>(
+    what: &str,
+    fut: impl std::future::Future<Output = hdfs_native::Result<T>>,
+) -> Result<T> {
+    match block_on(TIMEOUT, fut)? {
+        Some(r) => r.with_context(|| what.to_string()),
+        None => anyhow::bail!("{what}: no answer within {} s", TIMEOUT.as_secs()),
+    }
+}
+
+impl Staging {
+    /// `/user/<user>/.filexStaging/<application id>` on `fs.defaultFS`, created mode 700.
+    pub fn create(application_id: &str) -> Result<Staging> {
+        let nn = namenode(None).context("staging needs HDFS (fs.defaultFS)")?;
+        let dir = format!("/user/{}/.filexStaging/{application_id}", user_name());
+        let s = Staging { nn, dir };
+        wait(
+            &format!("cannot create {}", s.url(&s.dir)),
+            s.nn.client.mkdirs(&s.dir, STAGING_PERMISSION, true),
+        )?;
+        wait(
+            &format!("cannot restrict {}", s.url(&s.dir)),
+            s.nn.client.set_permission(&s.dir, STAGING_PERMISSION),
+        )?;
+        Ok(s)
+    }
+
+    /// The staging directory of an existing application (for removal).
+    pub fn open(dir: &str) -> Result<Staging> {
+        Ok(Staging {
+            nn: namenode(None)?,
+            dir: dir.to_string(),
+        })
+    }
+
+    /// `hdfs://…` of an absolute path.
+    pub fn url(&self, path: &str) -> String {
+        self.nn.url(path)
+    }
+
+    /// The NameNode's host and port, as YARN URLs name them.
+    pub fn host_port(&self) -> (String, i32) {
+        let authority = self.nn.base_url.trim_start_matches("hdfs://");
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().unwrap_or(-1)),
+            None => (authority.to_string(), -1),
+        }
+    }
+
+    /// Uploads `bytes` as `<dir>/<name>`.
+    pub fn put(&self, name: &str, bytes: Vec<u8>) -> Result<Uploaded> {
+        let path = format!("{}/{name}", self.dir);
+        let what = format!("cannot upload {}", self.url(&path));
+        let client = &self.nn.client;
+        let opts = WriteOptions {
+            permission: 0o600,
+            ..WriteOptions::default()
+        };
+        wait(&what, async {
+            let mut w = client.create(&path, opts).await?;
+            let data = Bytes::from(bytes);
+            let mut off = 0;
+            while off < data.len() {
+                let end = (off + CHUNK).min(data.len());
+                w.write_bytes(data.slice(off..end)).await?;
+                off = end;
+            }
+            w.close().await
+        })?;
+        let status = wait(&what, client.get_file_info(&path))?;
+        Ok(Uploaded {
+            path,
+            size: status.length as u64,
+            timestamp: status.modification_time,
+        })
+    }
+
+    /// Uploads a local file.
+    pub fn put_file(&self, name: &str, local: &Path) -> Result<Uploaded> {
+        let bytes =
+            std::fs::read(local).with_context(|| format!("cannot read {}", local.display()))?;
+        self.put(name, bytes)
+    }
+
+    /// Removes the staging directory and everything in it.
+    pub fn remove(&self) -> Result<()> {
+        wait(
+            &format!("cannot remove {}", self.url(&self.dir)),
+            self.nn.client.delete(&self.dir, true),
+        )?;
+        Ok(())
+    }
+}

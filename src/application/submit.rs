@@ -1,0 +1,390 @@
+//! `filex submit`: behaves like `yarn jar`. Uploads the executable, the resolved job and the
+//! cluster configuration to a private staging directory, submits the application master,
+//! prints the application id as soon as it has it, follows the application with progress,
+//! and exits 0 only when it FINISHED with SUCCEEDED. SIGINT/SIGTERM while waiting kills the
+//! application and waits for YARN to confirm. An application of the same job and window that
+//! is still running is followed instead of started again (`--force-new` overrides).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use yarn::{
+    ApplicationClient, ApplicationFilter, ApplicationId, ApplicationReport, ApplicationState,
+    ApplicationSubmissionContext, Config, Credentials, FinalApplicationStatus, Resource,
+};
+
+use super::launch::am_context;
+use super::spec::{keys, AppSpec, StagedFile};
+use super::staging::Staging;
+use super::{APPLICATION_TYPE, BINARY, SECRET_ALIAS, SITE_FILES, SPEC_FILE};
+use crate::cluster::remote::wire::random_hex;
+use crate::job::Job;
+use crate::storage::location::Location;
+
+/// Exit codes of `filex submit` (documented in the README). 99 is never used: Airflow reads
+/// it as "skipped".
+pub mod exit {
+    pub const SUCCEEDED: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const KILLED: u8 = 3;
+    pub const UNREACHABLE: u8 = 4;
+}
+
+/// The environment variable Oozie's launcher sets to its action configuration.
+pub const OOZIE_ACTION_CONF: &str = "OOZIE_ACTION_CONF_XML";
+/// The key holding the tag Oozie kills child applications by.
+pub const OOZIE_CHILD_TAGS: &str = "oozie.child.mapreduce.job.tags";
+const POLL: Duration = Duration::from_millis(500);
+const KILL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `filex submit` options.
+#[derive(Debug, Clone, Default)]
+pub struct SubmitOptions {
+    pub job: PathBuf,
+    pub set: Vec<String>,
+    /// `-D key=value` (Hadoop configuration and `filex.*` settings).
+    pub defines: Vec<String>,
+    pub queue: Option<String>,
+    pub name: Option<String>,
+    pub tags: Vec<String>,
+    pub detach: bool,
+    pub force_new: bool,
+}
+
+/// An error with its exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SubmitError {
+    pub code: u8,
+    pub message: String,
+}
+
+fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
+    SubmitError {
+        code,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// Checks that every location of the job can be reached from the cluster's containers.
+pub fn check_cluster_locations(job: &Job) -> Result<()> {
+    let local = |l: &Location| matches!(l, Location::Local(_));
+    for s in &job.sources {
+        if local(&s.shards.root) {
+            bail!(
+                "source '{}' reads {} — in cluster mode shards must be on HDFS (hdfs://…) or an object store",
+                s.name, s.shards.root
+            );
+        }
+    }
+    if local(&job.output.root) {
+        bail!(
+            "output.root is {} — in cluster mode the output must be on HDFS or an object store",
+            job.output.root
+        );
+    }
+    if let Some(s) = &job.scratch {
+        if local(s) {
+            bail!("scratch is {s} — in cluster mode scratch must be on HDFS");
+        }
+    }
+    Ok(())
+}
+
+/// Tags that identify a run of `job` (YARN lower-cases tags).
+pub fn job_tags(job: &Job) -> Vec<String> {
+    vec![
+        format!("filex-job:{}", job.name).to_lowercase(),
+        format!("filex-window:{}", job.window_id()).to_lowercase(),
+    ]
+}
+
+/// The child tag Oozie passes in its action configuration, if any.
+pub fn oozie_child_tags() -> Vec<String> {
+    let Some(path) = std::env::var_os(OOZIE_ACTION_CONF) else {
+        return Vec::new();
+    };
+    let mut conf = Config::defaults();
+    if let Err(e) = conf.add_file(std::path::Path::new(&path)) {
+        tracing::warn!(error = %e, "cannot read the Oozie action configuration");
+        return Vec::new();
+    }
+    conf.get_list(OOZIE_CHILD_TAGS)
+        .into_iter()
+        .map(|t| t.to_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+fn setting(conf: &Config, key: &str, default: i64) -> Result<i64> {
+    conf.get_i64(key, default)
+        .map_err(|e| fail(exit::USAGE, format!("-D {key}: {e}")))
+}
+
+/// Runs `filex submit`; returns the exit code.
+pub fn submit(opts: &SubmitOptions) -> Result<u8> {
+    let job = Job::load(&opts.job, &opts.set).map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    check_cluster_locations(&job).map_err(|e| fail(exit::USAGE, format!("{e:#}")))?;
+    let mut conf = Config::load(None).map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    for d in &opts.defines {
+        conf.set_pair(d)
+            .map_err(|e| fail(exit::USAGE, format!("-D {d}: {e}")))?;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the client runtime")?;
+    let rm = ApplicationClient::new(&conf).map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    let unreachable = |e: yarn::Error| {
+        fail(
+            exit::UNREACHABLE,
+            format!("ResourceManager {}: {e}", rm.addresses().join(",")),
+        )
+    };
+    let mut tags = job_tags(&job);
+    tags.extend(opts.tags.iter().map(|t| t.to_lowercase()));
+    tags.extend(oozie_child_tags());
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, interrupted.clone())
+            .context("cannot install signal handlers")?;
+    }
+
+    if !opts.force_new {
+        let filter = ApplicationFilter {
+            types: vec![APPLICATION_TYPE.to_string()],
+            states: vec![
+                ApplicationState::New,
+                ApplicationState::NewSaving,
+                ApplicationState::Submitted,
+                ApplicationState::Accepted,
+                ApplicationState::Running,
+            ],
+            tags: vec![tags[1].clone()],
+            ..ApplicationFilter::default()
+        };
+        let running = rt
+            .block_on(rm.get_applications(&filter))
+            .map_err(unreachable)?;
+        if let Some(app) = running
+            .iter()
+            .find(|a| tags[..2].iter().all(|t| a.tags.contains(t)))
+        {
+            println!(
+                "Attaching to running application {} of job {} (use --force-new to start another)",
+                app.application_id, job.name
+            );
+            return follow(
+                &rt,
+                &rm,
+                app.application_id,
+                opts.detach,
+                &interrupted,
+                None,
+            );
+        }
+    }
+
+    let submitted_ms = jiff::Timestamp::now().as_millisecond();
+    let new_app = rt.block_on(rm.get_new_application()).map_err(unreachable)?;
+    let app_id = new_app.application_id;
+    println!("Submitted application {app_id}");
+    let _ = std::io::stdout().flush();
+
+    let staging = Staging::create(&app_id.to_string())?;
+    let result = (|| -> Result<u8> {
+        let (host, port) = staging.host_port();
+        let staged = |name: &str, up: super::staging::Uploaded| StagedFile {
+            name: name.to_string(),
+            host: host.clone(),
+            port,
+            path: up.path,
+            size: up.size,
+            timestamp: up.timestamp,
+        };
+        let exe = std::env::current_exe().context("cannot find the filex executable")?;
+        let mut files = vec![staged(BINARY, staging.put_file(BINARY, &exe)?)];
+        if let Some(dir) = conf.conf_dir().map(|d| d.to_path_buf()) {
+            for site in SITE_FILES {
+                let p = dir.join(site);
+                if p.exists() {
+                    files.push(staged(site, staging.put_file(site, &p)?));
+                }
+            }
+        }
+        let worker_memory_mb = setting(&conf, keys::WORKER_MEMORY_MB, 1024)?;
+        let spec = AppSpec {
+            job_toml: toml::to_string(&job.file).context("job file to TOML")?,
+            application_id: app_id.to_string(),
+            staging: staging.url(&staging.dir),
+            worker_memory_mb,
+            worker_vcores: setting(&conf, keys::WORKER_VCORES, 1)? as i32,
+            workers_min: setting(&conf, keys::WORKERS_MIN, 1)? as usize,
+            workers_max: setting(&conf, keys::WORKERS_MAX, 16)? as usize,
+            bytes_per_worker: setting(&conf, keys::BYTES_PER_WORKER, 256 << 20)? as u64,
+            task_bytes: setting(&conf, keys::TASK_BYTES, 64 << 20)? as u64,
+            locality_wait_ms: setting(&conf, keys::LOCALITY_WAIT_MS, 3000)? as u64,
+            submitted_ms,
+            worker_files: files.clone(),
+        };
+        let spec_json = serde_json::to_vec_pretty(&spec)?;
+        files.push(staged(SPEC_FILE, staging.put(SPEC_FILE, spec_json)?));
+
+        let secret = random_hex(32)?;
+        let creds = Credentials {
+            tokens: vec![],
+            secrets: vec![(SECRET_ALIAS.to_string(), secret.into_bytes())],
+        };
+        let mut ctx = ApplicationSubmissionContext::new(
+            app_id,
+            opts.name
+                .clone()
+                .unwrap_or_else(|| format!("filex {}", job.name)),
+        );
+        ctx.queue = opts.queue.clone().unwrap_or_else(|| "default".to_string());
+        ctx.application_type = APPLICATION_TYPE.to_string();
+        ctx.tags = tags.clone();
+        ctx.am_resource = Resource::new(setting(&conf, keys::AM_MEMORY_MB, 512)?, 1);
+        ctx.max_app_attempts = setting(&conf, "filex.am.max-attempts", 1)? as i32;
+        ctx.am_container = am_context(&files, creds.encode(yarn::credentials::Format::Writable));
+        rt.block_on(rm.submit_application(&ctx))
+            .map_err(|e| fail(exit::FAILED, format!("submitting {app_id}: {e}")))?;
+        follow(
+            &rt,
+            &rm,
+            app_id,
+            opts.detach,
+            &interrupted,
+            Some(Instant::now()),
+        )
+    })();
+    let finished = !matches!(result, Ok(exit::SUCCEEDED)) || !opts.detach;
+    if finished {
+        // The AM removes it too; this covers an AM that never ran.
+        if let Err(e) = staging.remove() {
+            tracing::debug!(error = %e, "staging already removed");
+        }
+    }
+    result
+}
+
+/// What the AM's `/status` reports.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+struct AmStatus {
+    phase: String,
+    tasks_done: u64,
+    tasks_total: u64,
+    input_bytes: u64,
+    workers: u64,
+}
+
+fn fetch_status(tracking_url: &str) -> Option<AmStatus> {
+    let rest = tracking_url.strip_prefix("http://")?;
+    let (authority, _) = rest.split_once('/').unwrap_or((rest, ""));
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(authority)
+        .ok()?
+        .next()?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    write!(s, "GET /status HTTP/1.0\r\nHost: {authority}\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    let json = body.split_once("\r\n\r\n")?.1;
+    serde_json::from_str(json).ok()
+}
+
+/// Follows an application to its end; returns the exit code.
+fn follow(
+    rt: &tokio::runtime::Runtime,
+    rm: &ApplicationClient,
+    id: ApplicationId,
+    detach: bool,
+    interrupted: &AtomicBool,
+    submitted: Option<Instant>,
+) -> Result<u8> {
+    let started = submitted.unwrap_or_else(Instant::now);
+    let mut last_state = None;
+    let mut last_line = String::new();
+    loop {
+        if interrupted.load(Ordering::Relaxed) {
+            eprintln!("filex: interrupted; killing {id}");
+            rt.block_on(rm.kill_application(
+                id,
+                Some("killed by filex submit (signal)"),
+                KILL_TIMEOUT,
+            ))
+            .with_context(|| format!("could not kill {id}"))?;
+            let report = rt.block_on(rm.get_application_report(id))?;
+            eprintln!("filex: {id} is {}", report.state.as_str());
+            return Ok(exit::KILLED);
+        }
+        let report: ApplicationReport = rt
+            .block_on(rm.get_application_report(id))
+            .map_err(|e| fail(exit::UNREACHABLE, format!("following {id}: {e}")))?;
+        if last_state != Some(report.state) {
+            println!(
+                "{:>7.1} s  {id} {}{}",
+                started.elapsed().as_secs_f64(),
+                report.state.as_str(),
+                if report.tracking_url.is_empty() {
+                    String::new()
+                } else {
+                    format!("  tracking URL: {}", report.tracking_url)
+                }
+            );
+            last_state = Some(report.state);
+            if detach
+                && report.state != ApplicationState::New
+                && report.state != ApplicationState::NewSaving
+                && report.state != ApplicationState::Submitted
+            {
+                println!("detached; follow it with: filex status {id}");
+                return Ok(exit::SUCCEEDED);
+            }
+        }
+        if report.state == ApplicationState::Running {
+            if let Some(st) = fetch_status(&report.tracking_url) {
+                let line = format!(
+                    "{:>7.1} s  {}: {}/{} tasks, {} workers, {:.1} MB read",
+                    started.elapsed().as_secs_f64(),
+                    st.phase,
+                    st.tasks_done,
+                    st.tasks_total,
+                    st.workers,
+                    st.input_bytes as f64 / 1e6
+                );
+                if line[10..] != *last_line.get(10..).unwrap_or("") {
+                    println!("{line}");
+                    last_line = line;
+                }
+            }
+        }
+        if report.state.is_terminal() {
+            let ok = report.state == ApplicationState::Finished
+                && report.final_status == FinalApplicationStatus::Succeeded;
+            println!(
+                "{id} {} {} in {:.1} s",
+                report.state.as_str(),
+                report.final_status.as_str(),
+                started.elapsed().as_secs_f64()
+            );
+            if !report.diagnostics.trim().is_empty() {
+                println!("diagnostics: {}", report.diagnostics.trim());
+            }
+            return Ok(match (ok, report.state) {
+                (true, _) => exit::SUCCEEDED,
+                (false, ApplicationState::Killed) => exit::KILLED,
+                _ => exit::FAILED,
+            });
+        }
+        std::thread::sleep(POLL);
+    }
+}
