@@ -53,7 +53,7 @@ impl Task {
     pub fn execute(&self, ctx: &TaskContext, attempt: u32) -> Result<TaskOutput, TaskError> {
         match self {
             Task::Map(t) => execute_map(ctx, t, attempt).map(TaskOutput::Map),
-            Task::Reduce(t) => execute_reduce(ctx, t).map(TaskOutput::Reduce),
+            Task::Reduce(t) => execute_reduce(ctx, t, attempt).map(TaskOutput::Reduce),
         }
     }
 

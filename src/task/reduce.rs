@@ -64,7 +64,11 @@ impl<W: Write> Write for Counting<W> {
 }
 
 /// Runs one reduce task.
-pub fn execute_reduce(ctx: &TaskContext, task: &ReduceTask) -> Result<ReduceOutput, TaskError> {
+pub fn execute_reduce(
+    ctx: &TaskContext,
+    task: &ReduceTask,
+    attempt: u32,
+) -> Result<ReduceOutput, TaskError> {
     let budget = ctx.memory_per_task.max(4 << 20);
     let threads = (task.gzip_threads as usize).max(1);
     // Half the budget for gzip members in flight (input + output per member), half for
@@ -85,7 +89,9 @@ pub fn execute_reduce(ctx: &TaskContext, task: &ReduceTask) -> Result<ReduceOutp
     );
     let mut lines = 0u64;
     let mut line_bytes = 0u64;
-    let tmp_prefix = format!("r{:05}", task.id);
+    // Intermediate merge runs are named per attempt, so that a retried attempt never meets
+    // the leftovers of a lost one.
+    let tmp_prefix = format!("r{:05}.{attempt}", task.id);
     let inputs: Vec<SegmentRef> = task
         .inputs
         .iter()
