@@ -5,6 +5,7 @@
 //! same promises, written on the traits: a published object is complete or absent, scratch is
 //! private to one run.
 
+pub mod hdfs;
 pub mod local;
 pub mod location;
 
@@ -121,6 +122,7 @@ pub trait OutputStore: Send + Sync {
 pub fn input_store(location: &Location) -> Result<Arc<dyn InputStore>, StorageError> {
     match location {
         Location::Local(_) => Ok(Arc::new(local::LocalInput)),
+        Location::Hdfs { .. } => Ok(Arc::new(hdfs::HdfsInput::new())),
         other => Err(StorageError::Unsupported {
             location: other.to_string(),
             what: "reading shards from this scheme".into(),
@@ -132,6 +134,7 @@ pub fn input_store(location: &Location) -> Result<Arc<dyn InputStore>, StorageEr
 pub fn output_store(root: &Location, run_id: &str) -> Result<Arc<dyn OutputStore>, StorageError> {
     match root {
         Location::Local(dir) => Ok(Arc::new(local::LocalOutput::new(dir.clone(), run_id))),
+        Location::Hdfs { .. } => Ok(Arc::new(hdfs::HdfsOutput::new(root.clone(), run_id)?)),
         other => Err(StorageError::Unsupported {
             location: other.to_string(),
             what: "writing output to this scheme".into(),
@@ -148,6 +151,9 @@ pub fn scratch(base: Option<&Location>, run_id: &str) -> Result<Arc<dyn Scratch>
         Some(Location::Local(dir)) => Ok(Arc::new(local::LocalScratch::new(
             dir.join(format!("filex-{run_id}")),
         ))),
+        Some(dir @ Location::Hdfs { .. }) => Ok(Arc::new(hdfs::HdfsScratch::new(
+            dir.join(&format!("filex-{run_id}")),
+        )?)),
         Some(other) => Err(StorageError::Unsupported {
             location: other.to_string(),
             what: "scratch on this scheme".into(),

@@ -1,0 +1,416 @@
+//! The bridge from filex's blocking storage traits to the async `hdfs-native` client: one
+//! tokio runtime owned by this module, one client per NameNode authority (cached for the
+//! process), every call bounded by a timeout, and every failure turned into one
+//! [`HdfsFailure`] that says what went wrong without repeating the path (callers add it).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use hdfs_native::{Client, ClientBuilder, HdfsError};
+use parking_lot::Mutex;
+use tokio::runtime::Runtime;
+
+use super::conf::{self, HadoopConf};
+use super::locator::Locator;
+
+/// Bound on one metadata call (list, stat, create, rename, delete, open): an unreachable or
+/// hung NameNode fails within this time instead of hanging the run.
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(20);
+/// Bound on moving one chunk of data (reads, writes, closing a file with its pipeline).
+pub const DATA_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the TCP probe of a NameNode address may take before the first call.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// After a NameNode could not be reached, later calls fail at once for this long rather than
+/// each waiting out its own timeout (cleanup after a failed run would otherwise take minutes).
+const UNREACHABLE_MEMORY: Duration = Duration::from_secs(60);
+/// Worker threads of the I/O runtime: the work is network waits and checksums.
+const IO_THREADS: usize = 2;
+
+/// Why an HDFS operation failed. Displays without the path; the caller names it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HdfsFailure {
+    #[error("cannot reach NameNode {addr}: {reason}")]
+    Unreachable { addr: String, reason: String },
+    #[error("no answer from NameNode {addr} within {} s", timeout.as_secs())]
+    NameNodeTimeout { addr: String, timeout: Duration },
+    #[error("reading or writing data timed out after {} s", timeout.as_secs())]
+    DataTimeout { timeout: Duration },
+    #[error("no such file or directory")]
+    NotFound,
+    #[error("permission denied: {message}")]
+    PermissionDenied { message: String },
+    #[error("already exists")]
+    AlreadyExists,
+    #[error("{class}: {message}")]
+    Remote { class: String, message: String },
+    #[error("{0}")]
+    Client(String),
+    #[error("HDFS client setup: {0}")]
+    Setup(String),
+}
+
+impl HdfsFailure {
+    /// The closest `io::ErrorKind`, for the `std::io` based scratch interface.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            HdfsFailure::Unreachable { .. } => io::ErrorKind::ConnectionRefused,
+            HdfsFailure::NameNodeTimeout { .. } | HdfsFailure::DataTimeout { .. } => {
+                io::ErrorKind::TimedOut
+            }
+            HdfsFailure::NotFound => io::ErrorKind::NotFound,
+            HdfsFailure::PermissionDenied { .. } => io::ErrorKind::PermissionDenied,
+            HdfsFailure::AlreadyExists => io::ErrorKind::AlreadyExists,
+            HdfsFailure::Remote { .. } | HdfsFailure::Client(_) | HdfsFailure::Setup(_) => {
+                io::ErrorKind::Other
+            }
+        }
+    }
+
+    /// An `io::Error` whose message is `<url>: <failure>`.
+    pub fn into_io(self, url: &str) -> io::Error {
+        io::Error::new(self.kind(), format!("{url}: {self}"))
+    }
+
+    /// Classifies an error of a data transfer (reading or writing blocks): connection
+    /// failures there are DataNode failures, not the NameNode's.
+    pub fn from_data(e: HdfsError) -> HdfsFailure {
+        match e {
+            HdfsError::IOError(io) => HdfsFailure::Client(format!("DataNode I/O: {io}")),
+            other => HdfsFailure::from_client(other, "?"),
+        }
+    }
+
+    /// Classifies an `hdfs-native` error; `addr` names the NameNode for connection failures.
+    pub fn from_client(e: HdfsError, addr: &str) -> HdfsFailure {
+        match e {
+            HdfsError::FileNotFound(_) => HdfsFailure::NotFound,
+            HdfsError::AlreadyExists(_) => HdfsFailure::AlreadyExists,
+            HdfsError::RPCError(class, message) | HdfsError::FatalRPCError(class, message) => {
+                remote(&class, &message)
+            }
+            HdfsError::IOError(io) if is_connect_error(io.kind()) => HdfsFailure::Unreachable {
+                addr: addr.to_string(),
+                reason: io.to_string(),
+            },
+            other => HdfsFailure::Client(other.to_string()),
+        }
+    }
+}
+
+/// Maps a Java exception class from a `RemoteException` to a failure.
+fn remote(class: &str, message: &str) -> HdfsFailure {
+    let short = class.rsplit('.').next().unwrap_or(class);
+    let first_line = message.lines().next().unwrap_or("").trim().to_string();
+    match short {
+        "FileNotFoundException" => HdfsFailure::NotFound,
+        "AccessControlException" | "AuthorizationException" => HdfsFailure::PermissionDenied {
+            message: first_line,
+        },
+        "FileAlreadyExistsException" => HdfsFailure::AlreadyExists,
+        _ => HdfsFailure::Remote {
+            class: short.to_string(),
+            message: first_line,
+        },
+    }
+}
+
+fn is_connect_error(kind: io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::NotConnected
+            | io::ErrorKind::AddrNotAvailable
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+    )
+}
+
+/// The runtime all HDFS futures run on. Built on first use; a failure to build it is kept
+/// and reported by every call.
+fn runtime() -> Result<&'static Runtime, HdfsFailure> {
+    static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(IO_THREADS)
+                .thread_name("filex-hdfs")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the I/O runtime: {e}"))
+        })
+        .as_ref()
+        .map_err(|e| HdfsFailure::Setup(e.clone()))
+}
+
+/// Runs `fut` to completion on the module's runtime from a blocking caller. Returns
+/// `Ok(None)` on timeout. Calling this from inside an async runtime is a setup error, not a
+/// panic.
+pub fn block_on<F: Future>(timeout: Duration, fut: F) -> Result<Option<F::Output>, HdfsFailure> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(HdfsFailure::Setup(
+            "blocking HDFS call made from inside an async runtime".into(),
+        ));
+    }
+    let rt = runtime()?;
+    Ok(rt.block_on(async { tokio::time::timeout(timeout, fut).await.ok() }))
+}
+
+/// Spawns `fut` on the module's runtime (for read-ahead).
+pub fn spawn<F>(fut: F) -> Result<tokio::task::JoinHandle<F::Output>, HdfsFailure>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Ok(runtime()?.spawn(fut))
+}
+
+/// One NameNode (or name service) and the client talking to it.
+pub struct NameNode {
+    pub client: Client,
+    /// `hdfs://<authority>` as resolved (the default file system's when the URL had none).
+    pub base_url: String,
+    /// What messages call it: `host:port`, or `ns (h1:8020, h2:8020)` for a name service.
+    pub addr: String,
+    /// WebHDFS base URLs to try for block locations, best first.
+    pub webhdfs: Vec<String>,
+    /// Settings read from the conf directory.
+    pub conf: Arc<HadoopConf>,
+    /// Block-location lookups (RPC client built on first use).
+    pub locator: Locator,
+}
+
+impl NameNode {
+    /// The `hdfs://` URL of `path` on this NameNode.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// Runs one metadata call with [`RPC_TIMEOUT`]. A timeout or connection failure is
+    /// remembered so that the next calls to this NameNode fail at once.
+    pub fn call<T, F>(&self, fut: F) -> Result<T, HdfsFailure>
+    where
+        F: Future<Output = Result<T, HdfsError>>,
+    {
+        if let Some(failure) = recently_unreachable(&self.key()) {
+            return Err(failure);
+        }
+        match block_on(RPC_TIMEOUT, fut)? {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e)) => {
+                let failure = HdfsFailure::from_client(e, &self.addr);
+                if matches!(failure, HdfsFailure::Unreachable { .. }) {
+                    remember_unreachable(&self.key(), &failure);
+                }
+                Err(failure)
+            }
+            None => {
+                let failure = HdfsFailure::NameNodeTimeout {
+                    addr: self.addr.clone(),
+                    timeout: RPC_TIMEOUT,
+                };
+                remember_unreachable(&self.key(), &failure);
+                Err(failure)
+            }
+        }
+    }
+
+    fn key(&self) -> Option<String> {
+        Some(self.base_url.trim_start_matches("hdfs://").to_string())
+    }
+}
+
+type Cache = Mutex<HashMap<Option<String>, Arc<NameNode>>>;
+
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// NameNodes that could not be reached lately: when, and why.
+type Down = Mutex<HashMap<Option<String>, (Instant, HdfsFailure)>>;
+
+fn unreachable() -> &'static Down {
+    static DOWN: OnceLock<Down> = OnceLock::new();
+    DOWN.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn remember_unreachable(key: &Option<String>, failure: &HdfsFailure) {
+    unreachable()
+        .lock()
+        .insert(key.clone(), (Instant::now(), failure.clone()));
+}
+
+fn recently_unreachable(key: &Option<String>) -> Option<HdfsFailure> {
+    let mut down = unreachable().lock();
+    match down.get(key) {
+        Some((at, failure)) if at.elapsed() < UNREACHABLE_MEMORY => Some(failure.clone()),
+        Some(_) => {
+            down.remove(key);
+            None
+        }
+        None => None,
+    }
+}
+
+/// The NameNode for `authority` (`None`: `fs.defaultFS`), connecting on first use. The first
+/// use of a plain `host:port` probes it with one TCP connection so that a wrong address fails
+/// in milliseconds with a clear message instead of after the client's retries.
+pub fn namenode(authority: Option<&str>) -> Result<Arc<NameNode>, HdfsFailure> {
+    let key = authority.map(str::to_string);
+    if let Some(nn) = cache().lock().get(&key) {
+        return Ok(nn.clone());
+    }
+    let conf = Arc::new(HadoopConf::load().map_err(HdfsFailure::Setup)?);
+    let resolved = match authority {
+        Some(a) => a.to_string(),
+        None => conf.default_authority().ok_or_else(|| {
+            HdfsFailure::Setup(format!(
+                "hdfs:/// needs fs.defaultFS = hdfs://… in core-site.xml (conf directory: {})",
+                conf::describe_dir(conf.dir.as_deref())
+            ))
+        })?,
+    };
+    let resolved_key = Some(resolved.clone());
+    if let Some(failure) = recently_unreachable(&resolved_key) {
+        return Err(failure);
+    }
+    let nameservice = conf.is_nameservice(&resolved);
+    let rpc = conf.rpc_addresses(&resolved);
+    let addr = if nameservice {
+        format!("{resolved} ({})", rpc.join(", "))
+    } else {
+        rpc.first().cloned().unwrap_or_else(|| resolved.clone())
+    };
+    if !nameservice {
+        if let Err(reason) = probe(&addr) {
+            let failure = HdfsFailure::Unreachable {
+                addr: addr.clone(),
+                reason,
+            };
+            remember_unreachable(&resolved_key, &failure);
+            return Err(failure);
+        }
+    }
+    let rt = runtime()?;
+    let client = ClientBuilder::new()
+        .with_url(format!("hdfs://{resolved}"))
+        .with_io_runtime(rt.handle().clone())
+        .build()
+        .map_err(|e| HdfsFailure::Setup(format!("client for hdfs://{resolved}: {e}")))?;
+    let nn = Arc::new(NameNode {
+        client,
+        base_url: format!("hdfs://{resolved}"),
+        addr,
+        webhdfs: conf.webhdfs_bases(&resolved),
+        conf,
+        locator: Locator::default(),
+    });
+    tracing::debug!(namenode = %nn.addr, webhdfs = ?nn.webhdfs, "HDFS client ready");
+    cache().lock().insert(key, nn.clone());
+    Ok(nn)
+}
+
+/// `hdfs://<authority>` for messages and manifests, without connecting: the authority given,
+/// else that of `fs.defaultFS` (`None` when the configuration does not name one).
+pub fn base_url(authority: Option<&str>) -> Option<String> {
+    if let Some(a) = authority {
+        return Some(format!("hdfs://{a}"));
+    }
+    if let Some(nn) = cache().lock().get(&None) {
+        return Some(nn.base_url.clone());
+    }
+    let conf = HadoopConf::load().ok()?;
+    conf.default_authority().map(|a| format!("hdfs://{a}"))
+}
+
+/// One TCP connection to `addr`, closed at once.
+fn probe(addr: &str) -> Result<(), String> {
+    let addrs: Vec<_> = addr
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve: {e}"))?
+        .collect();
+    let mut last = String::from("resolves to no address");
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, PROBE_TIMEOUT) {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock =>
+            {
+                last = format!("no answer within {} s", PROBE_TIMEOUT.as_secs())
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_exceptions_are_classified() {
+        let f = |class: &str, msg: &str| {
+            HdfsFailure::from_client(HdfsError::RPCError(class.into(), msg.into()), "nn:1")
+        };
+        assert!(matches!(
+            f("java.io.FileNotFoundException", "File does not exist: /x"),
+            HdfsFailure::NotFound
+        ));
+        let denied = f(
+            "org.apache.hadoop.security.AccessControlException",
+            "Permission denied: user=a, access=WRITE, inode=\"/x\"\n\tat org.apache...",
+        );
+        assert_eq!(denied.kind(), io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            denied.to_string(),
+            "permission denied: Permission denied: user=a, access=WRITE, inode=\"/x\""
+        );
+        let other = f("org.apache.hadoop.ipc.RetriableException", "later");
+        assert_eq!(other.to_string(), "RetriableException: later");
+    }
+
+    #[test]
+    fn connection_failures_name_the_namenode() {
+        let e = HdfsError::IOError(io::Error::new(io::ErrorKind::ConnectionRefused, "refused"));
+        let f = HdfsFailure::from_client(e, "127.0.0.1:9");
+        assert_eq!(f.to_string(), "cannot reach NameNode 127.0.0.1:9: refused");
+        let io = f.into_io("hdfs://127.0.0.1:9/x");
+        assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            io.to_string(),
+            "hdfs://127.0.0.1:9/x: cannot reach NameNode 127.0.0.1:9: refused"
+        );
+    }
+
+    #[test]
+    fn probe_reports_a_closed_port() {
+        // Bind then drop to find a port nothing listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let err = probe(&format!("127.0.0.1:{port}")).unwrap_err();
+        assert!(!err.is_empty());
+    }
+
+    #[test]
+    fn block_on_times_out() {
+        let got = block_on(Duration::from_millis(20), async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            1
+        })
+        .unwrap();
+        assert_eq!(got, None);
+        assert_eq!(
+            block_on(Duration::from_secs(5), async { 2 }).unwrap(),
+            Some(2)
+        );
+    }
+}

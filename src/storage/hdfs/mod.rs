@@ -1,0 +1,495 @@
+//! HDFS (`hdfs://nn:port/path`, `hdfs:///path` for `fs.defaultFS`): shards read from the
+//! DataNodes, scratch in a private directory, output staged under
+//! `<root>/_temporary/<run>/` and published by rename, as on the local file system.
+//!
+//! The client is `hdfs-native` (no JVM), configured from `HADOOP_CONF_DIR` like any Hadoop
+//! client; see [`client`] for the runtime, the per-NameNode client cache and the timeouts.
+//! Block locations come from NameNode RPC through the `yarn` crate, with WebHDFS as fallback
+//! (see [`locator`] for why). Not supported here: Kerberos for the locality lookup (placement
+//! then falls back to "anywhere"), and `viewfs://`.
+//!
+//! Every call is bounded in time: an unreachable NameNode fails the operation within
+//! [`client::RPC_TIMEOUT`] (a refused connection at once) with a message naming its address.
+
+pub mod client;
+pub mod conf;
+pub mod io;
+pub mod locality;
+pub mod locator;
+pub mod webhdfs;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use hdfs_native::WriteOptions;
+use parking_lot::Mutex;
+
+use self::client::{HdfsFailure, NameNode};
+use self::io::{FileSink, RangeReader, RANGE_CHUNK, READ_CHUNK};
+use super::local::STAGING_DIR;
+use super::location::Location;
+use super::{
+    Entry, HashingWriter, InputStore, OutputStore, Scratch, ScratchFile, StagedObject,
+    StagedWriter, StorageError,
+};
+
+/// Permission of directories created for output and scratch (before the umask).
+const DIR_PERMISSION: u32 = 0o755;
+/// Permission of files created (before the umask).
+const FILE_PERMISSION: u32 = 0o644;
+
+/// The parts of an `hdfs://` location.
+fn hdfs_parts(loc: &Location) -> Result<(Option<&str>, &str), StorageError> {
+    match loc {
+        Location::Hdfs { authority, path } => Ok((authority.as_deref(), path.as_str())),
+        other => Err(StorageError::Unsupported {
+            location: other.to_string(),
+            what: "a non-HDFS location in the HDFS store".into(),
+        }),
+    }
+}
+
+/// The NameNode serving `loc`, with errors naming `loc`.
+fn namenode_for(loc: &Location) -> Result<(Arc<NameNode>, String), StorageError> {
+    let (authority, path) = hdfs_parts(loc)?;
+    let nn = client::namenode(authority).map_err(|f| backend(&loc.to_string(), f))?;
+    Ok((nn, normalize(path)))
+}
+
+/// An absolute path without a trailing slash (`/` stays `/`).
+fn normalize(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        "/".to_string()
+    } else if trimmed.starts_with('/') {
+        trimmed.to_string()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+/// `dir/rel` for a relative, `/`-separated `rel`.
+fn child(dir: &str, rel: &str) -> String {
+    format!(
+        "{}/{}",
+        dir.trim_end_matches('/'),
+        rel.trim_start_matches('/')
+    )
+}
+
+fn parent(path: &str) -> Option<&str> {
+    match path.rfind('/') {
+        Some(0) => Some("/"),
+        Some(i) => Some(&path[..i]),
+        None => None,
+    }
+}
+
+fn backend(location: &str, f: HdfsFailure) -> StorageError {
+    StorageError::Backend {
+        location: location.to_string(),
+        message: f.to_string(),
+    }
+}
+
+/// `<location>: cannot <op>: <failure>`. `Backend` rather than `Io`: the failure is the
+/// message, not a source that error chains would print a second time.
+fn io_error(op: &'static str, location: &str, f: HdfsFailure) -> StorageError {
+    StorageError::Backend {
+        location: location.to_string(),
+        message: format!("cannot {op}: {f}"),
+    }
+}
+
+/// A [`FileSink`] error (whose message starts with the URL) as a `StorageError` naming `url`
+/// once.
+fn sink_error(url: &str, e: std::io::Error) -> StorageError {
+    let text = e.to_string();
+    let message = text
+        .strip_prefix(url)
+        .and_then(|t| t.strip_prefix(": "))
+        .unwrap_or(&text)
+        .to_string();
+    StorageError::Backend {
+        location: url.to_string(),
+        message,
+    }
+}
+
+/// The user named in WebHDFS requests (simple authentication), as Hadoop clients pick it.
+fn webhdfs_user() -> String {
+    ["HADOOP_USER_NAME", "HADOOP_PROXY_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "filex".to_string())
+}
+
+/// Shards on HDFS.
+#[derive(Default)]
+pub struct HdfsInput {
+    /// NameNodes whose WebHDFS failed once: locality is skipped for them from then on (one
+    /// warning, not one timeout per shard).
+    no_locality: Mutex<HashSet<String>>,
+}
+
+impl HdfsInput {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The blocks of `file` with their hosts.
+    pub fn block_locations(
+        &self,
+        file: &Location,
+    ) -> Result<Vec<locality::BlockHosts>, StorageError> {
+        let (nn, path) = namenode_for(file)?;
+        nn.locator
+            .blocks(&nn, &path, &webhdfs_user())
+            .map_err(|e| StorageError::Backend {
+                location: file.to_string(),
+                message: format!("no block locations: {e}"),
+            })
+    }
+}
+
+impl InputStore for HdfsInput {
+    /// One `getListing` exchange per directory (the NameNode pages large ones).
+    fn list(&self, dir: &Location) -> Result<Option<Vec<Entry>>, StorageError> {
+        let (nn, path) = namenode_for(dir)?;
+        let statuses = match nn.call(nn.client.list_status(&path, false)) {
+            Ok(s) => s,
+            Err(HdfsFailure::NotFound) => return Ok(None),
+            Err(f) => return Err(io_error("list", &dir.to_string(), f)),
+        };
+        let prefix = if path == "/" {
+            "/".to_string()
+        } else {
+            format!("{path}/")
+        };
+        let mut out = Vec::with_capacity(statuses.len());
+        for s in statuses {
+            // Listing a file answers the file itself: not a directory.
+            let Some(name) = s.path.strip_prefix(&prefix).filter(|n| !n.is_empty()) else {
+                return Ok(None);
+            };
+            out.push(Entry {
+                name: name.to_string(),
+                is_dir: s.isdir,
+                size: s.length as u64,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Some(out))
+    }
+
+    fn open(&self, file: &Location) -> Result<Box<dyn Read + Send>, StorageError> {
+        let (nn, path) = namenode_for(file)?;
+        let url = nn.url(&path);
+        let reader = nn
+            .call(nn.client.read(&path))
+            .map_err(|f| io_error("open", &url, f))?;
+        Ok(Box::new(RangeReader::new(
+            &reader,
+            url,
+            0,
+            u64::MAX,
+            READ_CHUNK,
+        )))
+    }
+
+    /// Hosts ranked by the bytes of the file they hold. Locality is an optimisation: when
+    /// neither RPC nor WebHDFS can answer, this warns once per NameNode and returns no hosts.
+    fn block_hosts(&self, file: &Location) -> Result<Vec<String>, StorageError> {
+        let (nn, _) = namenode_for(file)?;
+        if self.no_locality.lock().contains(&nn.base_url) {
+            return Ok(Vec::new());
+        }
+        match self.block_locations(file) {
+            Ok(blocks) => Ok(locality::rank_hosts(&blocks)),
+            Err(e) => {
+                tracing::warn!(
+                    namenode = %nn.addr,
+                    error = %e,
+                    "no block locations; tasks reading this file system are placed without locality"
+                );
+                self.no_locality.lock().insert(nn.base_url.clone());
+                Ok(Vec::new())
+            }
+        }
+    }
+}
+
+/// Scratch space in one HDFS directory, removed at the end of the run.
+pub struct HdfsScratch {
+    location: Location,
+    /// Set by the first `create`: a run that never wrote scratch has nothing to remove.
+    used: AtomicBool,
+}
+
+impl HdfsScratch {
+    /// Scratch in `dir` (created on first write).
+    pub fn new(dir: Location) -> Result<Self, StorageError> {
+        hdfs_parts(&dir)?;
+        Ok(HdfsScratch {
+            location: dir,
+            used: AtomicBool::new(false),
+        })
+    }
+
+    fn resolve(&self, name: &str) -> std::io::Result<(Arc<NameNode>, String, String)> {
+        let (authority, dir) = hdfs_parts(&self.location)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let nn = client::namenode(authority).map_err(|f| f.into_io(&self.location.to_string()))?;
+        let path = if name.is_empty() {
+            normalize(dir)
+        } else {
+            child(&normalize(dir), name)
+        };
+        let url = nn.url(&path);
+        Ok((nn, path, url))
+    }
+}
+
+struct HdfsScratchFile {
+    sink: FileSink,
+}
+
+impl Write for HdfsScratchFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.sink.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.sink.flush()
+    }
+}
+
+impl ScratchFile for HdfsScratchFile {
+    fn close(self: Box<Self>) -> std::io::Result<u64> {
+        self.sink.close()
+    }
+}
+
+/// Creates `path` (replacing a file there), parents included.
+fn create_file(nn: &NameNode, path: &str) -> Result<hdfs_native::file::FileWriter, HdfsFailure> {
+    let options = WriteOptions::default()
+        .overwrite(true)
+        .create_parent(true)
+        .permission(FILE_PERMISSION);
+    nn.call(nn.client.create(path, options))
+}
+
+impl Scratch for HdfsScratch {
+    fn create(&self, name: &str) -> std::io::Result<Box<dyn ScratchFile>> {
+        let (nn, path, url) = self.resolve(name)?;
+        self.used.store(true, Ordering::Release);
+        let writer = create_file(&nn, &path).map_err(|f| f.into_io(&url))?;
+        Ok(Box::new(HdfsScratchFile {
+            sink: FileSink::new(writer, url),
+        }))
+    }
+
+    fn open_range(
+        &self,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> std::io::Result<Box<dyn Read + Send>> {
+        let (nn, path, url) = self.resolve(name)?;
+        let reader = nn
+            .call(nn.client.read(&path))
+            .map_err(|f| f.into_io(&url))?;
+        Ok(Box::new(RangeReader::new(
+            &reader,
+            url,
+            offset,
+            len,
+            RANGE_CHUNK,
+        )))
+    }
+
+    fn remove(&self, name: &str) -> std::io::Result<()> {
+        let (nn, path, url) = self.resolve(name)?;
+        match nn.call(nn.client.delete(&path, false)) {
+            Ok(_) | Err(HdfsFailure::NotFound) => Ok(()),
+            Err(f) => Err(f.into_io(&url)),
+        }
+    }
+
+    fn remove_all(&self) -> std::io::Result<()> {
+        if !self.used.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let (nn, path, url) = self.resolve("")?;
+        match nn.call(nn.client.delete(&path, true)) {
+            Ok(_) | Err(HdfsFailure::NotFound) => Ok(()),
+            Err(f) => Err(f.into_io(&url)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.location.to_string()
+    }
+}
+
+/// Output on HDFS: staged under `<root>/_temporary/<run_id>/<rel>`, published by rename.
+pub struct HdfsOutput {
+    root: Location,
+    staging: Location,
+}
+
+impl HdfsOutput {
+    pub fn new(root: Location, run_id: &str) -> Result<Self, StorageError> {
+        hdfs_parts(&root)?;
+        let staging = root.join(STAGING_DIR).join(run_id);
+        Ok(HdfsOutput { root, staging })
+    }
+
+    fn namenode(&self) -> Result<(Arc<NameNode>, String, String), StorageError> {
+        let (nn, root) = namenode_for(&self.root)?;
+        let (_, staging) = hdfs_parts(&self.staging)?;
+        Ok((nn, root, normalize(staging)))
+    }
+}
+
+struct HdfsStaged {
+    rel: String,
+    path: String,
+    url: String,
+    out: HashingWriter<FileSink>,
+}
+
+impl Write for HdfsStaged {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl StagedWriter for HdfsStaged {
+    fn finish(self: Box<Self>) -> Result<StagedObject, StorageError> {
+        let this = *self;
+        let (sink, bytes, sha256) = this.out.into_parts();
+        let closed = sink.close().map_err(|e| sink_error(&this.url, e))?;
+        if closed != bytes {
+            return Err(StorageError::Backend {
+                location: this.url,
+                message: format!("closed with {closed} bytes but {bytes} were written"),
+            });
+        }
+        Ok(StagedObject {
+            rel: this.rel,
+            bytes,
+            sha256,
+            handle: this.path,
+        })
+    }
+}
+
+impl OutputStore for HdfsOutput {
+    fn stage(&self, rel: &str) -> Result<Box<dyn StagedWriter>, StorageError> {
+        let (nn, _, staging) = self.namenode()?;
+        let path = child(&staging, rel);
+        let url = nn.url(&path);
+        let writer = create_file(&nn, &path).map_err(|f| io_error("create", &url, f))?;
+        Ok(Box::new(HdfsStaged {
+            rel: rel.to_string(),
+            path,
+            url: url.clone(),
+            out: HashingWriter::new(FileSink::new(writer, url)),
+        }))
+    }
+
+    fn commit(&self, staged: &[StagedObject]) -> Result<(), StorageError> {
+        let (nn, root, _) = self.namenode()?;
+        let mut made: HashSet<String> = HashSet::new();
+        for obj in staged {
+            let dest = child(&root, &obj.rel);
+            let url = nn.url(&dest);
+            if let Some(dir) = parent(&dest) {
+                if made.insert(dir.to_string()) {
+                    nn.call(nn.client.mkdirs(dir, DIR_PERMISSION, true))
+                        .map_err(|f| io_error("create", &nn.url(dir), f))?;
+                }
+            }
+            nn.call(nn.client.rename(&obj.handle, &dest, true))
+                .map_err(|f| io_error("publish", &url, f))?;
+        }
+        Ok(())
+    }
+
+    fn abort(&self) -> Result<(), StorageError> {
+        let (nn, root, staging) = self.namenode()?;
+        match nn.call(nn.client.delete(&staging, true)) {
+            Ok(_) | Err(HdfsFailure::NotFound) => {}
+            Err(f) => return Err(io_error("remove", &nn.url(&staging), f)),
+        }
+        // Leave `_temporary` itself if another run still uses it (a non-recursive delete of
+        // a non-empty directory fails, which is the point).
+        let _ = nn.call(nn.client.delete(&child(&root, STAGING_DIR), false));
+        Ok(())
+    }
+
+    fn put_atomic(&self, rel: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        let mut w = self.stage(rel)?;
+        w.write_all(bytes)
+            .map_err(|e| sink_error(&self.url(rel), e))?;
+        let obj = w.finish()?;
+        self.commit(&[obj])
+    }
+
+    /// `hdfs://<authority>/<root>/<rel>`, with the authority of `fs.defaultFS` filled in for
+    /// `hdfs:///` roots when the configuration names one.
+    fn url(&self, rel: &str) -> String {
+        let loc = self.root.join(rel);
+        match &loc {
+            Location::Hdfs { authority, path } => match client::base_url(authority.as_deref()) {
+                Some(base) => format!("{base}{path}"),
+                None => loc.to_string(),
+            },
+            other => other.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(normalize("/a/b/"), "/a/b");
+        assert_eq!(normalize("/"), "/");
+        assert_eq!(normalize(""), "/");
+        assert_eq!(normalize("a"), "/a");
+        assert_eq!(child("/a/", "/b/c"), "/a/b/c");
+        assert_eq!(child("/", "x"), "/x");
+        assert_eq!(parent("/a/b"), Some("/a"));
+        assert_eq!(parent("/a"), Some("/"));
+        assert_eq!(parent("a"), None);
+    }
+
+    #[test]
+    fn stores_refuse_other_schemes() {
+        let local = Location::Local("/tmp/x".into());
+        assert!(HdfsOutput::new(local.clone(), "r").is_err());
+        assert!(HdfsScratch::new(local.clone()).is_err());
+        assert!(HdfsInput::new().list(&local).is_err());
+    }
+
+    #[test]
+    fn staging_is_below_the_root() {
+        let root = Location::Hdfs {
+            authority: Some("nn:8020".into()),
+            path: "/out".into(),
+        };
+        let out = HdfsOutput::new(root, "run-1").unwrap();
+        assert_eq!(
+            out.staging.to_string(),
+            "hdfs://nn:8020/out/_temporary/run-1"
+        );
+    }
+}
