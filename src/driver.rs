@@ -222,6 +222,7 @@ fn execute_plan_timed(
         })
         .collect();
     timeline.map_ms = t.elapsed().as_millis() as u64;
+    progress.event("maps done", None);
 
     let reduces = reduce_tasks(job, &maps, cluster.slots());
     let expected_lines: u64 = reduces.iter().map(|r| r.records).sum();
@@ -237,6 +238,7 @@ fn execute_plan_timed(
         })
         .collect();
     timeline.reduce_ms = t.elapsed().as_millis() as u64;
+    progress.event("reduces done", None);
     merged.sort_by(|a, b| a.0.rel_path.cmp(&b.0.rel_path));
 
     let mut counters = Counters::default();
@@ -310,6 +312,15 @@ fn execute_plan_timed(
         }),
         warnings: plan.warnings.clone(),
         timeline,
+        events: progress
+            .events
+            .lock()
+            .iter()
+            .map(|(event, at)| manifest::Event {
+                event: event.clone(),
+                at: time::format_rfc3339(*at, 0),
+            })
+            .collect(),
     };
     let manifest_rel = format!("{MANIFEST_DIR}/{}/{}.json", job.name, job.window_id());
     let mut bytes = serde_json::to_vec_pretty(&manifest)

@@ -29,6 +29,18 @@ pub struct Manifest {
     pub warnings: Vec<String>,
     /// Milliseconds spent in each phase.
     pub timeline: Timeline,
+    /// Milestones (in cluster mode: submitted, AM started and registered, first worker,
+    /// maps done, reduces done), in order.
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+/// One milestone of the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub event: String,
+    /// RFC 3339, UTC.
+    pub at: String,
 }
 
 /// The logical window of the run.

@@ -60,20 +60,31 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
     let status_addr = serve(board.clone(), SocketAddr::from(([0, 0, 0, 0], 0)))?;
     let tracking_url = format!("http://{host}:{}/", status_addr.port());
     runtime
-        .block_on(amrm.register_application_master(&host, -1, &tracking_url))
+        // The status server's port stands in for the AM's RPC port: it is what clients
+        // (filex submit) poll, also where the RM's proxy URL is not reachable.
+        .block_on(amrm.register_application_master(
+            &host,
+            i32::from(status_addr.port()),
+            &tracking_url,
+        ))
         .context("cannot register with the ResourceManager")?;
     board.mark("am registered", None);
 
     let outcome = run_job(
         &spec, &job, &conf, &runtime, &amrm, &board, &progress, &host,
     );
+    board.mark("finished", None);
+    let timeline = progress.timeline_text();
     let (status, diagnostics) = match &outcome {
         Ok(manifest) => (
             FinalApplicationStatus::Succeeded,
-            format!("manifest: {manifest}"),
+            format!("timeline: {timeline}\nmanifest: {manifest}"),
         ),
         Err(e) => {
-            let mut d = format!("filex job '{}' failed: {e:#}", job.name);
+            let mut d = format!(
+                "filex job '{}' failed: {e:#}\ntimeline: {timeline}",
+                job.name
+            );
             for line in board.diagnostics.lock().iter() {
                 d.push_str("\n  ");
                 d.push_str(line);
@@ -81,8 +92,7 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
             (FinalApplicationStatus::Failed, d)
         }
     };
-    board.mark("finished", None);
-    tracing::info!(timeline = ?board.timeline.lock(), "done");
+    tracing::info!(%timeline, "done");
     if let Err(e) = Staging::open(hdfs_path(&spec.staging)).and_then(|s| s.remove()) {
         tracing::warn!(error = %e, "could not remove the staging directory");
     }
@@ -172,7 +182,6 @@ fn run_job(
             &run_id,
             progress,
         )?;
-        board.mark("maps and reduces done", None);
         *board.locality.lock() = coordinator.locality();
         *board.manifest.lock() = Some(report.manifest_url.clone());
         Ok(report.manifest_url)

@@ -19,8 +19,6 @@ pub struct StatusBoard {
     pub progress: Arc<Progress>,
     /// Worker containers running now.
     pub workers: AtomicU64,
-    /// `(event, ms since the epoch)`: submitted, accepted, registered, first worker…
-    pub timeline: Mutex<Vec<(String, i64)>>,
     /// Data-local map tasks / map tasks with a preference.
     pub locality: Mutex<(u64, u64)>,
     pub manifest: Mutex<Option<String>>,
@@ -52,25 +50,20 @@ impl StatusBoard {
             job,
             progress,
             workers: AtomicU64::new(0),
-            timeline: Mutex::new(Vec::new()),
             locality: Mutex::new((0, 0)),
             manifest: Mutex::new(None),
             diagnostics: Mutex::new(Vec::new()),
         }
     }
 
-    /// Records that `event` happened now (or at `at_ms`).
+    /// Records that `event` happened now (or at `at_ms`), in the run's timeline.
     pub fn mark(&self, event: &str, at_ms: Option<i64>) {
-        let at = at_ms.unwrap_or_else(|| jiff::Timestamp::now().as_millisecond());
-        tracing::info!(event, "timeline");
-        self.timeline.lock().push((event.to_string(), at));
+        self.progress.event(event, at_ms);
     }
 
     /// Records `event` only the first time.
     pub fn mark_once(&self, event: &str) {
-        if !self.timeline.lock().iter().any(|(e, _)| e == event) {
-            self.mark(event, None);
-        }
+        self.progress.event_once(event);
     }
 
     pub fn doc(&self) -> StatusDoc {
@@ -86,7 +79,7 @@ impl StatusBoard {
             workers: self.workers.load(Ordering::Relaxed),
             data_local_maps: local,
             maps_with_locality: with,
-            timeline: self.timeline.lock().clone(),
+            timeline: self.progress.events.lock().clone(),
             manifest: self.manifest.lock().clone(),
             diagnostics: self.diagnostics.lock().clone(),
         }

@@ -351,7 +351,8 @@ fn follow(
             }
         }
         if report.state == ApplicationState::Running {
-            if let Some(st) = fetch_status(&report.tracking_url) {
+            let direct = format!("http://{}:{}/", report.host, report.rpc_port);
+            if let Some(st) = fetch_status(&direct).or_else(|| fetch_status(&report.tracking_url)) {
                 let line = format!(
                     "{:>7.1} s  {}: {}/{} tasks, {} workers, {:.1} MB read",
                     started.elapsed().as_secs_f64(),

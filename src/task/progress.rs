@@ -13,6 +13,8 @@ pub struct Progress {
     pub tasks_total: AtomicU64,
     /// What the run is doing now (`plan`, `map`, `reduce`, `commit`).
     pub phase: parking_lot::Mutex<&'static str>,
+    /// Milestones of the run, `(event, ms since the epoch)`, in order.
+    pub events: parking_lot::Mutex<Vec<(String, i64)>>,
 }
 
 impl Progress {
@@ -21,6 +23,28 @@ impl Progress {
     }
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+    /// Records that `event` happened at `at_ms` (default: now).
+    pub fn event(&self, event: &str, at_ms: Option<i64>) {
+        let at = at_ms.unwrap_or_else(|| jiff::Timestamp::now().as_millisecond());
+        tracing::info!(event, "timeline");
+        self.events.lock().push((event.to_string(), at));
+    }
+    /// Records `event` only the first time.
+    pub fn event_once(&self, event: &str) {
+        if !self.events.lock().iter().any(|(e, _)| e == event) {
+            self.event(event, None);
+        }
+    }
+    /// The milestones as `name +S.s` relative to the first one.
+    pub fn timeline_text(&self) -> String {
+        let events = self.events.lock();
+        let t0 = events.first().map_or(0, |(_, t)| *t);
+        events
+            .iter()
+            .map(|(e, t)| format!("{e} +{:.1}s", (t - t0) as f64 / 1000.0))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
     /// Enters a new phase of `tasks` tasks.
     pub fn start_phase(&self, phase: &'static str, tasks: u64) {

@@ -484,6 +484,9 @@ fn converse(
                                 if let Some(w) = s.workers.get_mut(worker) {
                                     w.running = Some((task, attempt));
                                 }
+                                if let Some(p) = &shared.config.progress {
+                                    p.event_once("first task running");
+                                }
                                 Some(ToWorker::Assign {
                                     task,
                                     attempt,
