@@ -128,6 +128,10 @@ pub struct OutputFile {
     /// gzip level 1–9 of the fused files (default 6).
     #[serde(default)]
     pub gzip_level: Option<u32>,
+    /// Object-store options (`[output.store]`: endpoint, region, part size…) for `s3://`
+    /// roots. Never a secret: credentials come from the environment or a named file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<crate::storage::object::ObjectStoreOptions>,
 }
 
 /// What to do with a corrupt shard.

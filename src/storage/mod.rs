@@ -8,6 +8,7 @@
 pub mod hdfs;
 pub mod local;
 pub mod location;
+pub mod object;
 
 use std::io::{self, Read, Write};
 
@@ -135,6 +136,13 @@ pub fn output_store(root: &Location, run_id: &str) -> Result<Arc<dyn OutputStore
     match root {
         Location::Local(dir) => Ok(Arc::new(local::LocalOutput::new(dir.clone(), run_id))),
         Location::Hdfs { .. } => Ok(Arc::new(hdfs::HdfsOutput::new(root.clone(), run_id)?)),
+        // Options from the environment only; jobs pass theirs via object::output_store.
+        Location::Object { scheme, .. } if scheme == "s3" => Ok(object::open_output(
+            root,
+            run_id,
+            None,
+            &std::env::current_dir().unwrap_or_default(),
+        )?),
         other => Err(StorageError::Unsupported {
             location: other.to_string(),
             what: "writing output to this scheme".into(),

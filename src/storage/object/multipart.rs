@@ -1,0 +1,399 @@
+//! The staged writer: the reducer's gzip stream cut into parts of `part_size` bytes and
+//! uploaded as one S3 multipart upload, whose completion is left to `commit`.
+//!
+//! Memory: the part being filled plus at most `concurrency` parts in flight, each held
+//! until its UploadPart succeeded (a retry re-sends exactly those bytes). Buffers are
+//! reused. Parts are numbered in write order; with `sequential` (concurrency 1) part
+//! `n + 1` is not sent before part `n` succeeded.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use md5::{Digest as _, Md5};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::client::{digests, Call, Fault};
+use super::config::MAX_PARTS;
+use super::store::Inner;
+use super::ObjectError;
+use crate::storage::{StagedObject, StagedWriter, StorageError};
+
+/// One uploaded part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartDone {
+    #[serde(rename = "n")]
+    pub number: u32,
+    /// The ETag the server answered, as sent back in CompleteMultipartUpload.
+    pub etag: String,
+    /// Hex MD5 of the part's bytes, computed here.
+    pub md5: String,
+}
+
+/// What `commit` needs of a staged object (serialized into `StagedObject::handle`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handle {
+    pub key: String,
+    pub upload_id: String,
+    pub parts: Vec<PartDone>,
+    /// The ETag S3 gives the completed object: md5 of the parts' md5s, `-N`.
+    pub etag: String,
+}
+
+/// The multipart ETag of parts with these (hex) MD5s: md5 of their concatenated binary
+/// digests, hex, then `-<number of parts>`.
+pub fn multipart_etag<'a>(part_md5s: impl IntoIterator<Item = &'a str>) -> String {
+    let mut h = Md5::new();
+    let mut n = 0;
+    for m in part_md5s {
+        // Our own hex digests: decoding cannot fail; a bad one only spoils the comparison.
+        h.update(hex::decode(m).unwrap_or_default());
+        n += 1;
+    }
+    format!("{}-{n}", hex::encode(h.finalize()))
+}
+
+/// Whether `etag` (quotes stripped) is a plain hex MD5.
+pub fn is_md5_etag(etag: &str) -> bool {
+    etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether `etag` has the multipart form `<32 hex>-<n>`.
+pub fn is_multipart_etag(etag: &str) -> bool {
+    match etag.split_once('-') {
+        Some((h, n)) => is_md5_etag(h) && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()),
+        None => false,
+    }
+}
+
+pub fn unquote(etag: &str) -> &str {
+    etag.trim().trim_start_matches("W/").trim_matches('"')
+}
+
+struct PartResult {
+    number: u32,
+    result: Result<PartDone, ObjectError>,
+    buf: Vec<u8>,
+}
+
+/// Writes one object as a deferred multipart upload.
+pub struct S3Writer {
+    inner: Arc<Inner>,
+    rel: String,
+    key: String,
+    part_size: usize,
+    buf: Vec<u8>,
+    spare: Vec<Vec<u8>>,
+    upload_id: Option<String>,
+    next_part: u32,
+    in_flight: usize,
+    tx: mpsc::Sender<PartResult>,
+    rx: mpsc::Receiver<PartResult>,
+    done: BTreeMap<u32, PartDone>,
+    sha256: Sha256,
+    bytes: u64,
+    failed: Option<String>,
+    finished: bool,
+}
+
+impl S3Writer {
+    pub(super) fn new(inner: Arc<Inner>, rel: &str) -> S3Writer {
+        let (tx, rx) = mpsc::channel();
+        let part_size = inner.client.cfg.part_size as usize;
+        let key = inner.key(rel);
+        S3Writer {
+            inner,
+            rel: rel.to_string(),
+            key,
+            part_size,
+            buf: Vec::new(),
+            spare: Vec::new(),
+            upload_id: None,
+            next_part: 1,
+            in_flight: 0,
+            tx,
+            rx,
+            done: BTreeMap::new(),
+            sha256: Sha256::new(),
+            bytes: 0,
+            failed: None,
+            finished: false,
+        }
+    }
+
+    fn fail(&mut self, e: ObjectError) -> io::Error {
+        let msg = e.to_string();
+        self.failed = Some(msg.clone());
+        io::Error::other(msg)
+    }
+
+    /// Waits for one part in flight and books its result.
+    fn reap_one(&mut self) -> Result<(), ObjectError> {
+        let r = self.rx.recv().map_err(|_| ObjectError::Internal {
+            url: self.inner.client.url(&self.key),
+            what: "part uploader vanished".into(),
+        })?;
+        self.in_flight -= 1;
+        let mut buf = r.buf;
+        buf.clear();
+        self.spare.push(buf);
+        let part = r.result?;
+        self.done.insert(r.number, part);
+        Ok(())
+    }
+
+    fn ensure_upload(&mut self) -> Result<String, ObjectError> {
+        if let Some(id) = &self.upload_id {
+            return Ok(id.clone());
+        }
+        let id = self.inner.create_upload(&self.key)?;
+        self.upload_id = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Sends the current buffer as the next part (waiting for room first).
+    fn dispatch(&mut self) -> Result<(), ObjectError> {
+        let upload_id = self.ensure_upload()?;
+        while self.in_flight >= self.inner.client.cfg.concurrency {
+            self.reap_one()?;
+        }
+        let number = self.next_part;
+        if number > MAX_PARTS {
+            return Err(ObjectError::Config(format!(
+                "{}: more than {MAX_PARTS} parts of {} bytes; raise output.store.part_size",
+                self.inner.client.url(&self.key),
+                self.part_size
+            )));
+        }
+        self.next_part += 1;
+        let fresh = self.spare.pop().unwrap_or_default();
+        let data = std::mem::replace(&mut self.buf, fresh);
+        let inner = self.inner.clone();
+        let key = self.key.clone();
+        let tx = self.tx.clone();
+        self.in_flight += 1;
+        std::thread::Builder::new()
+            .name(format!("s3-part-{number}"))
+            .spawn(move || {
+                let result = upload_part(&inner, &key, &upload_id, number, &data);
+                // The writer may be gone (dropped after a failure); nothing to tell then.
+                let _ = tx.send(PartResult {
+                    number,
+                    result,
+                    buf: data,
+                });
+            })
+            .map_err(|e| {
+                self.in_flight -= 1;
+                ObjectError::Internal {
+                    url: self.inner.client.url(&self.key),
+                    what: format!("cannot start an upload thread: {e}"),
+                }
+            })?;
+        Ok(())
+    }
+
+    fn drain(&mut self) -> Result<(), ObjectError> {
+        let mut first_err = None;
+        while self.in_flight > 0 {
+            if let Err(e) = self.reap_one() {
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn finish_inner(&mut self) -> Result<StagedObject, ObjectError> {
+        if let Some(msg) = &self.failed {
+            return Err(ObjectError::Internal {
+                url: self.inner.client.url(&self.key),
+                what: format!("an earlier part failed: {msg}"),
+            });
+        }
+        // The last part may be short; an empty object is one empty part.
+        if !self.buf.is_empty() || self.next_part == 1 {
+            self.dispatch()?;
+        }
+        self.drain()?;
+        let upload_id = self.ensure_upload()?;
+        let parts: Vec<PartDone> = self.done.values().cloned().collect();
+        let expected = (1..self.next_part).collect::<Vec<_>>();
+        let got: Vec<u32> = parts.iter().map(|p| p.number).collect();
+        if got != expected {
+            return Err(ObjectError::Internal {
+                url: self.inner.client.url(&self.key),
+                what: format!("parts {got:?} uploaded, {expected:?} expected"),
+            });
+        }
+        let etag = multipart_etag(parts.iter().map(|p| p.md5.as_str()));
+        let handle = Handle {
+            key: self.key.clone(),
+            upload_id,
+            parts,
+            etag,
+        };
+        let handle = serde_json::to_string(&handle).map_err(|e| ObjectError::Internal {
+            url: self.inner.client.url(&self.key),
+            what: format!("handle to JSON: {e}"),
+        })?;
+        let sha256 = hex::encode(std::mem::take(&mut self.sha256).finalize());
+        tracing::debug!(key = %self.key, bytes = self.bytes, parts = self.next_part - 1, "staged");
+        Ok(StagedObject {
+            rel: self.rel.clone(),
+            bytes: self.bytes,
+            sha256,
+            handle,
+        })
+    }
+}
+
+impl Write for S3Writer {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if let Some(msg) = &self.failed {
+            return Err(io::Error::other(msg.clone()));
+        }
+        if self.buf.capacity() == 0 {
+            self.buf.reserve_exact(self.part_size);
+        }
+        let room = self.part_size - self.buf.len();
+        let n = data.len().min(room);
+        self.buf.extend_from_slice(&data[..n]);
+        self.sha256.update(&data[..n]);
+        self.bytes += n as u64;
+        if self.buf.len() == self.part_size {
+            if let Err(e) = self.dispatch() {
+                return Err(self.fail(e));
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Parts go out when full; flushing a short part would make it a non-last part
+        // smaller than S3's minimum.
+        Ok(())
+    }
+}
+
+impl StagedWriter for S3Writer {
+    fn finish(mut self: Box<Self>) -> Result<StagedObject, StorageError> {
+        match self.finish_inner() {
+            Ok(obj) => {
+                self.finished = true;
+                Ok(obj)
+            }
+            Err(e) => Err(e.into_storage(&self.inner.client.url(&self.key))),
+        }
+    }
+}
+
+impl Drop for S3Writer {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        // Abandoned (the task failed): wait for parts in flight, then abort the upload so
+        // neither a partial object nor an open upload remains.
+        let _ = self.drain();
+        if let Some(id) = self.upload_id.take() {
+            self.inner.abort_upload(&self.key, &id);
+        }
+    }
+}
+
+/// Uploads one part (with retries); checks the answered ETag against the part's MD5.
+fn upload_part(
+    inner: &Inner,
+    key: &str,
+    upload_id: &str,
+    number: u32,
+    data: &[u8],
+) -> Result<PartDone, ObjectError> {
+    let client = &inner.client;
+    let (md5, sha) = digests(data);
+    let md5_hex = hex::encode(md5);
+    let mut call = Call::new("UploadPart", "PUT", key)
+        .query("partNumber", &number.to_string())
+        .query("uploadId", upload_id);
+    call.body = data;
+    call.body_sha256 = Some(sha);
+    call.content_md5 = client.content_md5(&md5);
+    let reply = client.execute_with(&call, |reply| {
+        let etag = reply.header("etag").map(unquote).unwrap_or("");
+        if etag.is_empty() {
+            return Err(Fault::Status {
+                status: reply.status,
+                code: "MissingETag".into(),
+                message: "UploadPart answered without an ETag".into(),
+            });
+        }
+        // A plain-MD5 ETag must be this part's MD5 (servers with SSE-KMS answer other
+        // forms; those are left to the whole-object check).
+        if is_md5_etag(etag) && !etag.eq_ignore_ascii_case(&md5_hex) {
+            return Err(Fault::Status {
+                status: reply.status,
+                code: "BadDigest".into(),
+                message: format!("part {number}: server stored md5 {etag}, sent {md5_hex}"),
+            });
+        }
+        Ok(())
+    })?;
+    let etag = reply.header("etag").unwrap_or("").to_string();
+    Ok(PartDone {
+        number,
+        etag,
+        md5: md5_hex,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn md5_hex(data: &[u8]) -> String {
+        hex::encode(Md5::digest(data))
+    }
+
+    #[test]
+    fn multipart_etag_is_md5_of_part_md5s() {
+        // Two parts: md5(md5(a) || md5(b)) + "-2", computed independently here.
+        let a = vec![b'a'; 5 << 20];
+        let b = b"tail".to_vec();
+        let mut cat = Vec::new();
+        cat.extend_from_slice(&Md5::digest(&a));
+        cat.extend_from_slice(&Md5::digest(&b));
+        let want = format!("{}-2", md5_hex(&cat));
+        assert_eq!(
+            multipart_etag([md5_hex(&a).as_str(), md5_hex(&b).as_str()]),
+            want
+        );
+        // One part: still the md5 of the md5, not the object's md5.
+        let one = multipart_etag([md5_hex(b"x").as_str()]);
+        assert!(one.ends_with("-1"));
+        assert_ne!(&one[..32], md5_hex(b"x"));
+        // A known value: the empty object as one empty part.
+        assert_eq!(
+            multipart_etag(["d41d8cd98f00b204e9800998ecf8427e"]),
+            format!(
+                "{}-1",
+                md5_hex(&hex::decode("d41d8cd98f00b204e9800998ecf8427e").unwrap())
+            )
+        );
+    }
+
+    #[test]
+    fn etag_forms() {
+        assert!(is_md5_etag("d41d8cd98f00b204e9800998ecf8427e"));
+        assert!(!is_md5_etag("d41d8cd98f00b204e9800998ecf8427e-2"));
+        assert!(is_multipart_etag("d41d8cd98f00b204e9800998ecf8427e-12"));
+        assert!(!is_multipart_etag("d41d8cd98f00b204e9800998ecf8427e-"));
+        assert!(!is_multipart_etag("xyz-1"));
+        assert_eq!(unquote("\"abc-2\""), "abc-2");
+        assert_eq!(unquote("W/\"abc\""), "abc");
+    }
+}

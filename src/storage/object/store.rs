@@ -1,0 +1,337 @@
+//! [`OutputStore`] on S3: stage = multipart upload left open, commit =
+//! CompleteMultipartUpload then the whole-object check, abort = AbortMultipartUpload of
+//! every upload not completed, put_atomic = one PutObject (atomic by itself).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use sha2::{Digest as _, Sha256};
+
+use super::client::{digests, xml_escape, xml_tag, Call, Fault, S3Client};
+use super::config::VerifyMode;
+use super::multipart::{is_md5_etag, is_multipart_etag, unquote, Handle, S3Writer};
+use super::ObjectError;
+use crate::storage::{OutputStore, StagedObject, StagedWriter, StorageError};
+
+/// State shared by the store and its writers' part threads.
+pub struct Inner {
+    pub client: S3Client,
+    pub prefix: String,
+    /// Uploads created here and neither completed nor aborted: upload id → key.
+    open: Mutex<HashMap<String, String>>,
+}
+
+impl Inner {
+    /// The object key of `rel`.
+    pub fn key(&self, rel: &str) -> String {
+        let rel = rel.trim_start_matches('/');
+        if self.prefix.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{}/{rel}", self.prefix)
+        }
+    }
+
+    /// CreateMultipartUpload; the upload is tracked until completed or aborted.
+    pub fn create_upload(&self, key: &str) -> Result<String, ObjectError> {
+        let call = Call::new("CreateMultipartUpload", "POST", key).query("uploads", "");
+        let reply = self.client.execute(&call)?;
+        let text = String::from_utf8_lossy(&reply.body);
+        let id = xml_tag(&text, "UploadId")
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ObjectError::Internal {
+                url: self.client.url(key),
+                what: "CreateMultipartUpload answered without an UploadId".into(),
+            })?;
+        self.open.lock().insert(id.clone(), key.to_string());
+        tracing::debug!(key, upload_id = %id, "multipart upload created");
+        Ok(id)
+    }
+
+    /// AbortMultipartUpload, best effort (logged); an upload already gone is fine.
+    pub fn abort_upload(&self, key: &str, upload_id: &str) {
+        match self.try_abort(key, upload_id) {
+            Ok(()) => {
+                self.open.lock().remove(upload_id);
+            }
+            Err(e) => tracing::warn!(key, error = %e, "could not abort a multipart upload"),
+        }
+    }
+
+    fn try_abort(&self, key: &str, upload_id: &str) -> Result<(), ObjectError> {
+        let call = Call::new("AbortMultipartUpload", "DELETE", key).query("uploadId", upload_id);
+        match self.client.execute(&call) {
+            Ok(_) => Ok(()),
+            Err(ObjectError::Request { code, .. }) if code == "NoSuchUpload" => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn head(&self, key: &str) -> Result<(u64, String), ObjectError> {
+        let reply = self.client.execute(&Call::new("HeadObject", "HEAD", key))?;
+        let len = reply
+            .header("content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| ObjectError::Internal {
+                url: self.client.url(key),
+                what: "HeadObject answered without Content-Length".into(),
+            })?;
+        let etag = unquote(reply.header("etag").unwrap_or("")).to_string();
+        Ok((len, etag))
+    }
+
+    fn delete(&self, key: &str) {
+        if let Err(e) = self
+            .client
+            .execute(&Call::new("DeleteObject", "DELETE", key))
+        {
+            tracing::warn!(key, error = %e, "could not delete an object that failed its check");
+        }
+    }
+
+    /// Size, ETag and (if configured) read-back SHA-256 of a completed object.
+    fn verify(
+        &self,
+        key: &str,
+        bytes: u64,
+        sha256: &str,
+        expected_etag: Option<&str>,
+    ) -> Result<(), ObjectError> {
+        let mode = self.client.cfg.verify;
+        if mode == VerifyMode::None {
+            return Ok(());
+        }
+        let mismatch = |what: String| ObjectError::Integrity {
+            url: self.client.url(key),
+            what,
+        };
+        let (len, etag) = self.head(key)?;
+        if len != bytes {
+            return Err(mismatch(format!(
+                "size {len} on the server, {bytes} written"
+            )));
+        }
+        if let Some(want) = expected_etag {
+            let comparable = (is_multipart_etag(want) && is_multipart_etag(&etag))
+                || (is_md5_etag(want) && is_md5_etag(&etag));
+            if comparable && !etag.eq_ignore_ascii_case(want) {
+                return Err(mismatch(format!(
+                    "ETag {etag} on the server, {want} computed"
+                )));
+            }
+            if !comparable {
+                tracing::debug!(key, etag = %etag, "server ETag not comparable; size checked");
+            }
+        }
+        if mode == VerifyMode::ReadBack {
+            let mut h = Sha256::new();
+            let n = self.client.get_stream(key, |chunk| match chunk {
+                Some(c) => h.update(c),
+                None => h = Sha256::new(),
+            })?;
+            let got = hex::encode(h.finalize());
+            if n != bytes || got != sha256 {
+                return Err(mismatch(format!(
+                    "read back {n} bytes with SHA-256 {got}, wrote {bytes} with {sha256}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn complete(&self, obj: &StagedObject, h: &Handle) -> Result<(), ObjectError> {
+        let mut xml = String::from("<CompleteMultipartUpload>");
+        for p in &h.parts {
+            xml.push_str(&format!(
+                "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>",
+                p.number,
+                xml_escape(&p.etag)
+            ));
+        }
+        xml.push_str("</CompleteMultipartUpload>");
+        let mut call =
+            Call::new("CompleteMultipartUpload", "POST", &h.key).query("uploadId", &h.upload_id);
+        call.body = xml.as_bytes();
+        let (md5, sha) = digests(call.body);
+        call.body_sha256 = Some(sha);
+        call.content_md5 = self.client.content_md5(&md5);
+        let result = self.client.execute_with(&call, |reply| {
+            // S3 may answer 200 and report the failure in the body.
+            let text = String::from_utf8_lossy(&reply.body);
+            if text.contains("<Error>") {
+                return Err(Fault::Status {
+                    status: reply.status,
+                    code: xml_tag(&text, "Code").unwrap_or_else(|| "InternalError".into()),
+                    message: xml_tag(&text, "Message").unwrap_or_default(),
+                });
+            }
+            Ok(())
+        });
+        match result {
+            Ok(_) => {}
+            // A retried completion whose first try went through: the upload is gone and
+            // the object is there; the check below decides.
+            Err(ObjectError::Request { code, attempts, .. })
+                if code == "NoSuchUpload" && attempts > 1 => {}
+            Err(e) => return Err(e),
+        }
+        self.open.lock().remove(&h.upload_id);
+        if let Err(e) = self.verify(&h.key, obj.bytes, &obj.sha256, Some(&h.etag)) {
+            if matches!(e, ObjectError::Integrity { .. }) {
+                self.delete(&h.key);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+/// The output root `s3://bucket/prefix`.
+pub struct S3Output {
+    inner: Arc<Inner>,
+}
+
+impl S3Output {
+    pub fn new(client: S3Client, prefix: String) -> S3Output {
+        S3Output {
+            inner: Arc::new(Inner {
+                client,
+                prefix: prefix.trim_matches('/').to_string(),
+                open: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// A cheap listing of the prefix: fails fast on a missing bucket or wrong
+    /// credentials. Denied listing is only a warning (a write-only key is legitimate).
+    pub fn preflight(&self) -> Result<(), ObjectError> {
+        let call = Call::new("ListObjectsV2", "GET", "")
+            .query("list-type", "2")
+            .query("max-keys", "1")
+            .query("prefix", &self.inner.prefix);
+        match self.inner.client.execute(&call) {
+            Ok(_) => Ok(()),
+            Err(ObjectError::Request { code, .. }) if code == "AccessDenied" => {
+                tracing::warn!(
+                    bucket = %self.inner.client.bucket,
+                    "listing the output prefix is denied; going on (uploads may still be allowed)"
+                );
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Upload ids created by this store and still open (for tests and diagnostics).
+    pub fn open_uploads(&self) -> Vec<(String, String)> {
+        self.inner
+            .open
+            .lock()
+            .iter()
+            .map(|(id, key)| (key.clone(), id.clone()))
+            .collect()
+    }
+
+    fn storage_err(&self, rel: &str, e: ObjectError) -> StorageError {
+        e.into_storage(&self.url(rel))
+    }
+}
+
+impl OutputStore for S3Output {
+    fn stage(&self, rel: &str) -> Result<Box<dyn StagedWriter>, StorageError> {
+        Ok(Box::new(S3Writer::new(self.inner.clone(), rel)))
+    }
+
+    fn commit(&self, staged: &[StagedObject]) -> Result<(), StorageError> {
+        let mut handles = Vec::with_capacity(staged.len());
+        for obj in staged {
+            let h: Handle = serde_json::from_str(&obj.handle).map_err(|e| {
+                self.storage_err(
+                    &obj.rel,
+                    ObjectError::Internal {
+                        url: self.url(&obj.rel),
+                        what: format!("not an S3 staging handle: {e}"),
+                    },
+                )
+            })?;
+            // Staged in another process: track it here so a failed commit aborts it.
+            self.inner
+                .open
+                .lock()
+                .insert(h.upload_id.clone(), h.key.clone());
+            handles.push(h);
+        }
+        for (obj, h) in staged.iter().zip(&handles) {
+            self.inner
+                .complete(obj, h)
+                .map_err(|e| self.storage_err(&obj.rel, e))?;
+            tracing::debug!(key = %h.key, etag = %h.etag, bytes = obj.bytes, "published");
+        }
+        Ok(())
+    }
+
+    fn abort(&self) -> Result<(), StorageError> {
+        let open: Vec<(String, String)> = self
+            .inner
+            .open
+            .lock()
+            .iter()
+            .map(|(id, key)| (id.clone(), key.clone()))
+            .collect();
+        let mut failed = Vec::new();
+        for (id, key) in open {
+            match self.inner.try_abort(&key, &id) {
+                Ok(()) => {
+                    self.inner.open.lock().remove(&id);
+                }
+                Err(e) => failed.push(format!("{key}: {e}")),
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(StorageError::Backend {
+                location: self.url(""),
+                message: format!(
+                    "could not abort {} multipart upload(s): {}",
+                    failed.len(),
+                    failed.join("; ")
+                ),
+            })
+        }
+    }
+
+    fn put_atomic(&self, rel: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        let key = self.inner.key(rel);
+        let (md5, sha) = digests(bytes);
+        let md5_hex = hex::encode(md5);
+        let mut call = Call::new("PutObject", "PUT", &key);
+        call.body = bytes;
+        call.body_sha256 = Some(sha.clone());
+        call.content_md5 = self.inner.client.content_md5(&md5);
+        let reply = self
+            .inner
+            .client
+            .execute_with(&call, |reply| {
+                let etag = unquote(reply.header("etag").unwrap_or(""));
+                if is_md5_etag(etag) && !etag.eq_ignore_ascii_case(&md5_hex) {
+                    return Err(Fault::Status {
+                        status: reply.status,
+                        code: "BadDigest".into(),
+                        message: format!("server stored md5 {etag}, sent {md5_hex}"),
+                    });
+                }
+                Ok(())
+            })
+            .map_err(|e| self.storage_err(rel, e))?;
+        drop(reply);
+        self.inner
+            .verify(&key, bytes.len() as u64, &sha, Some(&md5_hex))
+            .map_err(|e| self.storage_err(rel, e))
+    }
+
+    fn url(&self, rel: &str) -> String {
+        self.inner.client.url(&self.inner.key(rel))
+    }
+}
