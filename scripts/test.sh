@@ -34,10 +34,15 @@ cargo build --bin filex
 step "starting the Hadoop mini cluster"
 cleanup() {
   "$ROOT/scripts/cluster.sh" stop || true
+  "$ROOT/scripts/s3-server.sh" stop || true
 }
 trap cleanup EXIT
 "$ROOT/scripts/cluster.sh" start
 eval "$("$ROOT/scripts/cluster.sh" env)"
+
+step "starting the local S3 server (s3s-fs; installed into target/tools on first use)"
+"$ROOT/scripts/s3-server.sh" start
+eval "$("$ROOT/scripts/s3-server.sh" env)"
 
 step "integration suite (mini cluster)"
 FILEX_BIN="$ROOT/target/debug/filex" cargo test -p filex-integration -- --test-threads=1
