@@ -41,8 +41,10 @@ pub enum HdfsFailure {
     DataTimeout { timeout: Duration },
     #[error("no such file or directory")]
     NotFound,
-    #[error("permission denied: {message}")]
-    PermissionDenied { message: String },
+    /// `detail` is the NameNode's explanation (user, access, inode) without its own
+    /// "Permission denied:" prefix.
+    #[error("permission denied ({detail})")]
+    PermissionDenied { detail: String },
     #[error("already exists")]
     AlreadyExists,
     #[error("{class}: {message}")]
@@ -107,9 +109,14 @@ fn remote(class: &str, message: &str) -> HdfsFailure {
     let first_line = message.lines().next().unwrap_or("").trim().to_string();
     match short {
         "FileNotFoundException" => HdfsFailure::NotFound,
-        "AccessControlException" | "AuthorizationException" => HdfsFailure::PermissionDenied {
-            message: first_line,
-        },
+        "AccessControlException" | "AuthorizationException" => {
+            let detail = first_line
+                .strip_prefix("Permission denied:")
+                .map(str::trim)
+                .unwrap_or(&first_line)
+                .to_string();
+            HdfsFailure::PermissionDenied { detail }
+        }
         "FileAlreadyExistsException" => HdfsFailure::AlreadyExists,
         _ => HdfsFailure::Remote {
             class: short.to_string(),
@@ -370,7 +377,7 @@ mod tests {
         assert_eq!(denied.kind(), io::ErrorKind::PermissionDenied);
         assert_eq!(
             denied.to_string(),
-            "permission denied: Permission denied: user=a, access=WRITE, inode=\"/x\""
+            "permission denied (user=a, access=WRITE, inode=\"/x\")"
         );
         let other = f("org.apache.hadoop.ipc.RetriableException", "later");
         assert_eq!(other.to_string(), "RetriableException: later");

@@ -3,6 +3,7 @@
 //! but does not expose), else over WebHDFS ([`super::webhdfs`]) when the RPC client cannot be
 //! built or its call fails. Both speak simple authentication only.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use super::client::{block_on, NameNode, RPC_TIMEOUT};
@@ -16,10 +17,16 @@ const WHOLE_FILE: u64 = i64::MAX as u64;
 #[derive(Default)]
 pub struct Locator {
     rpc: OnceLock<Result<yarn::NameNodeClient, String>>,
+    /// Set when an RPC exchange failed as a whole (not one file's answer): WebHDFS only from
+    /// then on, instead of waiting for a broken client on every file.
+    rpc_broken: AtomicBool,
 }
 
 impl Locator {
     fn rpc(&self, nn: &NameNode) -> Result<&yarn::NameNodeClient, String> {
+        if self.rpc_broken.load(Ordering::Relaxed) {
+            return Err("an earlier getBlockLocations exchange failed".into());
+        }
         self.rpc
             .get_or_init(|| {
                 let config = yarn::Config::load(None).map_err(|e| e.to_string())?;
@@ -31,25 +38,47 @@ impl Locator {
     }
 
     fn over_rpc(&self, nn: &NameNode, path: &str) -> Result<Vec<BlockHosts>, String> {
+        let mut one = self.blocks_many(nn, &[path.to_string()])?;
+        one.pop().unwrap_or_else(|| Err("no answer".into()))
+    }
+
+    /// The blocks of each of `paths` over RPC, asked concurrently on the NameNode client's
+    /// one connection, within one [`RPC_TIMEOUT`]. The outer error means no RPC at all.
+    pub fn blocks_many(
+        &self,
+        nn: &NameNode,
+        paths: &[String],
+    ) -> Result<Vec<Result<Vec<BlockHosts>, String>>, String> {
         let rpc = self.rpc(nn)?;
-        let located = match block_on(RPC_TIMEOUT, rpc.get_block_locations(path, 0, WHOLE_FILE)) {
-            Ok(Some(Ok(l))) => l,
-            Ok(Some(Err(e))) => return Err(e.to_string()),
+        let calls = paths
+            .iter()
+            .map(|p| rpc.get_block_locations(p, 0, WHOLE_FILE));
+        let answers = match block_on(RPC_TIMEOUT, futures::future::join_all(calls)) {
+            Ok(Some(a)) => a,
             Ok(None) => {
+                self.rpc_broken.store(true, Ordering::Relaxed);
                 return Err(format!(
                     "getBlockLocations: no answer within {} s",
                     RPC_TIMEOUT.as_secs()
-                ))
+                ));
             }
             Err(f) => return Err(f.to_string()),
         };
-        Ok(located
-            .blocks
+        Ok(answers
             .into_iter()
-            .filter(|b| !b.corrupt)
-            .map(|b| BlockHosts {
-                length: b.length,
-                hosts: b.hosts,
+            .map(|a| {
+                a.map(|located| {
+                    located
+                        .blocks
+                        .into_iter()
+                        .filter(|b| !b.corrupt)
+                        .map(|b| BlockHosts {
+                            length: b.length,
+                            hosts: b.hosts,
+                        })
+                        .collect()
+                })
+                .map_err(|e| e.to_string())
             })
             .collect())
     }

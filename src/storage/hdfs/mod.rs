@@ -18,7 +18,7 @@ pub mod locality;
 pub mod locator;
 pub mod webhdfs;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -126,12 +126,21 @@ fn webhdfs_user() -> String {
         .unwrap_or_else(|| "filex".to_string())
 }
 
+/// A file on one NameNode: (`hdfs://authority`, path).
+type FileKey = (String, String);
+
 /// Shards on HDFS.
 #[derive(Default)]
 pub struct HdfsInput {
-    /// NameNodes whose WebHDFS failed once: locality is skipped for them from then on (one
-    /// warning, not one timeout per shard).
+    /// NameNodes whose block locations failed once: locality is skipped for them from then
+    /// on (one warning, not one timeout per shard).
     no_locality: Mutex<HashSet<String>>,
+    /// The files of each directory listed, so that the block locations of a directory's
+    /// shards are asked for together (concurrent calls on one connection) rather than one
+    /// round trip per shard.
+    listed: Mutex<HashMap<FileKey, Vec<String>>>,
+    /// Block locations fetched ahead, taken out when asked for.
+    located: Mutex<HashMap<FileKey, Vec<locality::BlockHosts>>>,
 }
 
 impl HdfsInput {
@@ -139,7 +148,7 @@ impl HdfsInput {
         Self::default()
     }
 
-    /// The blocks of `file` with their hosts.
+    /// The blocks of `file` with their hosts, fetched now (no batching).
     pub fn block_locations(
         &self,
         file: &Location,
@@ -152,7 +161,55 @@ impl HdfsInput {
                 message: format!("no block locations: {e}"),
             })
     }
+
+    /// The blocks of `path`: from the ones fetched ahead, else fetched together with up to
+    /// [`LOCATION_BATCH`] − 1 not yet fetched files of the same listed directory.
+    fn blocks_batched(
+        &self,
+        nn: &NameNode,
+        path: &str,
+    ) -> Result<Vec<locality::BlockHosts>, String> {
+        let key = (nn.base_url.clone(), path.to_string());
+        if let Some(blocks) = self.located.lock().remove(&key) {
+            return Ok(blocks);
+        }
+        let mut batch = vec![path.to_string()];
+        if let Some(dir) = parent(path) {
+            let listed = self.listed.lock();
+            let located = self.located.lock();
+            if let Some(files) = listed.get(&(nn.base_url.clone(), dir.to_string())) {
+                let start = files.iter().position(|f| f == path).map_or(0, |i| i + 1);
+                batch.extend(
+                    files[start..]
+                        .iter()
+                        .filter(|f| !located.contains_key(&(nn.base_url.clone(), (*f).clone())))
+                        .take(LOCATION_BATCH - 1)
+                        .cloned(),
+                );
+            }
+        }
+        let mut results = match nn.locator.blocks_many(nn, &batch) {
+            Ok(r) => r.into_iter(),
+            Err(_) => return nn.locator.blocks(nn, path, &webhdfs_user()),
+        };
+        let first = results.next().unwrap_or_else(|| Err("no answer".into()));
+        let mut located = self.located.lock();
+        for (p, r) in batch.iter().skip(1).zip(results) {
+            if let Ok(blocks) = r {
+                located.insert((nn.base_url.clone(), p.clone()), blocks);
+            }
+        }
+        drop(located);
+        match first {
+            Ok(blocks) => Ok(blocks),
+            // This one file failed over RPC: ask again, with the WebHDFS fallback.
+            Err(_) => nn.locator.blocks(nn, path, &webhdfs_user()),
+        }
+    }
 }
+
+/// Files whose block locations are asked for in one go.
+const LOCATION_BATCH: usize = 256;
 
 impl InputStore for HdfsInput {
     /// One `getListing` exchange per directory (the NameNode pages large ones).
@@ -181,6 +238,14 @@ impl InputStore for HdfsInput {
             });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        let files: Vec<String> = out
+            .iter()
+            .filter(|e| !e.is_dir)
+            .map(|e| child(&path, &e.name))
+            .collect();
+        self.listed
+            .lock()
+            .insert((nn.base_url.clone(), path), files);
         Ok(Some(out))
     }
 
@@ -202,15 +267,16 @@ impl InputStore for HdfsInput {
     /// Hosts ranked by the bytes of the file they hold. Locality is an optimisation: when
     /// neither RPC nor WebHDFS can answer, this warns once per NameNode and returns no hosts.
     fn block_hosts(&self, file: &Location) -> Result<Vec<String>, StorageError> {
-        let (nn, _) = namenode_for(file)?;
+        let (nn, path) = namenode_for(file)?;
         if self.no_locality.lock().contains(&nn.base_url) {
             return Ok(Vec::new());
         }
-        match self.block_locations(file) {
+        match self.blocks_batched(&nn, &path) {
             Ok(blocks) => Ok(locality::rank_hosts(&blocks)),
             Err(e) => {
                 tracing::warn!(
                     namenode = %nn.addr,
+                    file = %file,
                     error = %e,
                     "no block locations; tasks reading this file system are placed without locality"
                 );
