@@ -46,3 +46,6 @@ eval "$("$ROOT/scripts/s3-server.sh" env)"
 
 step "integration suite (mini cluster)"
 FILEX_BIN="$ROOT/target/debug/filex" cargo test -p filex-integration -- --test-threads=1
+
+step "yarn crate against the mini cluster"
+cargo test -p filex-yarn --features integration-test --test cluster -- --test-threads=1
