@@ -380,12 +380,90 @@ fn follow(
             if !report.diagnostics.trim().is_empty() {
                 println!("diagnostics: {}", report.diagnostics.trim());
             }
-            return Ok(match (ok, report.state) {
+            let code = match (ok, report.state) {
                 (true, _) => exit::SUCCEEDED,
                 (false, ApplicationState::Killed) => exit::KILLED,
                 _ => exit::FAILED,
-            });
+            };
+            write_oozie_output(&report, code);
+            return Ok(code);
         }
         std::thread::sleep(POLL);
+    }
+}
+
+/// Where Oozie's `<capture-output/>` wants the action's result (see `docs/SCHEDULING.md`).
+pub const OOZIE_ACTION_OUTPUT: &str = "OOZIE_ACTION_OUTPUT_PROPERTIES";
+
+/// When `OOZIE_ACTION_OUTPUT_PROPERTIES` names a file, writes the outcome there as Java
+/// properties (well under Oozie's 2 KB limit): `application_id`, `state`, `final_status`,
+/// `exit_code`, `manifest` and the manifest's counters (`lines_in`, `lines_out`, `rejected`,
+/// `out_of_window`, `partitions`) when the run published one, `error` (the first line of the
+/// diagnostics, 300 characters at most) when it did not. The counters are read from the
+/// manifest itself (one small HDFS read), the one place that holds them after the run.
+fn write_oozie_output(report: &ApplicationReport, code: u8) {
+    let Some(path) = std::env::var_os(OOZIE_ACTION_OUTPUT) else {
+        return;
+    };
+    let diagnostics = report.diagnostics.trim();
+    let manifest = diagnostics
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("manifest: "))
+        .map(str::trim);
+    let mut props = vec![
+        ("application_id", report.application_id.to_string()),
+        ("state", report.state.as_str().to_string()),
+        ("final_status", report.final_status.as_str().to_string()),
+        ("exit_code", code.to_string()),
+    ];
+    if let Some(url) = manifest {
+        props.push(("manifest", url.to_string()));
+        let read = || -> Result<crate::manifest::Manifest> {
+            let loc = Location::parse(url, std::path::Path::new("/"))?;
+            let mut bytes = Vec::new();
+            crate::storage::input_store(&loc)?
+                .open(&loc)?
+                .read_to_end(&mut bytes)?;
+            Ok(serde_json::from_slice(&bytes)?)
+        };
+        match read() {
+            Ok(m) => {
+                let c = &m.counters;
+                props.push(("lines_in", c.lines_in.to_string()));
+                props.push(("lines_out", c.lines_out.to_string()));
+                props.push(("rejected", c.rejected.to_string()));
+                props.push(("out_of_window", c.out_of_window.to_string()));
+                props.push(("partitions", m.partitions.len().to_string()));
+            }
+            Err(e) => eprintln!("filex: cannot read the manifest {url} for Oozie: {e:#}"),
+        }
+    } else if let Some(first) = diagnostics.lines().next() {
+        props.push(("error", first.chars().take(300).collect()));
+    }
+    let mut text = String::new();
+    for (k, v) in props {
+        // Java properties (read as ISO-8859-1): `\\`, `\n`, `\r` and `\uXXXX` escapes.
+        text.push_str(k);
+        text.push('=');
+        for ch in v.chars() {
+            match ch {
+                '\\' => text.push_str("\\\\"),
+                '\n' => text.push_str("\\n"),
+                '\r' => text.push_str("\\r"),
+                ' '..='~' => text.push(ch),
+                _ => {
+                    for unit in ch.encode_utf16(&mut [0; 2]) {
+                        text.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+            }
+        }
+        text.push('\n');
+    }
+    if let Err(e) = std::fs::write(&path, text) {
+        eprintln!(
+            "filex: cannot write {OOZIE_ACTION_OUTPUT} file {}: {e}",
+            std::path::Path::new(&path).display()
+        );
     }
 }
