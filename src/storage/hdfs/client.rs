@@ -27,8 +27,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// After a NameNode could not be reached, later calls fail at once for this long rather than
 /// each waiting out its own timeout (cleanup after a failed run would otherwise take minutes).
 const UNREACHABLE_MEMORY: Duration = Duration::from_secs(60);
-/// Worker threads of the I/O runtime: the work is network waits and checksums.
-const IO_THREADS: usize = 2;
+/// Worker threads of the I/O runtime (the work is network waits and packet checksums): one
+/// per core, within these bounds.
+const IO_THREADS: (usize, usize) = (2, 8);
 
 /// Why an HDFS operation failed. Displays without the path; the caller names it.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -145,7 +146,11 @@ fn runtime() -> Result<&'static Runtime, HdfsFailure> {
     RUNTIME
         .get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(IO_THREADS)
+                .worker_threads(
+                    std::thread::available_parallelism()
+                        .map_or(IO_THREADS.0, |n| n.get())
+                        .clamp(IO_THREADS.0, IO_THREADS.1),
+                )
                 .thread_name("filex-hdfs")
                 .enable_all()
                 .build()

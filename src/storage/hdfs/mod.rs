@@ -20,7 +20,6 @@ pub mod webhdfs;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use hdfs_native::WriteOptions;
@@ -287,21 +286,17 @@ impl InputStore for HdfsInput {
     }
 }
 
-/// Scratch space in one HDFS directory, removed at the end of the run.
+/// Scratch space in one HDFS directory, removed at the end of the run. Several processes
+/// (workers writing, a coordinator removing) may open the same directory.
 pub struct HdfsScratch {
     location: Location,
-    /// Set by the first `create`: a run that never wrote scratch has nothing to remove.
-    used: AtomicBool,
 }
 
 impl HdfsScratch {
     /// Scratch in `dir` (created on first write).
     pub fn new(dir: Location) -> Result<Self, StorageError> {
         hdfs_parts(&dir)?;
-        Ok(HdfsScratch {
-            location: dir,
-            used: AtomicBool::new(false),
-        })
+        Ok(HdfsScratch { location: dir })
     }
 
     fn resolve(&self, name: &str) -> std::io::Result<(Arc<NameNode>, String, String)> {
@@ -349,7 +344,6 @@ fn create_file(nn: &NameNode, path: &str) -> Result<hdfs_native::file::FileWrite
 impl Scratch for HdfsScratch {
     fn create(&self, name: &str) -> std::io::Result<Box<dyn ScratchFile>> {
         let (nn, path, url) = self.resolve(name)?;
-        self.used.store(true, Ordering::Release);
         let writer = create_file(&nn, &path).map_err(|f| f.into_io(&url))?;
         Ok(Box::new(HdfsScratchFile {
             sink: FileSink::new(writer, url),
@@ -384,9 +378,6 @@ impl Scratch for HdfsScratch {
     }
 
     fn remove_all(&self) -> std::io::Result<()> {
-        if !self.used.load(Ordering::Acquire) {
-            return Ok(());
-        }
         let (nn, path, url) = self.resolve("")?;
         match nn.call(nn.client.delete(&path, true)) {
             Ok(_) | Err(HdfsFailure::NotFound) => Ok(()),
