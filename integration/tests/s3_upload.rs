@@ -151,6 +151,18 @@ fn run_filex_args(
     s3: &S3Env,
     creds: Option<(&str, &str)>,
 ) -> (Output, u64) {
+    run_filex_env(job, args, sets, s3, creds, &[])
+}
+
+/// As [`run_filex_args`], with extra environment variables.
+fn run_filex_env(
+    job: &Path,
+    args: &[&str],
+    sets: &[String],
+    s3: &S3Env,
+    creds: Option<(&str, &str)>,
+    envs: &[(&str, &str)],
+) -> (Output, u64) {
     let mut cmd = Command::new(filex_bin());
     cmd.arg("run").arg(job).arg("--no-progress").args(args);
     for s in sets {
@@ -165,6 +177,7 @@ fn run_filex_args(
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("AWS_ENDPOINT_URL_S3")
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn filex run");
@@ -657,10 +670,43 @@ fn s3_output_equals_file_output_and_manifest_comes_last() {
     assert_same_objects(&s3, &prefix, &want);
     assert_manifest_last(&s3, &prefix);
     assert_eq!(open_uploads(&s3), before, "multipart uploads left open");
-    // A rerun of the same window writes the same keys with the same bytes.
+    // A rerun of the same window writes the same keys with the same bytes, here with
+    // strictly sequential parts.
+    let mut sets = sets;
+    sets.push("output.store.sequential=true".into());
     let (out, _) = run_filex(&corpus.job(), &sets, &s3, None);
     assert!(out.status.success(), "s3 rerun: {}", text(&out));
     assert_same_objects(&s3, &prefix, &want);
+    assert_eq!(open_uploads(&s3), before, "multipart uploads left open");
+}
+
+#[test]
+fn s3_worker_processes_stage_and_the_driver_commits() {
+    // Reduce tasks run in worker processes (`--workers 2`): each stages its multipart
+    // uploads there, the driver process completes them. The endpoint comes from
+    // AWS_ENDPOINT_URL, as users of the AWS tools set it.
+    let s3 = s3env();
+    let corpus = Corpus::gen("workers", &[]);
+    let (_, want) = local_output(&corpus, "workers", &[], &[]);
+    let prefix = unique("workers");
+    let before = open_uploads(&s3);
+    let sets = vec![format!("output.root=s3://{}/{prefix}", s3.bucket)];
+    let (out, _) = run_filex_env(
+        &corpus.job(),
+        &["--workers", "2"],
+        &sets,
+        &s3,
+        None,
+        &[("AWS_ENDPOINT_URL", s3.endpoint.as_str())],
+    );
+    assert!(
+        out.status.success(),
+        "run with worker processes: {}",
+        text(&out)
+    );
+    assert_same_objects(&s3, &prefix, &want);
+    assert_manifest_last(&s3, &prefix);
+    assert_eq!(open_uploads(&s3), before, "multipart uploads left open");
 }
 
 #[test]

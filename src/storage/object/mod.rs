@@ -51,6 +51,32 @@
 //!   example, and blocking std threads fit the synchronous `Write` the reducer feeds.
 //!   The HTTP client is `ureq` (blocking, rustls with ring, no async runtime).
 //!
+//! # Configuration
+//!
+//! ```toml
+//! [output]
+//! root = "s3://logs-bucket/fused"
+//! path = "{domain}/%Y%m%d/{domain}_%Y%m%d%H.log.gz"
+//!
+//! [output.store]                 # all optional
+//! endpoint = "https://oss-cn-hangzhou.aliyuncs.com"   # default: AWS_ENDPOINT_URL, else AWS
+//! region = "cn-hangzhou"         # default: AWS_REGION, else us-east-1
+//! path_style = false             # default: true for IP/localhost endpoints
+//! part_size = "64M"              # 5 MiB – 5 GiB, default 16 MiB
+//! concurrency = 4                # parts in flight per object
+//! sequential = false             # true: one part at a time, in order
+//! credentials_file = "s3.ini"    # AWS INI format; default: environment, ~/.aws/credentials
+//! profile = "cdn"                # default: AWS_PROFILE, else default
+//! checksum = "md5"               # per-part Content-MD5, or "none"
+//! verify = "etag"                # or "read-back" (GET + SHA-256), or "none"
+//! timeout_secs = 120             # per request
+//! max_attempts = 6               # per request, transient faults only
+//! ```
+//!
+//! Any key can be given on the command line too: `--set output.store.endpoint=…`.
+//! A large object (tens of GB) needs `part_size × 10 000` above its size: 64 MiB parts
+//! reach 625 GiB. Memory is about `part_size × (concurrency + 1)` per reduce task.
+//!
 //! Native `oss://`, `cos://`, `obs://` and `upyun://` APIs are not implemented: those roots
 //! fail with a message pointing to the vendor's S3-compatible endpoint.
 
