@@ -20,6 +20,9 @@ use support::*;
 const BLOCK_SIZE: usize = 16 << 20;
 /// Size of the shard: two full blocks and a partial third.
 const SHARD_BYTES: usize = 40 << 20;
+/// Memory budget of the runs: small enough that the shard is sorted in several runs, so
+/// that scratch on HDFS is written, read by range and merged.
+const RUN_MEMORY: &str = "64M";
 
 /// nginx combined lines in the slot 2026-11-05 00:00–00:05 UTC, a little out of order, about
 /// `bytes` long in all.
@@ -172,12 +175,12 @@ fn multi_block_shard_is_placed_on_its_datanodes_and_read_whole() {
             &local_job.to_string_lossy(),
             "--no-progress",
             "--memory",
-            "256M",
+            RUN_MEMORY,
         ],
         &[],
     );
     let stdout = filex_ok(
-        &["run", &hdfs_job_s, "--no-progress", "--memory", "256M"],
+        &["run", &hdfs_job_s, "--no-progress", "--memory", RUN_MEMORY],
         &[],
     );
     let manifest = String::from_utf8(fs.open(&hdfs_path(&manifest_url(&stdout))).unwrap()).unwrap();

@@ -24,13 +24,25 @@ pub const RANGE_CHUNK: usize = 1 << 20;
 pub const WRITE_CHUNK: usize = 4 << 20;
 
 /// A `Read` over `[offset, offset + len)` of one HDFS file.
+///
+/// Two ways to fetch: one stream over the whole range ([`RangeReader::streaming`]), which
+/// `hdfs-native` fills ahead in the background (up to about 6 MiB per block being read), for
+/// the one shard a map task reads at a time; or one bounded stream per chunk
+/// ([`RangeReader::windowed`]), for the many scratch segments a merge holds open at once,
+/// where read-ahead per input would multiply memory by the fan-in.
 pub struct RangeReader {
     url: String,
-    /// The packets of the range, in order; `None` once it ended or failed.
+    /// The packets of the current stream, in order; `None` between windows, once the range
+    /// ended, or after a failure.
     stream: Option<BoxStream<'static, hdfs_native::Result<Bytes>>>,
+    /// Kept to open the next window (windowed mode only).
+    reader: Option<FileReader>,
+    /// Next offset to open a window at, and the end of the range.
+    next: u64,
+    end: u64,
     /// Received and not yet read.
     packets: VecDeque<Bytes>,
-    /// Bytes of the range not yet received.
+    /// Bytes of the current stream not yet received.
     expected: u64,
     chunk: usize,
     /// Set once a transfer failed: the stream's position is then unknown, so every later
@@ -39,47 +51,93 @@ pub struct RangeReader {
 }
 
 impl RangeReader {
-    /// Reads `len` bytes from `offset`, both clamped to the file; `chunk` bytes per round trip.
-    pub fn new(reader: &FileReader, url: String, offset: u64, len: u64, chunk: usize) -> Self {
-        let file_len = reader.file_length() as u64;
-        let start = offset.min(file_len);
-        let len = len.min(file_len - start);
-        let stream = (len > 0).then(|| {
+    /// Reads `len` bytes from `offset` (both clamped to the file) as one stream; pulls
+    /// `chunk` bytes per runtime round trip.
+    pub fn streaming(
+        reader: &FileReader,
+        url: String,
+        offset: u64,
+        len: u64,
+        chunk: usize,
+    ) -> Self {
+        let (start, end) = clamp(reader, offset, len);
+        let stream = (end > start).then(|| {
             reader
-                .read_range_stream(start as usize, len as usize)
+                .read_range_stream(start as usize, (end - start) as usize)
                 .boxed()
         });
         RangeReader {
             url,
             stream,
+            reader: None,
+            next: end,
+            end,
             packets: VecDeque::new(),
-            expected: len,
+            expected: end - start,
             chunk: chunk.max(64 << 10),
             failed: None,
         }
     }
 
+    /// Reads `len` bytes from `offset` (both clamped to the file), opening one stream of at
+    /// most `chunk` bytes at a time and draining it before the next.
+    pub fn windowed(reader: FileReader, url: String, offset: u64, len: u64, chunk: usize) -> Self {
+        let (start, end) = clamp(&reader, offset, len);
+        RangeReader {
+            url,
+            stream: None,
+            reader: Some(reader),
+            next: start,
+            end,
+            packets: VecDeque::new(),
+            expected: 0,
+            chunk: chunk.max(64 << 10),
+            failed: None,
+        }
+    }
+
+    /// Whether more bytes are to be received.
+    fn more(&self) -> bool {
+        self.stream.is_some() || (self.reader.is_some() && self.next < self.end)
+    }
+
     fn fail(&mut self, kind: io::ErrorKind, message: String) -> io::Error {
         self.stream = None;
+        self.reader = None;
         self.packets.clear();
         self.failed = Some((kind, message.clone()));
         io::Error::new(kind, message)
     }
 
-    /// Receives up to one chunk of packets.
+    /// Receives up to one chunk of packets (in windowed mode: opens and drains the next
+    /// window).
     fn fill(&mut self) -> io::Result<()> {
+        if self.stream.is_none() && self.next < self.end {
+            if let Some(reader) = &self.reader {
+                let len = (self.end - self.next).min(self.chunk as u64);
+                self.stream = Some(
+                    reader
+                        .read_range_stream(self.next as usize, len as usize)
+                        .boxed(),
+                );
+                self.expected = len;
+                self.next += len;
+            }
+        }
         let Some(stream) = self.stream.as_mut() else {
             return Ok(());
         };
-        let want = self.chunk;
+        // Stop at a chunk, or once the stream delivered all it owes (no need to wait for its
+        // end marker).
+        let want = (self.chunk as u64).min(self.expected);
         let pulled = block_on(DATA_TIMEOUT, async {
             let mut got = Vec::new();
-            let mut bytes = 0usize;
+            let mut bytes = 0u64;
             let mut ended = false;
             while bytes < want {
                 match stream.next().await {
                     Some(Ok(b)) => {
-                        bytes += b.len();
+                        bytes += b.len() as u64;
                         got.push(b);
                     }
                     Some(Err(e)) => return Err(e),
@@ -116,15 +174,14 @@ impl RangeReader {
                 self.packets.push_back(b);
             }
         }
-        if ended {
+        if self.expected == 0 {
             self.stream = None;
-            if self.expected > 0 {
-                let msg = format!(
-                    "{}: read ended {} bytes short of the file's length",
-                    self.url, self.expected
-                );
-                return Err(self.fail(io::ErrorKind::UnexpectedEof, msg));
-            }
+        } else if ended {
+            let msg = format!(
+                "{}: read ended {} bytes short of the file's length",
+                self.url, self.expected
+            );
+            return Err(self.fail(io::ErrorKind::UnexpectedEof, msg));
         }
         Ok(())
     }
@@ -138,7 +195,7 @@ impl Read for RangeReader {
         if buf.is_empty() {
             return Ok(0);
         }
-        while self.packets.is_empty() && self.stream.is_some() {
+        while self.packets.is_empty() && self.more() {
             self.fill()?;
         }
         let Some(front) = self.packets.front_mut() else {
@@ -153,6 +210,13 @@ impl Read for RangeReader {
         }
         Ok(n)
     }
+}
+
+/// `[offset, offset + len)` clamped to the file: `(start, end)`.
+fn clamp(reader: &FileReader, offset: u64, len: u64) -> (u64, u64) {
+    let file_len = reader.file_length() as u64;
+    let start = offset.min(file_len);
+    (start, start + len.min(file_len - start))
 }
 
 /// A `Write` into a new HDFS file. Must be [`close`](FileSink::close)d: dropping it leaves an

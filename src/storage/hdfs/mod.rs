@@ -254,7 +254,7 @@ impl InputStore for HdfsInput {
         let reader = nn
             .call(nn.client.read(&path))
             .map_err(|f| io_error("open", &url, f))?;
-        Ok(Box::new(RangeReader::new(
+        Ok(Box::new(RangeReader::streaming(
             &reader,
             url,
             0,
@@ -360,8 +360,8 @@ impl Scratch for HdfsScratch {
         let reader = nn
             .call(nn.client.read(&path))
             .map_err(|f| f.into_io(&url))?;
-        Ok(Box::new(RangeReader::new(
-            &reader,
+        Ok(Box::new(RangeReader::windowed(
+            reader,
             url,
             offset,
             len,
