@@ -1,0 +1,32 @@
+"""DAG used by the cluster tests: one FilexSubmitOperator, configured from the environment.
+
+FILEX_IT_DAG_ID  dag id (one per test, so runs do not replace each other)
+FILEX_IT_JOB     job file; FILEX_IT_SET: extra `--set` pairs, one per line
+FILEX_BIN        the filex binary; HADOOP_CONF_DIR reaches filex through the environment
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow import DAG
+
+from filex_airflow import FilexSubmitOperator
+
+with DAG(
+    dag_id=os.environ.get("FILEX_IT_DAG_ID", "filex_it"),
+    schedule="@hourly",
+    start_date=pendulum.datetime(2026, 9, 1, tz="UTC"),
+    catchup=False,
+    default_args={"retries": 0, "execution_timeout": timedelta(minutes=10)},
+) as dag:
+    FilexSubmitOperator(
+        task_id="fuse",
+        job=os.environ.get("FILEX_IT_JOB", "/nonexistent/job.toml"),
+        settings=[s for s in os.environ.get("FILEX_IT_SET", "").splitlines() if s],
+        defines={"filex.workers.max": 2, "filex.worker.memory-mb": 512},
+        filex_bin=os.environ.get("FILEX_BIN", "filex"),
+        kill_timeout=60,
+    )

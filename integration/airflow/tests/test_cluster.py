@@ -1,0 +1,237 @@
+"""FilexSubmitOperator in a real Airflow (`airflow dags test`, SQLite metadata DB) against the
+mini cluster (`scripts/cluster.sh start`): a run that succeeds and its retry (same bytes), a
+run that fails (the task fails and filex's message is in the task log), and a task killed
+while its application runs (the application ends KILLED)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+from conftest import PROJECT, airflow_cli
+
+pytestmark = pytest.mark.cluster
+
+# The corpus window: 2026-10-01T08:00+08:00 = 00:00 UTC, one hour; an @hourly run whose
+# logical date is that hour has it as its data interval.
+WINDOW_START = "2026-10-01T08:00:00+08:00"
+LOGICAL_DATE = "2026-10-01T00:00:00+00:00"
+
+
+def cluster_env() -> dict[str, str]:
+    conf = pathlib.Path(
+        os.environ.get("FILEX_CLUSTER_DIR", PROJECT / "target" / "cluster")
+    ) / "conf"
+    env_file = conf / "cluster.env"
+    if os.environ.get("FILEX_AIRFLOW_UNIT_ONLY") == "1":
+        pytest.skip("FILEX_AIRFLOW_UNIT_ONLY=1")
+    assert env_file.exists(), f"no {env_file}: start the cluster with scripts/cluster.sh start"
+    env = {"HADOOP_CONF_DIR": str(conf), "YARN_CONF_DIR": str(conf)}
+    for line in env_file.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            env[k] = v
+    return env
+
+
+def http(method: str, url: str, data: bytes | None = None) -> bytes:
+    req = urllib.request.Request(url, data=data, method=method)
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return r.read()
+
+
+def webhdfs_put(base: str, path: str, data: bytes) -> None:
+    # The NameNode answers 307 with the DataNode to write to; urllib does not follow a PUT.
+    url = f"{base}/webhdfs/v1{path}?op=CREATE&user.name=root&overwrite=true"
+    req = urllib.request.Request(url, method="PUT")
+    opener = urllib.request.build_opener(NoRedirect())
+    try:
+        opener.open(req, timeout=60)
+        raise AssertionError("WebHDFS CREATE did not redirect")
+    except urllib.error.HTTPError as e:
+        assert e.code == 307, e
+        location = e.headers["Location"]
+    http("PUT", location, data)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003
+        return None
+
+
+def webhdfs_get(base: str, path: str) -> bytes:
+    return http("GET", f"{base}/webhdfs/v1{path}?op=OPEN&user.name=root")
+
+
+def app_state(env: dict[str, str], app: str) -> str:
+    doc = json.loads(http("GET", f"{env['FILEX_RM_WEBAPP']}/ws/v1/cluster/apps/{app}"))
+    return doc["app"]["state"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    env = cluster_env()
+    filex = os.environ["FILEX_BIN"]
+    assert os.access(filex, os.X_OK), f"{filex}: build it with cargo build --bin filex"
+    local = tmp_path_factory.mktemp("corpus")
+    subprocess.run(
+        [filex, "gen", "--out", str(local), "--seed", "7", "--hours", "1", "--rate", "3",
+         "--start", WINDOW_START, "--platforms", "upyun,aliyun,nginx"],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    run = uuid.uuid4().hex[:10]
+    root = f"/filex-airflow-it/{run}"
+    for f in sorted((local / "shards").rglob("*")):
+        if f.is_file():
+            webhdfs_put(env["FILEX_WEBHDFS"], f"{root}/{f.relative_to(local)}", f.read_bytes())
+    job = (local / "job.toml").read_text()
+    hdfs_job = job.replace('shards = "shards/', f'shards = "hdfs://{root}/shards/').replace(
+        'root = "output"', f'root = "hdfs://{root}/out"'
+    )
+    assert hdfs_job != job
+    # A name of its own: filex re-attaches to a running application of the same job name and
+    # window, and others share this cluster.
+    hdfs_job = hdfs_job.replace('name = "demo-hourly"', f'name = "airflow-it-{run}"')
+    assert f"airflow-it-{run}" in hdfs_job
+    (local / "job-hdfs.toml").write_text(hdfs_job)
+    return {"env": env, "job": str(local / "job-hdfs.toml"), "root": root, "name": f"airflow-it-{run}"}
+
+
+def dags_test_env(corpus, dag_id: str, sets: list[str] = (), extra=None) -> dict[str, str]:
+    env = {**os.environ, **corpus["env"]}
+    env.update(
+        FILEX_IT_DAG_ID=dag_id,
+        FILEX_IT_JOB=corpus["job"],
+        FILEX_IT_SET="\n".join(sets),
+        FILEX_LOG="warn",
+    )
+    env.update(extra or {})
+    return env
+
+
+def dags_test(corpus, dag_id: str, sets: list[str] = (), extra=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [airflow_cli(), "dags", "test", dag_id, LOGICAL_DATE],
+        env=dags_test_env(corpus, dag_id, sets, extra),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def task_outcome(dag_id: str) -> tuple[str, dict[str, object]]:
+    """(state, xcoms) of the `fuse` task of the run at LOGICAL_DATE, from the metadata DB."""
+    from airflow.models import TaskInstance, XCom
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ti = (
+            session.query(TaskInstance)
+            .filter(TaskInstance.dag_id == dag_id, TaskInstance.task_id == "fuse")
+            .one()
+        )
+        xcoms = {}
+        for x in session.query(XCom).filter(XCom.dag_id == dag_id, XCom.task_id == "fuse"):
+            # Airflow 2.10 hands back the deserialized value on a plain query.
+            xcoms[x.key] = x.value
+        return ti.state, xcoms
+
+
+def partitions(corpus, manifest_url: str) -> dict[str, bytes]:
+    """Every fused file of the window, read back from HDFS via the manifest."""
+    base = corpus["env"]["FILEX_WEBHDFS"]
+    assert manifest_url.startswith("hdfs://"), manifest_url
+    path = "/" + manifest_url[len("hdfs://") :].split("/", 1)[1]
+    assert path.startswith(f"{corpus['root']}/out/_manifests/{corpus['name']}/"), path
+    manifest = json.loads(webhdfs_get(base, path))
+    assert manifest["partitions"], manifest
+    return {
+        p["path"]: webhdfs_get(base, f"{corpus['root']}/out/{p['path']}")
+        for p in manifest["partitions"]
+    }
+
+
+def test_a_run_succeeds_and_its_retry_writes_the_same_bytes(corpus):
+    dag_id = "filex_it_ok"
+    started = time.monotonic()
+    done = dags_test(corpus, dag_id)
+    log = done.stdout + done.stderr
+    state, xcoms = task_outcome(dag_id)
+    assert state == "success", log[-4000:]
+    app = xcoms["application_id"]
+    assert xcoms["return_value"] == app
+    assert app_state(corpus["env"], app) == "FINISHED"
+    assert f"Submitted application {app}" in log, "filex's output streams into the task log"
+    assert str(xcoms["manifest"]).endswith(".json")
+    first = partitions(corpus, xcoms["manifest"])
+    first_took = time.monotonic() - started
+
+    # A retry (or backfill) of the same interval: a new application, the same bytes.
+    done = dags_test(corpus, dag_id)
+    state, again = task_outcome(dag_id)
+    assert state == "success", (done.stdout + done.stderr)[-4000:]
+    assert again["application_id"] != app
+    assert again["manifest"] == xcoms["manifest"]
+    assert partitions(corpus, again["manifest"]) == first
+    print(f"first run {first_took:.1f} s")
+
+
+def test_a_failing_run_fails_the_task_with_filex_message(corpus):
+    dag_id = "filex_it_fail"
+    done = dags_test(
+        corpus, dag_id, ["source.0.shards=hdfs://127.0.0.1:9/nowhere/%Y%m%d/%H%M/*.gz"]
+    )
+    log = done.stdout + done.stderr
+    state, xcoms = task_outcome(dag_id)
+    assert state == "failed", log[-4000:]
+    assert "filex submit exited with 1 (the job failed)" in log, log[-4000:]
+    assert "127.0.0.1:9" in log, "filex's diagnostics name the address"
+    assert app_state(corpus["env"], xcoms["application_id"]) == "FINISHED"  # FAILED final status
+
+
+def test_killing_the_task_kills_the_application(corpus):
+    dag_id = "filex_it_kill"
+    env = dags_test_env(corpus, dag_id, extra={"FILEX_FAULT_STALL_AT": "map task 0#0"})
+    proc = subprocess.Popen(
+        [airflow_cli(), "dags", "test", dag_id, LOGICAL_DATE],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    app = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        text = "".join(lines)
+        running = [l for l in text.splitlines() if " RUNNING" in l and "application_" in l]
+        if running:
+            app = running[0].split("application_", 1)[1].split()[0]
+            app = f"application_{app}"
+            break
+        time.sleep(0.5)
+    assert app, "".join(lines)[-4000:]
+    time.sleep(2)
+    # What Airflow's task runner does to a task it kills (mark failed, timeout, shutdown).
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=180)
+    reader.join(10)
+    log = "".join(lines)
+    assert app_state(corpus["env"], app) == "KILLED", log[-4000:]
+    assert f"Killing YARN application {app}" in log, log[-4000:]
+    state, xcoms = task_outcome(dag_id)
+    assert xcoms.get("application_id") == app
+    assert state in ("failed", "up_for_retry"), (state, log[-4000:])
