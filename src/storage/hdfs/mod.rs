@@ -95,7 +95,7 @@ fn backend(location: &str, f: HdfsFailure) -> StorageError {
 
 /// `<location>: cannot <op>: <failure>`. `Backend` rather than `Io`: the failure is the
 /// message, not a source that error chains would print a second time.
-fn io_error(op: &'static str, location: &str, f: HdfsFailure) -> StorageError {
+fn op_error(op: &'static str, location: &str, f: HdfsFailure) -> StorageError {
     StorageError::Backend {
         location: location.to_string(),
         message: format!("cannot {op}: {f}"),
@@ -217,7 +217,7 @@ impl InputStore for HdfsInput {
         let statuses = match nn.call(nn.client.list_status(&path, false)) {
             Ok(s) => s,
             Err(HdfsFailure::NotFound) => return Ok(None),
-            Err(f) => return Err(io_error("list", &dir.to_string(), f)),
+            Err(f) => return Err(op_error("list", &dir.to_string(), f)),
         };
         let prefix = if path == "/" {
             "/".to_string()
@@ -253,7 +253,7 @@ impl InputStore for HdfsInput {
         let url = nn.url(&path);
         let reader = nn
             .call(nn.client.read(&path))
-            .map_err(|f| io_error("open", &url, f))?;
+            .map_err(|f| op_error("open", &url, f))?;
         Ok(Box::new(RangeReader::streaming(
             &reader,
             url,
@@ -451,7 +451,7 @@ impl OutputStore for HdfsOutput {
         let (nn, _, staging) = self.namenode()?;
         let path = child(&staging, rel);
         let url = nn.url(&path);
-        let writer = create_file(&nn, &path).map_err(|f| io_error("create", &url, f))?;
+        let writer = create_file(&nn, &path).map_err(|f| op_error("create", &url, f))?;
         Ok(Box::new(HdfsStaged {
             rel: rel.to_string(),
             path,
@@ -469,11 +469,11 @@ impl OutputStore for HdfsOutput {
             if let Some(dir) = parent(&dest) {
                 if made.insert(dir.to_string()) {
                     nn.call(nn.client.mkdirs(dir, DIR_PERMISSION, true))
-                        .map_err(|f| io_error("create", &nn.url(dir), f))?;
+                        .map_err(|f| op_error("create", &nn.url(dir), f))?;
                 }
             }
             nn.call(nn.client.rename(&obj.handle, &dest, true))
-                .map_err(|f| io_error("publish", &url, f))?;
+                .map_err(|f| op_error("publish", &url, f))?;
         }
         Ok(())
     }
@@ -482,7 +482,7 @@ impl OutputStore for HdfsOutput {
         let (nn, root, staging) = self.namenode()?;
         match nn.call(nn.client.delete(&staging, true)) {
             Ok(_) | Err(HdfsFailure::NotFound) => {}
-            Err(f) => return Err(io_error("remove", &nn.url(&staging), f)),
+            Err(f) => return Err(op_error("remove", &nn.url(&staging), f)),
         }
         // Leave `_temporary` itself if another run still uses it (a non-recursive delete of
         // a non-empty directory fails, which is the point).
