@@ -48,7 +48,7 @@ pub enum DriverError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
-    #[error("scratch {what}: {source}")]
+    #[error("scratch {what}")]
     Scratch {
         what: String,
         #[source]

@@ -20,6 +20,7 @@
 pub mod application;
 pub mod cluster;
 pub mod driver;
+pub mod errors;
 pub mod formats;
 pub mod gen;
 pub mod job;

@@ -130,7 +130,8 @@ fn setting(conf: &Config, key: &str, default: i64) -> Result<i64> {
 
 /// Runs `filex submit`; returns the exit code.
 pub fn submit(opts: &SubmitOptions) -> Result<u8> {
-    let job = Job::load(&opts.job, &opts.set).map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    let job =
+        Job::load(&opts.job, &opts.set).map_err(|e| fail(exit::USAGE, crate::errors::chain(&e)))?;
     check_cluster_locations(&job).map_err(|e| fail(exit::USAGE, format!("{e:#}")))?;
     let mut conf = Config::load(None).map_err(|e| fail(exit::USAGE, e.to_string()))?;
     for d in &opts.defines {

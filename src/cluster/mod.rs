@@ -11,7 +11,7 @@ use crate::task::{Task, TaskError, TaskOutput};
 /// Why a cluster could not run a batch of tasks.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("{task} failed: {source}")]
+    #[error("{task} failed")]
     Task {
         task: String,
         #[source]

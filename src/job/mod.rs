@@ -23,7 +23,7 @@ pub const DEFAULT_GZIP_LEVEL: u32 = 6;
 /// Errors in a job file.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    #[error("cannot read job file {path}: {source}")]
+    #[error("cannot read job file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -106,7 +106,8 @@ pub struct SourceFile {
     pub format: FormatSpec,
     /// Location template: strftime fields of the 5-minute slot start, `{domain}`, globs.
     pub shards: String,
-    /// Zone of the slot in the path and of line times without an offset (default UTC).
+    /// Zone of the slot in the path and of line times without an offset (default: the
+    /// format's own zone, +08:00 for Tencent, else UTC).
     #[serde(default)]
     pub timezone: Option<String>,
 }
@@ -266,9 +267,25 @@ impl JobFile {
                 source_name: s.name.clone(),
                 error,
             })?;
-            let tz_offset_secs =
-                time::parse_offset(&key("timezone"), s.timezone.as_deref().unwrap_or("UTC"))?;
+            let tz_offset_secs = match s.timezone.as_deref() {
+                Some(tz) => time::parse_offset(&key("timezone"), tz)?,
+                // Formats whose times carry no offset have a documented zone (Tencent: +08:00).
+                None => format.default_tz_offset_secs().unwrap_or(0),
+            };
             let shards = compile_shard_template(&key("shards"), &s.shards, base_dir)?;
+            if format.host_from_shard_path()
+                && !shards
+                    .segments
+                    .iter()
+                    .flatten()
+                    .any(|t| *t == template::Token::Domain)
+            {
+                return Err(invalid(
+                    &key("shards"),
+                    &s.shards,
+                    "this format takes the host from the shard path: the template needs {domain}",
+                ));
+            }
             sources.push(Source {
                 name: s.name.clone(),
                 format,

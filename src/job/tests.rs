@@ -90,6 +90,10 @@ fn errors_name_the_key() {
         (&["source.9.name=x"], "--set source.9.name=x"),
         (&["bogus_key=1"], "bogus_key"),
         (&["window"], "expected key=value"),
+        (
+            &["source.1.shards=nginx/%Y%m%d/%H%M.log.gz"],
+            "needs {domain}",
+        ),
     ];
     for (overrides, needle) in cases {
         let err = load(JOB, overrides).expect_err(needle).to_string();

@@ -41,7 +41,7 @@ use sha2::{Digest, Sha256};
 /// Errors from any backend; every variant names the location involved.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("cannot {op} {location}: {source}")]
+    #[error("cannot {op} {location}")]
     Io {
         op: &'static str,
         location: String,

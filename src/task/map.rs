@@ -199,7 +199,7 @@ pub fn execute_map(
                 tracing::warn!(shard = %url, error = %e, "skipping corrupt shard");
                 skipped.push(SkippedShard {
                     url,
-                    reason: e.to_string(),
+                    reason: crate::errors::chain(&e),
                 });
                 continue;
             }

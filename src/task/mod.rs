@@ -71,7 +71,7 @@ impl Task {
 pub enum TaskError {
     #[error(transparent)]
     Shard(#[from] shard::ShardError),
-    #[error("scratch {what}: {source}")]
+    #[error("scratch {what}")]
     Scratch {
         what: String,
         #[source]
@@ -79,7 +79,7 @@ pub enum TaskError {
     },
     #[error(transparent)]
     Output(#[from] StorageError),
-    #[error("partition {partition}: {source}")]
+    #[error("partition {partition}")]
     Merge {
         partition: String,
         #[source]

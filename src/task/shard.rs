@@ -19,7 +19,7 @@ pub enum ShardError {
     Storage(#[from] StorageError),
     #[error("corrupt shard {url}: not gzip although named .gz")]
     NotGzip { url: String },
-    #[error("corrupt shard {url} near line {line}: {source}")]
+    #[error("corrupt shard {url} near line {line}")]
     Corrupt {
         url: String,
         line: u64,

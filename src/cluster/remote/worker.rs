@@ -35,13 +35,13 @@ pub struct WorkerOptions {
 /// Why a worker stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
-    #[error("cannot reach the coordinator at {addr}: {source}")]
+    #[error("cannot reach the coordinator at {addr}")]
     Connect {
         addr: String,
         #[source]
         source: io::Error,
     },
-    #[error("coordinator {addr}: {source}")]
+    #[error("coordinator {addr}")]
     Io {
         addr: String,
         #[source]
@@ -155,7 +155,7 @@ pub fn run_worker(opts: &WorkerOptions) -> Result<u64, WorkerError> {
                     Err(e) => ToCoordinator::Failed {
                         task,
                         attempt,
-                        error: e.to_string(),
+                        error: crate::errors::chain(&e),
                     },
                 };
                 ran += 1;
