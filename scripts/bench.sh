@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # the `bash -c '...'` snippets expand their own "$1"...
 # Benchmark: `filex run` against the shell pipeline a user would write instead and against
 # the floor (decompress the input, compress the output), in one run on one corpus.
 #
@@ -26,7 +27,6 @@
 # decompressing every input byte (pigz -dc, one process per core) and compressing every
 # output byte (pigz -6 on all cores).
 set -euo pipefail
-# shellcheck disable=SC2016  # the `bash -c '…'` snippets expand their own "$1"…
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${BENCH_DIR:-$ROOT/target/bench}"
@@ -165,18 +165,18 @@ LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 - "$RAW_BYTES" "$GZ_BYTES" "$LINES_IN" "$SHARDS" "$GEN_SECS" "$THREADS" "$SHELL_LINES" \
   "$LOAD_BEFORE" "$LOAD_AFTER" "$(nproc)" \
-  "filex run, json output|${WALL[filex_json]}|${CPU[filex_json]}|${RSS[filex_json]}|${OUT_BYTES[filex_json]}" \
-  "filex run, raw output|${WALL[filex_raw]}|${CPU[filex_raw]}|${RSS[filex_raw]}|${OUT_BYTES[filex_raw]}" \
-  "zcat | sort | gzip -6 (shell)|${WALL[shell]}|${CPU[shell]}|${RSS[shell]}|$(stat -c %s "$DIR/shell-out.gz")" \
-  "floor, json output|${WALL[floor_json]}|${CPU[floor_json]}|-|-" \
-  "floor, raw output|${WALL[floor_raw]}|${CPU[floor_raw]}|-|-" \
+  "filex run, json output@@${WALL[filex_json]}@@${CPU[filex_json]}@@${RSS[filex_json]}@@${OUT_BYTES[filex_json]}" \
+  "filex run, raw output@@${WALL[filex_raw]}@@${CPU[filex_raw]}@@${RSS[filex_raw]}@@${OUT_BYTES[filex_raw]}" \
+  "zcat | sort | gzip -6 (shell)@@${WALL[shell]}@@${CPU[shell]}@@${RSS[shell]}@@$(stat -c %s "$DIR/shell-out.gz")" \
+  "floor, json output@@${WALL[floor_json]}@@${CPU[floor_json]}@@-@@-" \
+  "floor, raw output@@${WALL[floor_raw]}@@${CPU[floor_raw]}@@-@@-" \
   "${WALL[decompress]}" "${WALL[compress_json]}" "${WALL[compress_raw]}" <<'EOF'
 import sys
 a = sys.argv[1:]
 raw, gz, lines, shards = int(a[0]), int(a[1]), int(a[2]), int(a[3])
 gen, threads, shell_lines = a[4], a[5], int(a[6])
 load_before, load_after, cores = a[7], a[8], int(a[9])
-rows = [r.split("|") for r in a[10:15]]
+rows = [r.split("@@") for r in a[10:15]]
 dec, cj, cr = (float(x) for x in a[15:18])
 mb = raw / 1e6
 gen_speed = ""
