@@ -1,7 +1,8 @@
 """FilexSubmitOperator in a real Airflow (`airflow dags test`, SQLite metadata DB) against the
 mini cluster (`scripts/cluster.sh start`): a run that succeeds and its retry (same bytes), a
-run that fails (the task fails and filex's message is in the task log), and a task killed
-while its application runs (the application ends KILLED)."""
+run that fails (the task fails and filex's message is in the task log), a task killed
+while its application runs (the application ends KILLED), and a retry after the worker died
+without on_kill (it re-attaches to the running application)."""
 
 from __future__ import annotations
 
@@ -199,39 +200,75 @@ def test_a_failing_run_fails_the_task_with_filex_message(corpus):
     assert app_state(corpus["env"], xcoms["application_id"]) == "FINISHED"  # FAILED final status
 
 
+class Running:
+    """`airflow dags test` in the background, its output collected line by line."""
+
+    def __init__(self, corpus, dag_id: str, extra=None) -> None:
+        self.proc = subprocess.Popen(
+            [airflow_cli(), "dags", "test", dag_id, LOGICAL_DATE],
+            env=dags_test_env(corpus, dag_id, extra=extra),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self.reader = threading.Thread(
+            target=lambda: self.lines.extend(self.proc.stdout), daemon=True
+        )
+        self.reader.start()
+
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 120) -> str:
+        """The first line containing `pattern`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            found = [l for l in self.log().splitlines() if pattern in l]
+            if found:
+                return found[0]
+            time.sleep(0.5)
+        raise AssertionError(f"no {pattern!r} in: {self.log()[-4000:]}")
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.proc.pid, sig)
+        self.proc.wait(timeout=180)
+        self.reader.join(10)
+
+
+def app_in(line: str) -> str:
+    return "application_" + line.split("application_", 1)[1].split()[0]
+
+
 def test_killing_the_task_kills_the_application(corpus):
     dag_id = "filex_it_kill"
-    env = dags_test_env(corpus, dag_id, extra={"FILEX_FAULT_STALL_AT": "map task 0#0"})
-    proc = subprocess.Popen(
-        [airflow_cli(), "dags", "test", dag_id, LOGICAL_DATE],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 120
-    app = None
-    while time.monotonic() < deadline and proc.poll() is None:
-        text = "".join(lines)
-        running = [l for l in text.splitlines() if " RUNNING" in l and "application_" in l]
-        if running:
-            app = running[0].split("application_", 1)[1].split()[0]
-            app = f"application_{app}"
-            break
-        time.sleep(0.5)
-    assert app, "".join(lines)[-4000:]
+    # The first map task stalls, so the application keeps running until killed.
+    task = Running(corpus, dag_id, extra={"FILEX_FAULT_STALL_AT": "map task 0#0"})
+    app = app_in(task.wait_for(" RUNNING"))
     time.sleep(2)
     # What Airflow's task runner does to a task it kills (mark failed, timeout, shutdown).
-    os.kill(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=180)
-    reader.join(10)
-    log = "".join(lines)
+    task.signal(signal.SIGTERM)
+    log = task.log()
     assert app_state(corpus["env"], app) == "KILLED", log[-4000:]
     assert f"Killing YARN application {app}" in log, log[-4000:]
     state, xcoms = task_outcome(dag_id)
     assert xcoms.get("application_id") == app
     assert state in ("failed", "up_for_retry"), (state, log[-4000:])
+
+
+def test_a_retry_after_the_worker_died_reattaches(corpus):
+    dag_id = "filex_it_retry"
+    first = Running(corpus, dag_id, extra={"FILEX_FAULT_STALL_AT": "map task 0#0"})
+    app = app_in(first.wait_for(" RUNNING"))
+    # The worker dies without running on_kill: the application keeps running.
+    first.signal(signal.SIGKILL)
+    assert app_state(corpus["env"], app) == "RUNNING"
+    retry = Running(corpus, dag_id)
+    line = retry.wait_for("Attaching to running application")
+    assert app_in(line) == app, line
+    retry.wait_for(" RUNNING")
+    retry.signal(signal.SIGTERM)
+    assert app_state(corpus["env"], app) == "KILLED", retry.log()[-4000:]
+    _, xcoms = task_outcome(dag_id)
+    assert xcoms.get("application_id") == app
