@@ -47,5 +47,8 @@ eval "$("$ROOT/scripts/s3-server.sh" env)"
 step "integration suite (mini cluster)"
 FILEX_BIN="$ROOT/target/debug/filex" cargo test -p filex-integration -- --test-threads=1
 
+step "scheduler integrations (Airflow, in a venv under target/)"
+FILEX_BIN="$ROOT/target/debug/filex" "$ROOT/scripts/test-schedulers.sh" airflow
+
 step "yarn crate against the mini cluster"
 cargo test -p filex-yarn --features integration-test --test cluster -- --test-threads=1
