@@ -228,6 +228,7 @@ fn execute_plan_timed(
     let expected_lines: u64 = reduces.iter().map(|r| r.records).sum();
     let t = Instant::now();
     progress.start_phase("reduce", reduces.len() as u64);
+    cluster.last_batch();
     let outputs = cluster.run(reduces.iter().cloned().map(Task::Reduce).collect())?;
     let mut merged: Vec<(ReduceTask, ReduceOutput)> = reduces
         .into_iter()

@@ -125,7 +125,8 @@ fn run(
         let want = if stopping || gave_up {
             0
         } else {
-            desired.load(Ordering::Relaxed)
+            cfg.coordinator
+                .wanted_workers(desired.load(Ordering::Relaxed))
         };
         // Ask for what is missing.
         while running.len() + requested < want {

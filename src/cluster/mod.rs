@@ -38,4 +38,7 @@ pub trait Cluster {
     fn run(&self, tasks: Vec<Task>) -> Result<Vec<TaskOutput>, ClusterError>;
     /// Parallelism: how many tasks run at once.
     fn slots(&self) -> usize;
+    /// Says that the next batch is the last one: workers left without work from then on
+    /// may be released (YARN containers given back as the work drains).
+    fn last_batch(&self) {}
 }

@@ -78,6 +78,8 @@ struct State {
     closing: bool,
     /// Set by [`Coordinator::abort`]: every batch fails with it.
     aborted: Option<String>,
+    /// In the last batch: idle workers beyond the unfinished tasks are sent away.
+    draining: bool,
 }
 
 struct WorkerState {
@@ -161,6 +163,17 @@ impl Coordinator {
         (s.local_assignments, s.preferring_assignments)
     }
 
+    /// How many workers the work in sight can use: `fleet` while more batches may come,
+    /// at most the unfinished tasks once the last batch runs.
+    pub fn wanted_workers(&self, fleet: usize) -> usize {
+        let s = self.shared.state.lock();
+        match (&s.batch, s.draining) {
+            (Some(b), true) => fleet.min(b.remaining),
+            (None, true) => 0,
+            _ => fleet,
+        }
+    }
+
     /// Whether a batch is running and still has unfinished tasks.
     pub fn busy(&self) -> bool {
         self.shared
@@ -199,6 +212,10 @@ impl Drop for Coordinator {
 impl Cluster for Coordinator {
     fn slots(&self) -> usize {
         self.shared.config.slots.max(1)
+    }
+
+    fn last_batch(&self) {
+        self.shared.state.lock().draining = true;
     }
 
     fn run(&self, tasks: Vec<Task>) -> Result<Vec<TaskOutput>, ClusterError> {
@@ -493,9 +510,20 @@ fn converse(
                                     spec,
                                 })
                             }
-                            None => Some(ToWorker::Idle {
-                                wait_ms: IDLE_WAIT_MS,
-                            }),
+                            None => {
+                                let unfinished = s.batch.as_ref().map_or(0, |b| b.remaining);
+                                let busy =
+                                    s.workers.values().filter(|w| w.running.is_some()).count();
+                                if s.draining && busy >= unfinished {
+                                    // Nothing left for this worker: give its container back.
+                                    tracing::info!(%worker, "releasing an idle worker");
+                                    Some(ToWorker::Shutdown)
+                                } else {
+                                    Some(ToWorker::Idle {
+                                        wait_ms: IDLE_WAIT_MS,
+                                    })
+                                }
+                            }
                         }
                     }
                 }
