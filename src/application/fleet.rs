@@ -23,6 +23,8 @@ use crate::cluster::ClusterError;
 const FAILURES_PER_WORKER: usize = 4;
 /// … and at least this many.
 const MIN_FAILURE_BUDGET: usize = 8;
+/// Failed worker containers on one node before no more are placed there.
+const NODE_FAILURES_BEFORE_AVOIDING: u32 = 3;
 
 /// Heartbeat interval while containers are wanted, and when idle.
 const FAST_BEAT: Duration = Duration::from_millis(250);
@@ -119,6 +121,8 @@ fn run(
     let mut next_host = 0usize;
     let mut failures_by_host: HashMap<String, u32> = HashMap::new();
     let mut failed_containers = 0usize;
+    let mut seen_hosts: std::collections::BTreeSet<String> = Default::default();
+    let mut avoided: Vec<String> = Vec::new();
     let mut gave_up = false;
     loop {
         let stopping = stop.load(Ordering::Relaxed);
@@ -160,6 +164,7 @@ fn run(
                     // The ask table already took the matched request off.
                     requested = requested.saturating_sub(1);
                     let c = a.container;
+                    seen_hosts.insert(c.node_id.host.clone());
                     if running.len() >= want {
                         rt.block_on(cfg.amrm.release_assigned_container(c.id));
                         continue;
@@ -209,6 +214,20 @@ fn run(
                         let host = host.unwrap_or_default();
                         let n = failures_by_host.entry(host.clone()).or_default();
                         *n += 1;
+                        // Never avoid the last node(s): leave at least one host to run on.
+                        let can_avoid = avoided.len() + 1 < seen_hosts.len();
+                        if *n == NODE_FAILURES_BEFORE_AVOIDING && want > 0 && can_avoid {
+                            avoided.push(host.clone());
+                            // Like MapReduce's node blacklisting: stop placing workers there.
+                            tracing::warn!(%host, "avoiding a node where workers keep failing");
+                            rt.block_on(
+                                cfg.amrm.update_blacklist(std::slice::from_ref(&host), &[]),
+                            );
+                            cfg.board
+                                .diagnostics
+                                .lock()
+                                .push(format!("avoiding node {host} after {n} failed workers"));
+                        }
                         let line = format!(
                             "worker {} on {host} ended with {}: {}{}",
                             s.container_id,
