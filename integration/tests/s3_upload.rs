@@ -935,7 +935,7 @@ fn s3_memory_stays_bounded_for_an_object_larger_than_the_part_buffers() {
     let concurrency: u64 = 2;
     let common = ["output.gzip_level=1"];
     // A small sort budget, so the process's own peak does not hide the upload buffers.
-    let memory = ["--memory", "160M"];
+    let memory = ["--memory", "40M"];
     let (local_dir, want) = local_output(&corpus, "memory", &memory, &common);
     let biggest = want.values().map(|v| v.len() as u64).max().unwrap_or(0);
     let buffers = part * (concurrency + 1);
@@ -987,8 +987,8 @@ fn s3_memory_stays_bounded_for_an_object_larger_than_the_part_buffers() {
     // Bounded by the part buffers plus a constant (TLS/HTTP client, threads), far below
     // the object's size.
     assert!(
-        over_kib * 1024 < buffers + (24 << 20),
-        "s3:// peak RSS exceeds file:// by {over_kib} KiB, more than the part buffers ({buffers} bytes) + 24 MiB"
+        over_kib * 1024 < buffers + (12 << 20),
+        "s3:// peak RSS exceeds file:// by {over_kib} KiB, more than the part buffers ({buffers} bytes) + 12 MiB"
     );
     assert!(
         over_kib * 1024 < biggest,
