@@ -67,6 +67,17 @@ pub struct RunReport {
     pub manifest_url: String,
 }
 
+/// The job's output store for run `run_id`, with the job's object-store options: the one
+/// way the driver, the application master and every worker open it.
+pub fn open_output(job: &Job, run_id: &str) -> Result<Arc<dyn OutputStore>, StorageError> {
+    storage::object::output_store(
+        &job.output.root,
+        run_id,
+        job.file.output.store.as_ref(),
+        &job.base_dir,
+    )
+}
+
 /// Lists the shards and splits them into map tasks (what `filex plan` shows).
 pub fn make_plan(job: &Job, task_bytes: u64, slots: usize) -> Result<Plan, StorageError> {
     let found = plan::discover(job)?;
@@ -80,12 +91,7 @@ pub fn run_embedded(
     progress: Arc<Progress>,
 ) -> Result<RunReport, DriverError> {
     let run_id = storage::new_run_id();
-    let output = storage::object::output_store(
-        &job.output.root,
-        &run_id,
-        job.file.output.store.as_ref(),
-        &job.base_dir,
-    )?;
+    let output = open_output(&job, &run_id)?;
     let scratch = storage::scratch(job.scratch.as_ref(), &run_id)?;
     let threads = opts.threads.max(1);
     let memory_per_task = opts.memory.saturating_sub(RESERVED_MEMORY).max(8 << 20) / threads;

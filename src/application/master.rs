@@ -118,7 +118,7 @@ fn run_job(
         Some(s) => s.clone(),
         None => Location::parse(&format!("{}/scratch", spec.staging), Path::new("/"))?,
     };
-    let output = storage::output_store(&job.output.root, &run_id)?;
+    let output = driver::open_output(job, &run_id)?;
     let scratch = storage::scratch(Some(&scratch_base), &run_id)?;
     let memory_per_task = ((spec.worker_memory_mb as f64) * TASK_MEMORY_SHARE) as usize * (1 << 20);
     let secret = secret_from_credentials()?;

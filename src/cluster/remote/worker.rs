@@ -73,7 +73,7 @@ fn connect(addr: &str) -> io::Result<TcpStream> {
 pub fn context_from_setup(setup: &WorkerSetup) -> Result<TaskContext, WorkerError> {
     let file = JobFile::from_toml(&setup.job_toml, Path::new("(job from coordinator)"), &[])?;
     let job = Arc::new(file.validate(&setup.base_dir)?);
-    let output = storage::output_store(&job.output.root, &setup.run_id)?;
+    let output = crate::driver::open_output(&job, &setup.run_id)?;
     let scratch = storage::scratch(setup.scratch.as_ref(), &setup.run_id)?;
     Ok(TaskContext {
         job,
