@@ -58,6 +58,7 @@ impl StatusBoard {
 
     /// Records that `event` happened now (or at `at_ms`), in the run's timeline.
     pub fn mark(&self, event: &str, at_ms: Option<i64>) {
+        tracing::info!(event, "timeline");
         self.progress.event(event, at_ms);
     }
 

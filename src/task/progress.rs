@@ -27,7 +27,7 @@ impl Progress {
     /// Records that `event` happened at `at_ms` (default: now).
     pub fn event(&self, event: &str, at_ms: Option<i64>) {
         let at = at_ms.unwrap_or_else(|| jiff::Timestamp::now().as_millisecond());
-        tracing::info!(event, "timeline");
+        tracing::debug!(event, "timeline");
         self.events.lock().push((event.to_string(), at));
     }
     /// Records `event` only the first time.
