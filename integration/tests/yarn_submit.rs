@@ -333,6 +333,28 @@ fn sigterm_to_the_client_kills_the_application() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(3), "exit code 3 after a kill");
     assert_eq!(app_state(&cluster.env.rm_webapp, &id), "KILLED");
+    // No container of the application is left running.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = http::request(
+            "GET",
+            &format!("{}/ws/v1/cluster/apps/{id}", cluster.env.rm_webapp),
+            None,
+        )
+        .unwrap();
+        let text = r.text();
+        let running: i64 = filex_integration::webhdfs::json_field(&text, "runningContainers")
+            .and_then(|v| v.trim_matches('"').parse().ok())
+            .unwrap_or(0);
+        if running <= 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{running} containers still running after the kill"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 #[test]

@@ -75,10 +75,13 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
     );
     board.mark("finished", None);
     let timeline = progress.timeline_text();
+    let (local, with_prefs) = *board.locality.lock();
     let (status, diagnostics) = match &outcome {
         Ok(manifest) => (
             FinalApplicationStatus::Succeeded,
-            format!("timeline: {timeline}\nmanifest: {manifest}"),
+            format!(
+                "timeline: {timeline}\ndata-local map tasks: {local} of {with_prefs} with block hosts\nmanifest: {manifest}"
+            ),
         ),
         Err(e) => {
             let mut d = format!(

@@ -354,16 +354,23 @@ fn follow(
         if report.state == ApplicationState::Running {
             let direct = format!("http://{}:{}/", report.host, report.rpc_port);
             if let Some(st) = fetch_status(&direct).or_else(|| fetch_status(&report.tracking_url)) {
+                let secs = started.elapsed().as_secs_f64();
                 let line = format!(
-                    "{:>7.1} s  {}: {}/{} tasks, {} workers, {:.1} MB read",
-                    started.elapsed().as_secs_f64(),
+                    "{secs:>7.1} s  {}: {}/{} tasks, {} workers, {:.1} MB read ({:.1} MB/s)",
                     st.phase,
                     st.tasks_done,
                     st.tasks_total,
                     st.workers,
-                    st.input_bytes as f64 / 1e6
+                    st.input_bytes as f64 / 1e6,
+                    st.input_bytes as f64 / 1e6 / secs.max(0.001)
                 );
-                if line[10..] != *last_line.get(10..).unwrap_or("") {
+                // Print when something but the clock and the rate changed.
+                let key = |l: &str| {
+                    l.get(10..)
+                        .and_then(|t| t.split(" MB read").next())
+                        .map(str::to_string)
+                };
+                if key(&line) != key(&last_line) {
                     println!("{line}");
                     last_line = line;
                 }
