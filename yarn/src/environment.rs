@@ -118,7 +118,7 @@ mod tests {
             ("NM_HTTP_PORT", "8042"),
             ("LOG_DIRS", "/logs/a,/logs/b"),
             ("USER", "alice"),
-            ("HADOOP_TOKEN_FILE_LOCATION", "/work/container_tokens"),
+            ("HADOOP_TOKEN_FILE_LOCATION", "/data/nm/container_tokens"),
         ]);
         let e =
             ContainerEnvironment::from_lookup(|k| env.get(k).map(|v| v.to_string())).expect("env");
