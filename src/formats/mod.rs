@@ -36,7 +36,7 @@ mod render;
 mod tencent;
 #[cfg(test)]
 mod testing;
-mod time;
+pub(crate) mod time;
 mod upyun;
 
 pub use custom::CustomFormat;

@@ -5,6 +5,7 @@
 //! fixed offsets are needed, as every vendor writes a fixed offset.
 
 use super::text::{push_2, push_4, push_u64};
+use crate::formats::time::civil_from_days;
 
 /// English month abbreviations, as CLF writes them.
 const MONTHS: [&str; 12] = [
@@ -40,20 +41,6 @@ impl Civil {
             second: secs % 60,
         }
     }
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Writes `+0800` / `-0500` (CLF style) or `+08:00` (RFC 3339 style, `colon`).

@@ -4,6 +4,8 @@
 //! their zones that way, and a fixed offset keeps every hour exactly 3 600 000 ms long.
 
 use super::JobError;
+// The calendar arithmetic lives with the line parsers, whose hot path needs it.
+use crate::formats::time::{civil_from_days, days_from_civil};
 
 /// Milliseconds in one minute, hour and day.
 pub const MINUTE_MS: i64 = 60_000;
@@ -84,37 +86,13 @@ pub struct Civil {
     pub second: u32,
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-pub fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
-    let y = i64::from(year) - i64::from(month <= 2);
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The inverse of [`days_from_civil`].
-pub fn civil_from_days(days: i64) -> (i32, u32, u32) {
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    ((y + i64::from(m <= 2)) as i32, m, d)
-}
-
 /// The civil fields of `ms` at `offset_secs`.
 pub fn civil(ms: i64, offset_secs: i32) -> Civil {
     let local = ms.div_euclid(1000) + i64::from(offset_secs);
     let days = local.div_euclid(86_400);
     let secs = local.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
+    let year = year as i32;
     Civil {
         year,
         month,
@@ -127,7 +105,7 @@ pub fn civil(ms: i64, offset_secs: i32) -> Civil {
 
 /// Epoch milliseconds of civil fields at `offset_secs`.
 pub fn from_civil(c: &Civil, offset_secs: i32) -> i64 {
-    let days = days_from_civil(c.year, c.month, c.day);
+    let days = days_from_civil(i64::from(c.year), c.month, c.day);
     let secs =
         days * 86_400 + i64::from(c.hour) * 3600 + i64::from(c.minute) * 60 + i64::from(c.second)
             - i64::from(offset_secs);
