@@ -334,6 +334,9 @@ pub(crate) fn opt<T>(
     Ok(f?.and_then(|f| f.non_empty()).and_then(parse))
 }
 
+/// Longest DNS name.
+const MAX_HOST_LEN: usize = 253;
+
 /// Why a host value is unusable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HostError {
@@ -365,7 +368,13 @@ pub(crate) fn host(b: &[u8]) -> Result<Cow<'_, str>, HostError> {
             None => b,
         };
         let h = h.strip_suffix(b".").unwrap_or(h);
-        if h.is_empty() || h[0] == b'.' || h[0] == b'-' {
+        // The host becomes a path segment of the output: no `.`/`..` tricks, no names
+        // hidden by a leading `_` or `.` (filex's own files start with `_`), DNS length.
+        if h.is_empty()
+            || h.len() > MAX_HOST_LEN
+            || matches!(h[0], b'.' | b'-' | b'_')
+            || h.windows(2).any(|w| w == b"..")
+        {
             return Err(HostError::Invalid);
         }
         h
@@ -613,6 +622,25 @@ mod tests {
         };
         // A cut multi-byte character decodes lossily.
         assert_eq!(f.text(), "\u{FFFD}");
+    }
+
+    #[test]
+    fn hosts_that_could_escape_the_output_root_are_invalid() {
+        for ok in [
+            "img.example.com",
+            "a-b.example.net",
+            "192.0.2.1",
+            "[2001:db8::1]",
+        ] {
+            assert_eq!(host(ok.as_bytes()).as_deref(), Ok(ok), "{ok}");
+        }
+        assert_eq!(host(b"UPPER").as_deref(), Ok("upper"));
+        for bad in [
+            "", "..", "../etc", "a/b", "_x", ".hidden", "a b", "a\\b", "a..b",
+        ] {
+            assert!(host(bad.as_bytes()).is_err(), "{bad}");
+        }
+        assert!(host("a".repeat(254).as_bytes()).is_err());
     }
 
     #[test]
