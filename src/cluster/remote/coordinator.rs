@@ -476,6 +476,12 @@ fn converse(
                             && b.results[task].is_none()
                             && b.attempts[task] == attempt
                         {
+                            if let Some(p) = &shared.config.progress {
+                                Progress::add(&p.tasks_done, 1);
+                                if let TaskOutput::Map(m) = &output {
+                                    Progress::add(&p.input_bytes, m.input_bytes);
+                                }
+                            }
                             b.results[task] = Some(output);
                             b.remaining -= 1;
                         }
