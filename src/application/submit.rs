@@ -5,8 +5,7 @@
 //! application and waits for YARN to confirm. An application of the same job and window that
 //! is still running is followed instead of started again (`--force-new` overrides).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -288,18 +287,19 @@ struct AmStatus {
 }
 
 fn fetch_status(tracking_url: &str) -> Option<AmStatus> {
-    let rest = tracking_url.strip_prefix("http://")?;
-    let (authority, _) = rest.split_once('/').unwrap_or((rest, ""));
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(authority)
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(1)))
+        .build()
+        .into();
+    let url = format!("{}/status", tracking_url.trim_end_matches('/'));
+    let body = agent
+        .get(&url)
+        .call()
         .ok()?
-        .next()?;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
-    write!(s, "GET /status HTTP/1.0\r\nHost: {authority}\r\n\r\n").ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    let json = body.split_once("\r\n\r\n")?.1;
-    serde_json::from_str(json).ok()
+        .body_mut()
+        .read_to_string()
+        .ok()?;
+    serde_json::from_str(&body).ok()
 }
 
 /// Follows an application to its end; returns the exit code.
