@@ -151,6 +151,39 @@ mod serde_like {
     }
 }
 
+/// Runs the local job with `filex run`; returns its partitions (path, bytes).
+fn local_partitions(corpus: &Corpus, conf: &Path) -> Vec<(String, u64)> {
+    let local = filex(&["run", &corpus.local_job()], conf, &[]);
+    assert!(
+        local.status.success(),
+        "{}",
+        String::from_utf8_lossy(&local.stderr)
+    );
+    let local_stdout = String::from_utf8_lossy(&local.stdout).to_string();
+    let manifest_path = local_stdout
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("manifest: file://"))
+        .unwrap()
+        .to_string();
+    let local_manifest = serde_like::Json(fs::read_to_string(&manifest_path).unwrap());
+    let partitions = manifest_partitions(&local_manifest);
+    assert!(!partitions.is_empty());
+    partitions
+}
+
+/// The bytes of every partition under the corpus's HDFS output root.
+fn hdfs_partitions(webhdfs: &WebHdfs, corpus: &Corpus, paths: &[(String, u64)]) -> Vec<Vec<u8>> {
+    paths
+        .iter()
+        .map(|(path, _)| {
+            webhdfs
+                .open(&format!("{}/out/{path}", corpus.hdfs_root))
+                .unwrap_or_else(|e| panic!("{path} missing on HDFS: {e}"))
+        })
+        .collect()
+}
+
 fn app_id(stdout: &str) -> String {
     stdout
         .lines()
@@ -174,22 +207,7 @@ fn submit_matches_run_byte_for_byte() {
     let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
     let corpus = Corpus::new(&cluster.conf_dir, &webhdfs, "20");
 
-    let local = filex(&["run", &corpus.local_job()], &cluster.conf_dir, &[]);
-    assert!(
-        local.status.success(),
-        "{}",
-        String::from_utf8_lossy(&local.stderr)
-    );
-    let local_stdout = String::from_utf8_lossy(&local.stdout).to_string();
-    let manifest_path = local_stdout
-        .lines()
-        .last()
-        .and_then(|l| l.strip_prefix("manifest: file://"))
-        .unwrap()
-        .to_string();
-    let local_manifest = serde_like::Json(fs::read_to_string(&manifest_path).unwrap());
-    let partitions = manifest_partitions(&local_manifest);
-    assert!(!partitions.is_empty());
+    let partitions = local_partitions(&corpus, &cluster.conf_dir);
 
     let started = Instant::now();
     let out = filex(
@@ -254,9 +272,8 @@ fn a_dying_worker_is_retried_and_the_output_is_identical() {
         "{}",
         String::from_utf8_lossy(&clean.stdout)
     );
-    let want = webhdfs
-        .list_status(&format!("{}/out", corpus.hdfs_root))
-        .unwrap();
+    let paths = local_partitions(&corpus, &cluster.conf_dir);
+    let want = hdfs_partitions(&webhdfs, &corpus, &paths);
     let crashed = filex(
         &[
             "submit",
@@ -276,12 +293,9 @@ fn a_dying_worker_is_retried_and_the_output_is_identical() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&crashed.stderr)
     );
-    assert_eq!(
-        webhdfs
-            .list_status(&format!("{}/out", corpus.hdfs_root))
-            .unwrap()
-            .len(),
-        want.len()
+    assert!(
+        hdfs_partitions(&webhdfs, &corpus, &paths) == want,
+        "the output after a worker died differs from the clean run"
     );
 }
 
