@@ -7,8 +7,7 @@
 //! The HTTP client is the least that works against the NameNode's Jetty: one request per
 //! connection, bounded connect and read times, `Content-Length` or chunked bodies.
 
-use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -227,128 +226,61 @@ fn percent_encode(s: &str, path: bool) -> String {
     out
 }
 
-/// `GET url` (plain `http://host:port/target`), returning the status and the body.
+/// `GET url`, returning the status and the body (any status: the caller reads WebHDFS's
+/// RemoteException bodies).
 fn get(url: &str) -> Result<(u16, Vec<u8>), WebHdfsError> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_global(Some(IO_TIMEOUT))
+        .user_agent("filex")
+        .build()
+        .into();
     let io_err = |source| WebHdfsError::Io {
         url: url.to_string(),
         source,
     };
-    let bad = |reason: String| WebHdfsError::BadResponse {
-        url: url.to_string(),
-        reason,
-    };
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| bad("not an http:// URL".into()))?;
-    let (authority, target) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let addrs: Vec<_> = authority.to_socket_addrs().map_err(io_err)?.collect();
-    let mut stream = None;
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "resolves to no address");
-    for a in addrs {
-        match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) => last = e,
-        }
-    }
-    let mut stream = stream.ok_or_else(|| io_err(last))?;
-    stream
-        .set_read_timeout(Some(IO_TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
-        .map_err(io_err)?;
-    let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: filex\r\n\
-         Accept: application/json\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).map_err(io_err)?;
-    let mut raw = Vec::new();
-    stream
-        .take(MAX_RESPONSE)
-        .read_to_end(&mut raw)
-        .map_err(io_err)?;
-    parse_response(&raw).map_err(bad)
-}
-
-/// Splits a whole HTTP/1.x response into status and decoded body.
-pub fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
-    let mut raw = raw;
-    // Skip interim 1xx responses.
-    while raw.starts_with(b"HTTP/1.1 1") || raw.starts_with(b"HTTP/1.0 1") {
-        let end = find(raw, b"\r\n\r\n").ok_or("no end of interim response")?;
-        raw = &raw[end + 4..];
-    }
-    let head_end = find(raw, b"\r\n\r\n").ok_or("no end of headers")?;
-    let head = std::str::from_utf8(&raw[..head_end]).map_err(|_| "headers are not UTF-8")?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let mut parts = status_line.split(' ');
-    if !parts.next().unwrap_or("").starts_with("HTTP/1.") {
-        return Err(format!("bad status line {status_line:?}"));
-    }
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let mut chunked = false;
-    let mut length = None;
-    for line in lines {
-        let Some((k, v)) = line.split_once(':') else {
-            continue;
-        };
-        let (k, v) = (k.trim(), v.trim());
-        if k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked")
-        {
-            chunked = true;
-        } else if k.eq_ignore_ascii_case("content-length") {
-            length = Some(
-                v.parse::<usize>()
-                    .map_err(|_| format!("bad Content-Length {v:?}"))?,
-            );
-        }
-    }
-    let body = &raw[head_end + 4..];
-    let body = if chunked {
-        decode_chunked(body)?
-    } else if let Some(len) = length {
-        if body.len() < len {
-            return Err(format!("body truncated: {} of {len} bytes", body.len()));
-        }
-        body[..len].to_vec()
-    } else {
-        body.to_vec()
-    };
+    let mut response = agent
+        .get(url)
+        .header("Accept", "application/json")
+        .call()
+        .map_err(|e| io_err(io::Error::other(e)))?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_RESPONSE)
+        .read_to_vec()
+        .map_err(|e| io_err(io::Error::other(e)))?;
     Ok((status, body))
-}
-
-fn decode_chunked(mut data: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = find(data, b"\r\n").ok_or("chunk size line not terminated")?;
-        let line = std::str::from_utf8(&data[..line_end]).map_err(|_| "chunk size not UTF-8")?;
-        let size_hex = line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_hex, 16)
-            .map_err(|_| format!("bad chunk size {size_hex:?}"))?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if data.len() < size + 2 {
-            return Err("chunk truncated".into());
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gets_status_and_body_over_http() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            for reply in [
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n",
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+            ] {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).unwrap();
+                s.write_all(reply.as_bytes()).unwrap();
+            }
+        });
+        let url = format!("http://{addr}/webhdfs/v1/x?op=GETFILEBLOCKLOCATIONS");
+        assert_eq!(get(&url).unwrap(), (200, b"{\"a\":1}".to_vec()));
+        assert_eq!(get(&url).unwrap(), (404, b"{}".to_vec()));
+        server.join().unwrap();
+        assert!(get("http://127.0.0.1:9/x").is_err());
+    }
 
     #[test]
     fn parses_file_block_locations() {
@@ -387,16 +319,6 @@ mod tests {
                 hosts: vec!["dn1".into(), "10.0.0.3".into()]
             }]
         );
-    }
-
-    #[test]
-    fn parses_http_responses() {
-        let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n";
-        assert_eq!(parse_response(raw).unwrap(), (200, b"{\"a\":1}".to_vec()));
-        let raw = b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}extra";
-        assert_eq!(parse_response(raw).unwrap(), (404, b"{}".to_vec()));
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}").is_err());
-        assert!(parse_response(b"garbage").is_err());
     }
 
     #[test]
