@@ -12,7 +12,7 @@ use crate::cluster::local::LocalCluster;
 use crate::cluster::process::ProcessCluster;
 use crate::cluster::remote::WorkerSetup;
 use crate::cluster::{Cluster, ClusterError};
-use crate::job::{time, Job};
+use crate::job::{time, Job, JobError};
 use crate::manifest::{
     self, Manifest, ManifestPartition, ManifestWindow, RejectsFile, SourceSummary, Timeline,
     MANIFEST_DIR, REJECTS_DIR,
@@ -48,6 +48,8 @@ pub enum DriverError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Job(#[from] JobError),
     #[error("scratch {what}")]
     Scratch {
         what: String,
@@ -67,17 +69,6 @@ pub struct RunReport {
     pub manifest_url: String,
 }
 
-/// The job's output store for run `run_id`, with the job's object-store options: the one
-/// way the driver, the application master and every worker open it.
-pub fn open_output(job: &Job, run_id: &str) -> Result<Arc<dyn OutputStore>, StorageError> {
-    storage::object::output_store(
-        &job.output.root,
-        run_id,
-        job.file.output.store.as_ref(),
-        &job.base_dir,
-    )
-}
-
 /// Lists the shards and splits them into map tasks (what `filex plan` shows).
 pub fn make_plan(job: &Job, task_bytes: u64, slots: usize) -> Result<Plan, StorageError> {
     let found = plan::discover(job)?;
@@ -91,7 +82,7 @@ pub fn run_embedded(
     progress: Arc<Progress>,
 ) -> Result<RunReport, DriverError> {
     let run_id = storage::new_run_id();
-    let output = open_output(&job, &run_id)?;
+    let output = job.output.spec.open(&run_id)?;
     let scratch = storage::scratch(job.scratch.as_ref(), &run_id)?;
     let threads = opts.threads.max(1);
     let memory_per_task = opts.memory.saturating_sub(RESERVED_MEMORY).max(8 << 20) / threads;
@@ -144,10 +135,8 @@ fn start_workers(
     run_id: &str,
     memory_per_task: usize,
 ) -> Result<ProcessCluster, DriverError> {
-    let job_toml = toml::to_string(&job.file)
-        .map_err(|e| DriverError::Inconsistent(format!("job file to TOML: {e}")))?;
     let setup = WorkerSetup {
-        job_toml,
+        job_toml: job.to_toml()?,
         base_dir: job.base_dir.clone(),
         run_id: run_id.to_string(),
         scratch: job.scratch.clone(),

@@ -78,7 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = result.with_context(|| {
                 format!(
                     "job '{}' failed; nothing was published under {}",
-                    job.name, job.output.root
+                    job.name, job.output.spec.root
                 )
             })?;
             report::print_summary(&report, started.elapsed());

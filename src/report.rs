@@ -201,8 +201,8 @@ pub fn print_plan(job: &Job, plan: &Plan) {
     }
     println!(
         "output: {}/{}  ({}, one file per {})",
-        job.output.root,
-        job.file.output.path,
+        job.output.spec.root,
+        job.output.path,
         format!("{:?}", job.output.format).to_lowercase(),
         if job.output.template.bucket_ms == time::HOUR_MS {
             "domain and hour"

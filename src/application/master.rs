@@ -21,7 +21,7 @@ use super::{secret_from_credentials, SECRET_ALIAS};
 use crate::cluster::remote::{Coordinator, CoordinatorConfig, WorkerSetup};
 use crate::cluster::Cluster;
 use crate::driver;
-use crate::job::JobFile;
+use crate::job::Job;
 use crate::storage::location::Location;
 use crate::storage::{self};
 use crate::task::Progress;
@@ -46,8 +46,8 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
     );
     let amrm = Arc::new(AmRmClient::from_env(&conf).context("cannot create the scheduler client")?);
     let progress = Arc::new(Progress::default());
-    let file = JobFile::from_toml(&spec.job_toml, Path::new("(job from the client)"), &[])?;
-    let job = Arc::new(file.validate(Path::new("/"))?);
+    let origin = Path::new("(job from the client)");
+    let job = Arc::new(Job::from_toml(&spec.job_toml, origin, Path::new("/"))?);
     let board = Arc::new(StatusBoard::new(
         spec.application_id.clone(),
         job.name.clone(),
@@ -108,7 +108,7 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
 #[allow(clippy::too_many_arguments)]
 fn run_job(
     spec: &AppSpec,
-    job: &Arc<crate::job::Job>,
+    job: &Arc<Job>,
     conf: &Config,
     runtime: &Arc<tokio::runtime::Runtime>,
     amrm: &Arc<AmRmClient>,
@@ -121,7 +121,7 @@ fn run_job(
         Some(s) => s.clone(),
         None => Location::parse(&format!("{}/scratch", spec.staging), Path::new("/"))?,
     };
-    let output = driver::open_output(job, &run_id)?;
+    let output = job.output.spec.open(&run_id)?;
     let scratch = storage::scratch(Some(&scratch_base), &run_id)?;
     let memory_per_task = ((spec.worker_memory_mb as f64) * TASK_MEMORY_SHARE) as usize * (1 << 20);
     let secret = secret_from_credentials()?;

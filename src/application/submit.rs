@@ -83,10 +83,10 @@ pub fn check_cluster_locations(job: &Job) -> Result<()> {
             );
         }
     }
-    if local(&job.output.root) {
+    if local(&job.output.spec.root) {
         bail!(
             "output.root is {} — in cluster mode the output must be on HDFS or an object store",
-            job.output.root
+            job.output.spec.root
         );
     }
     if let Some(s) = &job.scratch {
@@ -222,7 +222,7 @@ pub fn submit(opts: &SubmitOptions) -> Result<u8> {
         }
         let worker_memory_mb = setting(&conf, keys::WORKER_MEMORY_MB, 1024)?;
         let spec = AppSpec {
-            job_toml: toml::to_string(&job.file).context("job file to TOML")?,
+            job_toml: job.to_toml()?,
             application_id: app_id.to_string(),
             staging: staging.url(&staging.dir),
             worker_memory_mb,

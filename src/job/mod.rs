@@ -8,11 +8,14 @@ pub mod template;
 pub mod time;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::formats::{Format, FormatError, FormatSpec, OutputFormat};
 use crate::storage::location::{Location, LocationError};
+use crate::storage::object::ObjectStoreOptions;
+use crate::storage::{self, OutputStore, StorageError};
 use template::{OutputTemplate, SegmentPattern};
 
 /// Default `window.slack`: read shards whose slot starts up to this far outside the window.
@@ -45,6 +48,8 @@ pub enum JobError {
     },
     #[error(transparent)]
     Location(#[from] LocationError),
+    #[error("cannot write the job as TOML: {0}")]
+    ToToml(#[from] toml::ser::Error),
 }
 
 /// A time as written in the job file: a string, or a bare TOML date-time.
@@ -132,7 +137,7 @@ pub struct OutputFile {
     /// Object-store options (`[output.store]`: endpoint, region, part size…) for `s3://`
     /// roots. Never a secret: credentials come from the environment or a named file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub store: Option<crate::storage::object::ObjectStoreOptions>,
+    pub store: Option<ObjectStoreOptions>,
 }
 
 /// What to do with a corrupt shard.
@@ -155,8 +160,8 @@ pub struct Job {
     pub output: Output,
     pub on_corrupt_shard: CorruptShardPolicy,
     pub scratch: Option<Location>,
-    /// The job file after `--set` overrides, as TOML (shipped to cluster workers).
-    pub file: JobFile,
+    /// The job file after `--set` overrides: what [`Job::to_toml`] ships to workers.
+    file: JobFile,
     /// Directory that relative paths of the job file are resolved against.
     pub base_dir: PathBuf,
 }
@@ -196,11 +201,33 @@ pub struct ShardTemplate {
 /// The validated `[output]`.
 #[derive(Debug, Clone)]
 pub struct Output {
-    pub root: Location,
+    /// Where the fused files go and how to open that store.
+    pub spec: OutputSpec,
+    /// `output.path` as written.
+    pub path: String,
     pub template: OutputTemplate,
     pub format: OutputFormat,
     pub tz_offset_secs: i32,
     pub gzip_level: u32,
+}
+
+/// The output root with everything needed to open it: resolved once, at validation, and
+/// opened by [`OutputSpec::open`] alone — in the driver, the application master and every
+/// worker.
+#[derive(Debug, Clone)]
+pub struct OutputSpec {
+    pub root: Location,
+    /// `[output.store]`: object-store options for `s3://` roots.
+    pub store: Option<ObjectStoreOptions>,
+    /// Directory that relative paths in `store` resolve against.
+    pub base_dir: PathBuf,
+}
+
+impl OutputSpec {
+    /// Opens the output store for the run `run_id` (which names its staging area).
+    pub fn open(&self, run_id: &str) -> Result<Arc<dyn OutputStore>, StorageError> {
+        storage::object::output_store(&self.root, run_id, self.store.as_ref(), &self.base_dir)
+    }
 }
 
 impl JobFile {
@@ -318,7 +345,12 @@ impl JobFile {
             },
             sources,
             output: Output {
-                root,
+                spec: OutputSpec {
+                    root,
+                    store: o.store.clone(),
+                    base_dir: base_dir.to_path_buf(),
+                },
+                path: o.path.clone(),
                 template,
                 format: o.format,
                 tz_offset_secs: tz,
@@ -348,6 +380,18 @@ impl Job {
             .unwrap_or(Path::new("."));
         let base = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
         file.validate(&base)
+    }
+
+    /// Parses and validates a job shipped by [`Job::to_toml`] (`origin` names it in
+    /// messages; `base_dir` is the shipped [`Job::base_dir`]).
+    pub fn from_toml(text: &str, origin: &Path, base_dir: &Path) -> Result<Job, JobError> {
+        JobFile::from_toml(text, origin, &[])?.validate(base_dir)
+    }
+
+    /// The job file after `--set` overrides, as TOML: how a job travels to the application
+    /// master and to workers.
+    pub fn to_toml(&self) -> Result<String, JobError> {
+        Ok(toml::to_string(&self.file)?)
     }
 
     /// A short, file-name-safe id of the window: `20261104T160000Z-20261104T190000Z`.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::wire::{hmac_sha256_hex, read_msg, write_msg, ToCoordinator, ToWorker, WorkerSetup};
-use crate::job::{JobError, JobFile};
+use crate::job::{Job, JobError};
 use crate::storage::{self, StorageError};
 use crate::task::{Progress, TaskContext};
 
@@ -71,9 +71,9 @@ fn connect(addr: &str) -> io::Result<TcpStream> {
 
 /// Builds the task context described by `setup`.
 pub fn context_from_setup(setup: &WorkerSetup) -> Result<TaskContext, WorkerError> {
-    let file = JobFile::from_toml(&setup.job_toml, Path::new("(job from coordinator)"), &[])?;
-    let job = Arc::new(file.validate(&setup.base_dir)?);
-    let output = crate::driver::open_output(&job, &setup.run_id)?;
+    let origin = Path::new("(job from coordinator)");
+    let job = Arc::new(Job::from_toml(&setup.job_toml, origin, &setup.base_dir)?);
+    let output = job.output.spec.open(&setup.run_id)?;
     let scratch = storage::scratch(setup.scratch.as_ref(), &setup.run_id)?;
     Ok(TaskContext {
         job,
