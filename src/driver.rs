@@ -94,7 +94,8 @@ pub fn run_embedded(
         progress: progress.clone(),
     };
     let result = if opts.workers > 0 {
-        start_workers(&job, opts.workers, &run_id, memory_per_task).and_then(|cluster| {
+        let workers = start_workers(&job, opts.workers, &run_id, memory_per_task, &progress);
+        workers.and_then(|cluster| {
             execute(
                 &job,
                 &cluster,
@@ -134,6 +135,7 @@ fn start_workers(
     workers: usize,
     run_id: &str,
     memory_per_task: usize,
+    progress: &Arc<Progress>,
 ) -> Result<ProcessCluster, DriverError> {
     let setup = WorkerSetup {
         job_toml: job.to_toml()?,
@@ -144,7 +146,8 @@ fn start_workers(
     };
     let exe = std::env::current_exe().map_err(DriverError::Workers)?;
     let secret_dir = std::env::temp_dir().join(format!("filex-{run_id}-secret"));
-    ProcessCluster::start(&exe, workers, setup, secret_dir).map_err(DriverError::Workers)
+    ProcessCluster::start(&exe, workers, setup, progress.clone(), secret_dir)
+        .map_err(DriverError::Workers)
 }
 
 /// The shared sequence: plan → maps → reduces → publish → manifest.

@@ -125,21 +125,24 @@ fn run_job(
     let scratch = storage::scratch(Some(&scratch_base), &run_id)?;
     let memory_per_task = ((spec.worker_memory_mb as f64) * TASK_MEMORY_SHARE) as usize * (1 << 20);
     let secret = secret_from_credentials()?;
-    let coordinator = Arc::new(Coordinator::start(CoordinatorConfig {
-        bind: SocketAddr::from(([0, 0, 0, 0], 0)),
-        secret: secret.clone(),
-        setup: WorkerSetup {
-            job_toml: spec.job_toml.clone(),
-            base_dir: "/".into(),
-            run_id: run_id.clone(),
-            scratch: Some(scratch_base.clone()),
-            memory_per_task,
-        },
-        slots: spec.workers_max.max(1),
-        max_attempts: crate::cluster::remote::coordinator::DEFAULT_MAX_ATTEMPTS,
+    let setup = WorkerSetup {
+        job_toml: spec.job_toml.clone(),
+        base_dir: "/".into(),
+        run_id: run_id.clone(),
+        scratch: Some(scratch_base.clone()),
+        memory_per_task,
+    };
+    let config = CoordinatorConfig {
         locality_wait: Duration::from_millis(spec.locality_wait_ms),
-        progress: Some(progress.clone()),
-    })?);
+        ..CoordinatorConfig::new(
+            SocketAddr::from(([0, 0, 0, 0], 0)),
+            secret.clone(),
+            setup,
+            spec.workers_max.max(1),
+            progress.clone(),
+        )
+    };
+    let coordinator = Arc::new(Coordinator::start(config)?);
     let worker_creds = Credentials {
         tokens: vec![],
         secrets: vec![(SECRET_ALIAS.to_string(), secret.into_bytes())],

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use super::{Cluster, ClusterError};
-use crate::task::{Progress, Task, TaskContext, TaskOutput};
+use super::{task_finished, Cluster, ClusterError};
+use crate::task::{Task, TaskContext, TaskOutput};
 
 /// Runs tasks on `threads` threads of this process.
 pub struct LocalCluster {
@@ -42,8 +42,8 @@ impl Cluster for LocalCluster {
                     let outcome = catch_unwind(AssertUnwindSafe(|| task.execute(&self.ctx, 0)));
                     let error = match outcome {
                         Ok(Ok(out)) => {
+                            task_finished(&self.ctx.progress, &out, true);
                             results.lock()[i] = Some(out);
-                            Progress::add(&self.ctx.progress.tasks_done, 1);
                             continue;
                         }
                         Ok(Err(source)) => ClusterError::Task {

@@ -6,7 +6,7 @@ pub mod local;
 pub mod process;
 pub mod remote;
 
-use crate::task::{Task, TaskError, TaskOutput};
+use crate::task::{Progress, Task, TaskError, TaskOutput};
 
 /// Why a cluster could not run a batch of tasks.
 #[derive(Debug, thiserror::Error)]
@@ -41,4 +41,14 @@ pub trait Cluster {
     /// Says that the next batch is the last one: workers left without work from then on
     /// may be released (YARN containers given back as the work drains).
     fn last_batch(&self) {}
+}
+
+/// Counts one finished task in the run's progress: the one place every cluster counts
+/// tasks. A map task run in this process (`ran_here`) has added its input bytes as it read
+/// them; one run in another process reports them only now, with its output.
+pub(crate) fn task_finished(progress: &Progress, output: &TaskOutput, ran_here: bool) {
+    Progress::add(&progress.tasks_done, 1);
+    if let (false, TaskOutput::Map(m)) = (ran_here, output) {
+        Progress::add(&progress.input_bytes, m.input_bytes);
+    }
 }

@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use super::remote::wire::random_hex;
 use super::remote::{Coordinator, CoordinatorConfig, WorkerSetup};
 use super::{Cluster, ClusterError};
-use crate::task::{Task, TaskOutput};
+use crate::task::{Progress, Task, TaskOutput};
 
 /// Replacement workers allowed per worker slot over a run.
 const RESPAWNS_PER_SLOT: usize = 2;
@@ -56,11 +56,13 @@ impl Spawner {
 }
 
 impl ProcessCluster {
-    /// Starts the coordinator and `workers` processes of `exe` (the filex binary).
+    /// Starts the coordinator and `workers` processes of `exe` (the filex binary), counting
+    /// finished tasks in `progress`.
     pub fn start(
         exe: &Path,
         workers: usize,
         setup: WorkerSetup,
+        progress: Arc<Progress>,
         secret_dir: PathBuf,
     ) -> io::Result<Self> {
         let workers = workers.max(1);
@@ -74,15 +76,9 @@ impl ProcessCluster {
             .mode(0o600)
             .open(&secret_file)?
             .write_all(secret.as_bytes())?;
-        let coordinator = Arc::new(Coordinator::start(CoordinatorConfig {
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            secret,
-            setup,
-            slots: workers,
-            max_attempts: super::remote::coordinator::DEFAULT_MAX_ATTEMPTS,
-            locality_wait: Duration::ZERO,
-            progress: None,
-        })?);
+        let bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        let config = CoordinatorConfig::new(bind, secret, setup, workers, progress);
+        let coordinator = Arc::new(Coordinator::start(config)?);
         let spawner = Spawner {
             exe: exe.to_path_buf(),
             addr: coordinator.addr(),

@@ -19,7 +19,7 @@ use super::wire::{
     constant_time_eq, hmac_sha256_hex, random_hex, read_msg, write_msg, ToCoordinator, ToWorker,
     WorkerSetup,
 };
-use crate::cluster::{Cluster, ClusterError};
+use crate::cluster::{task_finished, Cluster, ClusterError};
 use crate::task::{Progress, Task, TaskOutput};
 
 /// Attempts of one task before the run fails.
@@ -42,8 +42,30 @@ pub struct CoordinatorConfig {
     pub max_attempts: u32,
     /// How long a task with preferred hosts waits for a worker on one of them.
     pub locality_wait: Duration,
-    /// Progress to update as tasks finish (tasks done, input bytes of map tasks).
-    pub progress: Option<Arc<Progress>>,
+    /// The run's progress, updated as tasks finish.
+    pub progress: Arc<Progress>,
+}
+
+impl CoordinatorConfig {
+    /// Listens on `bind` for `slots` workers holding `secret`, with the default attempts
+    /// and no locality wait.
+    pub fn new(
+        bind: SocketAddr,
+        secret: String,
+        setup: WorkerSetup,
+        slots: usize,
+        progress: Arc<Progress>,
+    ) -> CoordinatorConfig {
+        CoordinatorConfig {
+            bind,
+            secret,
+            setup,
+            slots,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            locality_wait: Duration::ZERO,
+            progress,
+        }
+    }
 }
 
 /// A task attempt that ended badly.
@@ -476,12 +498,7 @@ fn converse(
                             && b.results[task].is_none()
                             && b.attempts[task] == attempt
                         {
-                            if let Some(p) = &shared.config.progress {
-                                Progress::add(&p.tasks_done, 1);
-                                if let TaskOutput::Map(m) = &output {
-                                    Progress::add(&p.input_bytes, m.input_bytes);
-                                }
-                            }
+                            task_finished(&shared.config.progress, &output, false);
                             b.results[task] = Some(output);
                             b.remaining -= 1;
                         }
@@ -507,9 +524,7 @@ fn converse(
                                 if let Some(w) = s.workers.get_mut(worker) {
                                     w.running = Some((task, attempt));
                                 }
-                                if let Some(p) = &shared.config.progress {
-                                    p.event_once("first task running");
-                                }
+                                shared.config.progress.event_once("first task running");
                                 Some(ToWorker::Assign {
                                     task,
                                     attempt,
