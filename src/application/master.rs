@@ -18,12 +18,11 @@ use super::spec::AppSpec;
 use super::staging::Staging;
 use super::status::{serve, StatusBoard};
 use super::{secret_from_credentials, SECRET_ALIAS};
-use crate::cluster::remote::{Coordinator, CoordinatorConfig, WorkerSetup};
+use crate::cluster::remote::{Coordinator, CoordinatorConfig};
 use crate::cluster::Cluster;
-use crate::driver;
+use crate::driver::{self, Run};
 use crate::job::Job;
 use crate::storage::location::Location;
-use crate::storage::{self};
 use crate::task::Progress;
 
 /// Share of a worker container's memory its task buffers may use.
@@ -70,9 +69,7 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
         .context("cannot register with the ResourceManager")?;
     board.mark("am registered", None);
 
-    let outcome = run_job(
-        &spec, &job, &conf, &runtime, &amrm, &board, &progress, &host,
-    );
+    let outcome = run_job(&spec, &job, &conf, &runtime, &amrm, &board, &host);
     board.mark("finished", None);
     let timeline = progress.timeline_text();
     let (local, with_prefs) = *board.locality.lock();
@@ -105,7 +102,6 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
     outcome.map(|_| ())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_job(
     spec: &AppSpec,
     job: &Arc<Job>,
@@ -113,33 +109,25 @@ fn run_job(
     runtime: &Arc<tokio::runtime::Runtime>,
     amrm: &Arc<AmRmClient>,
     board: &Arc<StatusBoard>,
-    progress: &Arc<Progress>,
     host: &str,
 ) -> Result<String> {
-    let run_id = spec.application_id.clone();
     let scratch_base = match &job.scratch {
         Some(s) => s.clone(),
         None => Location::parse(&format!("{}/scratch", spec.staging), Path::new("/"))?,
     };
-    let output = job.output.spec.open(&run_id)?;
-    let scratch = storage::scratch(Some(&scratch_base), &run_id)?;
+    let run_id = spec.application_id.clone();
+    let progress = board.progress.clone();
+    let mut run = Run::open(job.clone(), run_id, Some(scratch_base), progress)?;
     let memory_per_task = ((spec.worker_memory_mb as f64) * TASK_MEMORY_SHARE) as usize * (1 << 20);
     let secret = secret_from_credentials()?;
-    let setup = WorkerSetup {
-        job_toml: spec.job_toml.clone(),
-        base_dir: "/".into(),
-        run_id: run_id.clone(),
-        scratch: Some(scratch_base.clone()),
-        memory_per_task,
-    };
     let config = CoordinatorConfig {
         locality_wait: Duration::from_millis(spec.locality_wait_ms),
         ..CoordinatorConfig::new(
             SocketAddr::from(([0, 0, 0, 0], 0)),
             secret.clone(),
-            setup,
+            run.worker_setup(memory_per_task)?,
             spec.workers_max.max(1),
-            progress.clone(),
+            run.progress.clone(),
         )
     };
     let coordinator = Arc::new(Coordinator::start(config)?);
@@ -160,8 +148,7 @@ fn run_job(
     });
 
     let result = (|| -> Result<String> {
-        progress.start_phase("plan", 0);
-        let plan = driver::make_plan(job, spec.task_bytes, coordinator.slots())?;
+        let plan = run.plan(spec.task_bytes, coordinator.slots())?;
         board.mark("planned", None);
         let workers = spec.workers_for(plan.total_bytes(), plan.map_tasks.len());
         let mut hosts: Vec<String> = plan
@@ -179,15 +166,7 @@ fn run_job(
             workers,
             "fleet sized to the data"
         );
-        let report = driver::execute_plan(
-            job,
-            plan,
-            coordinator.as_ref(),
-            output.as_ref(),
-            scratch.as_ref(),
-            &run_id,
-            progress,
-        )?;
+        let report = driver::execute(&run, plan, coordinator.as_ref())?;
         *board.locality.lock() = coordinator.locality();
         *board.manifest.lock() = Some(report.manifest_url.clone());
         Ok(report.manifest_url)
@@ -195,12 +174,8 @@ fn run_job(
     fleet.desired.store(0, Ordering::Relaxed);
     coordinator.shutdown();
     fleet.stop();
-    if let Err(e) = scratch.remove_all() {
-        tracing::warn!(error = %e, "could not remove scratch");
-    }
-    if let Err(e) = output.abort() {
-        tracing::warn!(error = %e, "could not remove the staging area of the output");
-    }
+    // With every worker gone: remove scratch, abort what is still staged.
+    drop(run);
     result
 }
 

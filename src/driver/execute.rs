@@ -1,45 +1,22 @@
-//! The job driver: the one sequence both modes share. Plan, run the map tasks, gather each
-//! partition's run segments, run the reduce tasks, publish every partition and the rejects
-//! at once, write the manifest last. On any failure nothing is published and staging and
-//! scratch are removed.
+//! The sequence both modes share, from a plan: run the map tasks, gather each partition's
+//! run segments, run the reduce tasks, publish every partition and the rejects at once, write
+//! the manifest last. On any failure nothing is published (the [`Run`]'s drop cleans up).
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cluster::local::LocalCluster;
-use crate::cluster::process::ProcessCluster;
-use crate::cluster::remote::WorkerSetup;
+use super::run::Run;
 use crate::cluster::{Cluster, ClusterError};
 use crate::job::{time, Job, JobError};
 use crate::manifest::{
     self, Manifest, ManifestPartition, ManifestWindow, RejectsFile, SourceSummary, Timeline,
     MANIFEST_DIR, REJECTS_DIR,
 };
-use crate::plan::{self, Plan};
+use crate::plan::Plan;
 use crate::sort::GzipMembersWriter;
-use crate::storage::{self, OutputStore, Scratch, StagedObject, StorageError};
-use crate::task::{
-    Counters, MapOutput, Progress, ReduceOutput, ReduceTask, RunSegment, Task, TaskContext,
-    TaskOutput,
-};
-
-/// Memory reserved for the process itself, outside the tasks' buffers.
-const RESERVED_MEMORY: usize = 32 << 20;
-
-/// How to run a job here.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// Worker threads.
-    pub threads: usize,
-    /// Memory budget for all buffers of the run.
-    pub memory: usize,
-    /// Compressed input bytes per map task.
-    pub task_bytes: u64,
-    /// Run tasks in this many worker processes instead of threads (0: threads).
-    pub workers: usize,
-}
+use crate::storage::{OutputStore, Scratch, StagedObject, StorageError};
+use crate::task::{Counters, MapOutput, ReduceOutput, ReduceTask, RunSegment, Task, TaskOutput};
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -69,134 +46,13 @@ pub struct RunReport {
     pub manifest_url: String,
 }
 
-/// Lists the shards and splits them into map tasks (what `filex plan` shows).
-pub fn make_plan(job: &Job, task_bytes: u64, slots: usize) -> Result<Plan, StorageError> {
-    let found = plan::discover(job)?;
-    Ok(plan::plan(job, found, task_bytes, slots))
-}
-
-/// Runs `job` in this process on `opts.threads` threads.
-pub fn run_embedded(
-    job: Arc<Job>,
-    opts: &RunOptions,
-    progress: Arc<Progress>,
-) -> Result<RunReport, DriverError> {
-    let run_id = storage::new_run_id();
-    let output = job.output.spec.open(&run_id)?;
-    let scratch = storage::scratch(job.scratch.as_ref(), &run_id)?;
-    let threads = opts.threads.max(1);
-    let memory_per_task = opts.memory.saturating_sub(RESERVED_MEMORY).max(8 << 20) / threads;
-    let ctx = TaskContext {
-        job: job.clone(),
-        scratch: scratch.clone(),
-        output: output.clone(),
-        memory_per_task,
-        progress: progress.clone(),
-    };
-    let result = if opts.workers > 0 {
-        let workers = start_workers(&job, opts.workers, &run_id, memory_per_task, &progress);
-        workers.and_then(|cluster| {
-            execute(
-                &job,
-                &cluster,
-                output.as_ref(),
-                scratch.as_ref(),
-                &run_id,
-                opts,
-                &progress,
-            )
-        })
-    } else {
-        let cluster = LocalCluster { ctx, threads };
-        execute(
-            &job,
-            &cluster,
-            output.as_ref(),
-            scratch.as_ref(),
-            &run_id,
-            opts,
-            &progress,
-        )
-    };
-    if let Err(e) = scratch.remove_all() {
-        tracing::warn!(scratch = %scratch.describe(), error = %e, "could not remove scratch");
-    }
-    // After a failure this discards what was staged; after success only empty staging
-    // directories remain, and they go too.
-    if let Err(e) = output.abort() {
-        tracing::warn!(error = %e, "could not remove the staging area");
-    }
-    result
-}
-
-/// Starts `workers` processes of this executable, connected to a local coordinator.
-fn start_workers(
-    job: &Job,
-    workers: usize,
-    run_id: &str,
-    memory_per_task: usize,
-    progress: &Arc<Progress>,
-) -> Result<ProcessCluster, DriverError> {
-    let setup = WorkerSetup {
-        job_toml: job.to_toml()?,
-        base_dir: job.base_dir.clone(),
-        run_id: run_id.to_string(),
-        scratch: job.scratch.clone(),
-        memory_per_task,
-    };
-    let exe = std::env::current_exe().map_err(DriverError::Workers)?;
-    let secret_dir = std::env::temp_dir().join(format!("filex-{run_id}-secret"));
-    ProcessCluster::start(&exe, workers, setup, progress.clone(), secret_dir)
-        .map_err(DriverError::Workers)
-}
-
-/// The shared sequence: plan → maps → reduces → publish → manifest.
-pub fn execute(
-    job: &Job,
-    cluster: &dyn Cluster,
-    output: &dyn OutputStore,
-    scratch: &dyn Scratch,
-    run_id: &str,
-    opts: &RunOptions,
-    progress: &Progress,
-) -> Result<RunReport, DriverError> {
-    let t = Instant::now();
-    progress.start_phase("plan", 0);
-    let plan = make_plan(job, opts.task_bytes, cluster.slots())?;
-    let plan_ms = t.elapsed().as_millis() as u64;
-    execute_plan_timed(
-        job, plan, plan_ms, cluster, output, scratch, run_id, progress,
-    )
-}
-
-/// As [`execute`], with a plan made beforehand (the AM sizes its fleet from it).
-#[allow(clippy::too_many_arguments)]
-pub fn execute_plan(
-    job: &Job,
-    plan: Plan,
-    cluster: &dyn Cluster,
-    output: &dyn OutputStore,
-    scratch: &dyn Scratch,
-    run_id: &str,
-    progress: &Progress,
-) -> Result<RunReport, DriverError> {
-    execute_plan_timed(job, plan, 0, cluster, output, scratch, run_id, progress)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn execute_plan_timed(
-    job: &Job,
-    plan: Plan,
-    plan_ms: u64,
-    cluster: &dyn Cluster,
-    output: &dyn OutputStore,
-    scratch: &dyn Scratch,
-    run_id: &str,
-    progress: &Progress,
-) -> Result<RunReport, DriverError> {
+/// Runs `plan` (made by [`Run::plan`]) on `cluster`: maps → reduces → publish → manifest.
+pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport, DriverError> {
+    let (job, progress) = (run.job.as_ref(), run.progress.as_ref());
+    let (output, scratch) = (run.output.as_ref(), run.scratch.as_ref());
     let started_at = manifest::now_rfc3339();
     let mut timeline = Timeline {
-        plan_ms,
+        plan_ms: run.plan_ms,
         ..Timeline::default()
     };
     for w in &plan.warnings {
@@ -295,7 +151,7 @@ fn execute_plan_timed(
             start: time::format_rfc3339(job.window.start_ms, job.output.tz_offset_secs),
             end: time::format_rfc3339(job.window.end_ms, job.output.tz_offset_secs),
         },
-        run_id: run_id.to_string(),
+        run_id: run.id.clone(),
         output_root: output.url(""),
         started_at,
         finished_at: manifest::now_rfc3339(),

@@ -1,0 +1,68 @@
+//! The job driver: the one sequence both modes share. A [`Run`] is opened, planned and
+//! handed with a cluster to [`execute()`]; this module runs it in this process (`filex run`),
+//! on threads or in worker processes. The application master does the same with its
+//! containers.
+
+pub mod execute;
+pub mod run;
+
+use std::sync::Arc;
+
+use crate::cluster::local::LocalCluster;
+use crate::cluster::process::ProcessCluster;
+use crate::cluster::Cluster;
+use crate::job::Job;
+use crate::storage;
+use crate::task::Progress;
+
+pub use execute::{execute, DriverError, RunReport};
+pub use run::{make_plan, Run};
+
+/// Memory reserved for the process itself, outside the tasks' buffers.
+const RESERVED_MEMORY: usize = 32 << 20;
+
+/// How to run a job here.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Worker threads.
+    pub threads: usize,
+    /// Memory budget for all buffers of the run.
+    pub memory: usize,
+    /// Compressed input bytes per map task.
+    pub task_bytes: u64,
+    /// Run tasks in this many worker processes instead of threads (0: threads).
+    pub workers: usize,
+}
+
+/// Runs `job` in this process on `opts.threads` threads (or `opts.workers` processes).
+pub fn run_embedded(
+    job: Arc<Job>,
+    opts: &RunOptions,
+    progress: Arc<Progress>,
+) -> Result<RunReport, DriverError> {
+    let scratch = job.scratch.clone();
+    let mut run = Run::open(job, storage::new_run_id(), scratch, progress)?;
+    let threads = opts.threads.max(1);
+    let memory_per_task = opts.memory.saturating_sub(RESERVED_MEMORY).max(8 << 20) / threads;
+    let cluster: Box<dyn Cluster> = if opts.workers > 0 {
+        Box::new(start_workers(&run, opts.workers, memory_per_task)?)
+    } else {
+        let ctx = run.task_context(memory_per_task);
+        Box::new(LocalCluster { ctx, threads })
+    };
+    let plan = run.plan(opts.task_bytes, cluster.slots())?;
+    execute(&run, plan, cluster.as_ref())
+}
+
+/// Starts `workers` processes of this executable, connected to a local coordinator.
+fn start_workers(
+    run: &Run,
+    workers: usize,
+    memory_per_task: usize,
+) -> Result<ProcessCluster, DriverError> {
+    let setup = run.worker_setup(memory_per_task)?;
+    let exe = std::env::current_exe().map_err(DriverError::Workers)?;
+    let secret_dir = std::env::temp_dir().join(format!("filex-{}-secret", run.id));
+    ProcessCluster::start(&exe, workers, setup, run.progress.clone(), secret_dir)
+        .map_err(DriverError::Workers)
+}
