@@ -140,11 +140,6 @@ impl ProcessCluster {
             secret_dir,
         })
     }
-
-    /// The coordinator, for diagnostics.
-    pub fn coordinator(&self) -> &Coordinator {
-        &self.coordinator
-    }
 }
 
 impl Cluster for ProcessCluster {

@@ -251,13 +251,10 @@ fn stage_rejects(
         let mut r = scratch.open_range(name, 0, u64::MAX).map_err(scratch_err)?;
         std::io::copy(&mut r, &mut gz).map_err(scratch_err)?;
     }
-    gz.flush().map_err(|source| DriverError::Scratch {
+    let write_err = |source| DriverError::Scratch {
         what: "write rejects".into(),
         source,
-    })?;
-    let staged = gz.finish().map_err(|source| DriverError::Scratch {
-        what: "write rejects".into(),
-        source,
-    })?;
-    Ok(staged.finish()?)
+    };
+    gz.flush().map_err(write_err)?;
+    Ok(gz.finish().map_err(write_err)?.finish()?)
 }

@@ -3,7 +3,7 @@
 //!
 //! Scheduling: a worker asking for work gets a pending task whose preferred hosts include its
 //! own host; other tasks go to any worker once they have waited `locality_wait`. A failed or
-//! lost attempt is retried on another worker, up to `max_attempts`; a worker that fails
+//! lost attempt is retried on another worker, up to `MAX_ATTEMPTS`; a worker that fails
 //! `MAX_WORKER_FAILURES` attempts is told to shut down.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -23,7 +23,7 @@ use crate::cluster::{task_finished, Cluster, ClusterError};
 use crate::task::{Progress, Task, TaskOutput};
 
 /// Attempts of one task before the run fails.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+pub const MAX_ATTEMPTS: u32 = 4;
 /// Failed attempts after which a worker is sent away.
 pub const MAX_WORKER_FAILURES: u32 = 3;
 /// How long a worker waits before asking again when nothing is ready for it.
@@ -39,7 +39,6 @@ pub struct CoordinatorConfig {
     pub setup: WorkerSetup,
     /// How many workers run tasks at once (what [`Cluster::slots`] reports).
     pub slots: usize,
-    pub max_attempts: u32,
     /// How long a task with preferred hosts waits for a worker on one of them.
     pub locality_wait: Duration,
     /// The run's progress, updated as tasks finish.
@@ -47,8 +46,7 @@ pub struct CoordinatorConfig {
 }
 
 impl CoordinatorConfig {
-    /// Listens on `bind` for `slots` workers holding `secret`, with the default attempts
-    /// and no locality wait.
+    /// Listens on `bind` for `slots` workers holding `secret`, with no locality wait.
     pub fn new(
         bind: SocketAddr,
         secret: String,
@@ -61,20 +59,10 @@ impl CoordinatorConfig {
             secret,
             setup,
             slots,
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
             locality_wait: Duration::ZERO,
             progress,
         }
     }
-}
-
-/// A task attempt that ended badly.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptFailure {
-    pub task: usize,
-    pub attempt: u32,
-    pub worker: String,
-    pub error: String,
 }
 
 struct Batch {
@@ -91,9 +79,8 @@ struct Batch {
 #[derive(Default)]
 struct State {
     batch: Option<Batch>,
-    /// Connected workers: id → (host, failures, running attempt).
+    /// Connected workers: id → (failures, running attempt).
     workers: HashMap<String, WorkerState>,
-    failures: Vec<AttemptFailure>,
     /// Tasks placed on a worker of one of their preferred hosts / with preferences at all.
     local_assignments: u64,
     preferring_assignments: u64,
@@ -105,7 +92,6 @@ struct State {
 }
 
 struct WorkerState {
-    host: String,
     failures: u32,
     running: Option<(usize, u32)>,
 }
@@ -153,30 +139,6 @@ impl Coordinator {
     /// The address workers connect to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
-    }
-
-    /// Workers connected now.
-    pub fn live_workers(&self) -> usize {
-        self.shared.state.lock().workers.len()
-    }
-
-    /// Connected workers and their hosts.
-    pub fn workers(&self) -> Vec<(String, String)> {
-        let mut w: Vec<(String, String)> = self
-            .shared
-            .state
-            .lock()
-            .workers
-            .iter()
-            .map(|(id, w)| (id.clone(), w.host.clone()))
-            .collect();
-        w.sort();
-        w
-    }
-
-    /// Attempts that failed so far (for diagnostics).
-    pub fn failures(&self) -> Vec<AttemptFailure> {
-        self.shared.state.lock().failures.clone()
     }
 
     /// (tasks placed on one of their preferred hosts, tasks that had preferred hosts).
@@ -337,12 +299,6 @@ fn attempt_failed(
         w.failures += 1;
         w.running = None;
     }
-    state.failures.push(AttemptFailure {
-        task,
-        attempt,
-        worker: worker.to_string(),
-        error: error.clone(),
-    });
     let Some(b) = state.batch.as_mut() else {
         return;
     };
@@ -352,7 +308,7 @@ fn attempt_failed(
     b.attempts[task] += 1;
     b.avoid[task].insert(worker.to_string());
     tracing::warn!(task = %b.tasks[task].describe(), attempt, worker, %error, "task attempt failed");
-    if b.attempts[task] >= shared.config.max_attempts {
+    if b.attempts[task] >= MAX_ATTEMPTS {
         b.fatal.get_or_insert(ClusterError::Attempts {
             task: b.tasks[task].describe(),
             attempts: b.attempts[task],
@@ -393,16 +349,7 @@ fn serve(shared: Arc<Shared>, stream: TcpStream) {
             Ok(()) => "worker disconnected while running the task".to_string(),
             Err(e) => format!("lost connection to the worker: {e}"),
         };
-        s.workers.insert(
-            worker.clone(),
-            WorkerState {
-                host: host.clone(),
-                failures: 0,
-                running: None,
-            },
-        );
         attempt_failed(&shared, &mut s, &worker, task, attempt, why);
-        s.workers.remove(&worker);
     }
     shared.changed.notify_all();
     tracing::info!(%worker, "worker gone");
@@ -453,7 +400,6 @@ fn handshake(
     s.workers.insert(
         worker.clone(),
         WorkerState {
-            host: host.clone(),
             failures: 0,
             running: None,
         },
