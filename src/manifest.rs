@@ -1,9 +1,11 @@
 //! The manifest: the record of one run, written last under `_manifests/`, so that its
 //! presence means the output is complete. It lists every partition with its line count, size
-//! and SHA-256, the counters (in total and per source), skipped shards and warnings.
+//! and SHA-256, the counters (in total and per source), skipped and duplicate shards and
+//! warnings.
 
 use serde::{Deserialize, Serialize};
 
+use crate::plan::DuplicateShard;
 use crate::task::{Counters, SkippedShard};
 
 /// Directory (under the output root) holding manifests.
@@ -25,6 +27,9 @@ pub struct Manifest {
     pub counters: Counters,
     pub sources: Vec<SourceSummary>,
     pub skipped_shards: Vec<SkippedShard>,
+    /// Shards not read because an earlier one has the same bytes (`on_duplicate_shard`).
+    #[serde(default)]
+    pub duplicate_shards: Vec<DuplicateShard>,
     pub rejects: Option<RejectsFile>,
     pub warnings: Vec<String>,
     /// Milliseconds spent in each phase.

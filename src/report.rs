@@ -134,6 +134,12 @@ pub fn print_summary(report: &RunReport, elapsed: Duration) {
             m.skipped_shards.len()
         );
     }
+    if !m.duplicate_shards.is_empty() {
+        println!(
+            "  skipped {} duplicate shards (same bytes as another; listed in the manifest)",
+            m.duplicate_shards.len()
+        );
+    }
     for w in &m.warnings {
         println!("  warning: {w}");
     }
@@ -210,6 +216,9 @@ pub fn print_plan(job: &Job, plan: &Plan) {
             "domain and day"
         }
     );
+    for d in &plan.duplicate_shards {
+        println!("duplicate: {} (same bytes as {})", d.url, d.duplicate_of);
+    }
     for w in &plan.warnings {
         println!("warning: {w}");
     }

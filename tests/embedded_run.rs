@@ -446,3 +446,62 @@ fn a_task_failing_every_attempt_fails_the_run_cleanly() {
     assert!(published(&c.out()).is_empty());
     assert!(!c.out().join("_manifests").exists());
 }
+
+#[test]
+fn a_shard_delivered_twice_is_read_once_unless_kept() {
+    let (c, _) = standard_corpus();
+    // A template with a glob after the slot, so a redelivery under another name matches.
+    let job_with = |extra: &str| {
+        let p = c.job(extra);
+        let text = fs::read_to_string(&p).unwrap();
+        fs::write(&p, text.replace("%H%M.log.gz", "%H%M*.log.gz")).unwrap();
+        p
+    };
+    let run = |job: &Path| {
+        let out = filex(&["run", job.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (manifest_of(&out), published(&c.out()))
+    };
+    let counts = |m: &serde_json::Value| {
+        let n = |k: &str| m["counters"][k].as_u64().unwrap();
+        assert_eq!(
+            n("lines_in"),
+            n("lines_out") + n("rejected") + n("out_of_window")
+        );
+        (n("lines_in"), n("lines_out"), n("rejected"))
+    };
+    let job = job_with("");
+    let (m0, without_copy) = run(&job);
+    assert!(m0["duplicate_shards"].as_array().unwrap().is_empty());
+
+    let dir = c.path().join("ng/a.example.com/20261105");
+    fs::copy(dir.join("0100.log.gz"), dir.join("0100-redelivered.log.gz")).unwrap();
+    let (m1, with_copy) = run(&job);
+    assert_eq!(with_copy, without_copy, "the copy changes no output byte");
+    assert_eq!(counts(&m1), counts(&m0));
+    let dups = m1["duplicate_shards"].as_array().unwrap();
+    assert_eq!(dups.len(), 1, "{dups:?}");
+    // `0100-redelivered.log.gz` sorts before `0100.log.gz`: it is the copy read.
+    let d = &dups[0];
+    assert!(d["url"].as_str().unwrap().ends_with("/0100.log.gz"), "{d}");
+    assert!(
+        d["duplicate_of"]
+            .as_str()
+            .unwrap()
+            .ends_with("/0100-redelivered.log.gz"),
+        "{d}"
+    );
+    let size = fs::metadata(dir.join("0100.log.gz")).unwrap().len();
+    assert_eq!(d["bytes"].as_u64().unwrap(), size);
+    assert_eq!(m1["sources"][0]["shards"], m0["sources"][0]["shards"]);
+
+    // Kept: the shard's 40 lines (all in the window) and its garbage line count twice.
+    let (m2, _) = run(&job_with("on_duplicate_shard = \"keep\""));
+    assert!(m2["duplicate_shards"].as_array().unwrap().is_empty());
+    let ((in0, out0, rej0), (in2, out2, rej2)) = (counts(&m0), counts(&m2));
+    assert_eq!((in2, out2, rej2), (in0 + 41, out0 + 40, rej0 + 1));
+}

@@ -159,6 +159,7 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
         counters,
         sources,
         skipped_shards: maps.iter().flat_map(|m| m.skipped.clone()).collect(),
+        duplicate_shards: plan.duplicate_shards.clone(),
         rejects: Some(RejectsFile {
             path: rejects_rel,
             lines: counters.rejected,

@@ -83,6 +83,9 @@ pub struct JobFile {
     /// What to do with a shard that is not valid gzip or is truncated (default `fail`).
     #[serde(default)]
     pub on_corrupt_shard: CorruptShardPolicy,
+    /// What to do with a shard whose bytes equal another one's (default `skip`).
+    #[serde(default)]
+    pub on_duplicate_shard: DuplicateShardPolicy,
     /// Where sorted runs go (default: a private directory under the system temp dir).
     #[serde(default)]
     pub scratch: Option<String>,
@@ -151,6 +154,17 @@ pub enum CorruptShardPolicy {
     Skip,
 }
 
+/// What to do with a shard delivered twice (same bytes under another name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DuplicateShardPolicy {
+    /// Read the first (source order, then path) and list the others in the manifest.
+    #[default]
+    Skip,
+    /// Read every shard as listed, without comparing them.
+    Keep,
+}
+
 /// The validated job.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -159,6 +173,7 @@ pub struct Job {
     pub sources: Vec<Source>,
     pub output: Output,
     pub on_corrupt_shard: CorruptShardPolicy,
+    pub on_duplicate_shard: DuplicateShardPolicy,
     pub scratch: Option<Location>,
     /// The job file after `--set` overrides: what [`Job::to_toml`] ships to workers.
     file: JobFile,
@@ -357,6 +372,7 @@ impl JobFile {
                 gzip_level,
             },
             on_corrupt_shard: self.on_corrupt_shard,
+            on_duplicate_shard: self.on_duplicate_shard,
             scratch,
             base_dir: base_dir.to_path_buf(),
             file: self,

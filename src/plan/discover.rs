@@ -2,8 +2,9 @@
 //! listing per directory reached, pruning directories whose date fields fall outside the
 //! read range `[start − slack, end + slack)`.
 
+use super::duplicates::{remove_duplicates, DuplicateShard};
 use crate::job::template::{match_segment, Captures, Field, SegmentPattern, Token};
-use crate::job::{Job, Source};
+use crate::job::{DuplicateShardPolicy, Job, Source};
 use crate::storage::location::Location;
 use crate::storage::{input_store, InputStore, StorageError};
 
@@ -17,9 +18,20 @@ pub struct DiscoveredShard {
     pub hosts: Vec<String>,
 }
 
-/// Lists every source's shards in the window (with block hosts where storage has them).
-pub fn discover(job: &Job) -> Result<Vec<Vec<DiscoveredShard>>, StorageError> {
+/// What discovery found: the shards to read, per source, and the duplicates left out.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Discovered {
+    /// Per source (in job order), the shards to read, in listing order.
+    pub sources: Vec<Vec<DiscoveredShard>>,
+    /// Shards with the same bytes as an earlier one (`on_duplicate_shard = "skip"`).
+    pub duplicates: Vec<DuplicateShard>,
+}
+
+/// Lists every source's shards in the window (with block hosts where storage has them) and
+/// leaves out duplicate deliveries (see `duplicates`).
+pub fn discover(job: &Job) -> Result<Discovered, StorageError> {
     let mut all = Vec::with_capacity(job.sources.len());
+    let mut stores = Vec::with_capacity(job.sources.len());
     for source in &job.sources {
         let store = input_store(&source.shards.root)?;
         let mut found = Vec::new();
@@ -41,8 +53,16 @@ pub fn discover(job: &Job) -> Result<Vec<Vec<DiscoveredShard>>, StorageError> {
         }
         let _: &Source = source;
         all.push(found);
+        stores.push(store);
     }
-    Ok(all)
+    let duplicates = match job.on_duplicate_shard {
+        DuplicateShardPolicy::Skip => remove_duplicates(&mut all, &stores)?,
+        DuplicateShardPolicy::Keep => Vec::new(),
+    };
+    Ok(Discovered {
+        sources: all,
+        duplicates,
+    })
 }
 
 struct ReadRange {

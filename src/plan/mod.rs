@@ -1,10 +1,13 @@
 //! The plan: which shards each source has in the window, and how they are split into map
 //! tasks. [`discover`] lists directories (one listing per directory the template reaches, not
-//! one probe per 5-minute slot); [`plan`] is a pure function of the job and those listings.
+//! one probe per 5-minute slot) and leaves out duplicate deliveries (`duplicates`); [`plan`] is
+//! a pure function of the job and what discovery found.
 
 mod discover;
+mod duplicates;
 
-pub use discover::{discover, DiscoveredShard};
+pub use discover::{discover, Discovered, DiscoveredShard};
+pub use duplicates::DuplicateShard;
 
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +73,9 @@ pub struct Plan {
     pub map_tasks: Vec<MapTask>,
     /// Things the user should know (a source without any shard in the window…).
     pub warnings: Vec<String>,
+    /// Shards not read because an earlier one has the same bytes.
+    #[serde(default)]
+    pub duplicate_shards: Vec<DuplicateShard>,
 }
 
 impl Plan {
@@ -84,16 +90,11 @@ impl Plan {
 /// Orders the discovered shards, numbers them and groups them into map tasks of about
 /// `task_bytes` compressed input each — smaller when that would leave fewer than
 /// `min_tasks` tasks, so that every slot of the cluster has work.
-pub fn plan(
-    job: &Job,
-    found: Vec<Vec<DiscoveredShard>>,
-    task_bytes: u64,
-    min_tasks: usize,
-) -> Plan {
+pub fn plan(job: &Job, found: Discovered, task_bytes: u64, min_tasks: usize) -> Plan {
     let mut shards = Vec::new();
     let mut sources = Vec::new();
     let mut warnings = Vec::new();
-    for (i, (source, mut list)) in job.sources.iter().zip(found).enumerate() {
+    for (i, (source, mut list)) in job.sources.iter().zip(found.sources).enumerate() {
         list.sort_by(|a, b| {
             a.location
                 .path_str()
@@ -169,6 +170,7 @@ pub fn plan(
         sources,
         map_tasks,
         warnings,
+        duplicate_shards: found.duplicates,
     }
 }
 

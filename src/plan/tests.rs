@@ -4,16 +4,26 @@ use std::path::Path;
 use super::*;
 use crate::job::JobFile;
 
+/// Writes `bytes` bytes at `rel`, different for every path (so that no two are duplicates).
 fn write(root: &Path, rel: &str, bytes: usize) {
+    let seed = rel.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let content: Vec<u8> = (0..bytes).map(|i| (seed >> (i % 8 * 8)) as u8).collect();
+    write_bytes(root, rel, &content);
+}
+
+fn write_bytes(root: &Path, rel: &str, content: &[u8]) {
     let p = root.join(rel);
     fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(p, vec![b'x'; bytes]).unwrap();
+    fs::write(p, content).unwrap();
 }
 
 fn job(root: &Path, extra: &str) -> Job {
     let text = format!(
         r#"
 name = "t"
+{extra}
 [window]
 start = "2026-11-05T01:00:00+08:00"
 end = "2026-11-05T02:00:00+08:00"
@@ -32,7 +42,6 @@ timezone = "+08:00"
 root = "out"
 path = "{{domain}}/%Y%m%d/{{domain}}_%Y%m%d%H.log.gz"
 timezone = "+08:00"
-{extra}
 "#
     );
     JobFile::from_toml(&text, Path::new("job.toml"), &[])
@@ -57,7 +66,8 @@ fn discovers_slots_in_the_read_range_only() {
     write(r, "ng/b.example.com/20261105/0130.log.gz", 5);
     let job = job(r, "");
     let found = discover(&job).unwrap();
-    let up: Vec<String> = found[0]
+    assert!(found.duplicates.is_empty());
+    let up: Vec<String> = found.sources[0]
         .iter()
         .map(|s| s.location.path_str().replace(&r.display().to_string(), ""))
         .collect();
@@ -73,7 +83,10 @@ fn discovers_slots_in_the_read_range_only() {
             "/up/20261105/0200/a.gz",
         ]
     );
-    let domains: Vec<_> = found[1].iter().map(|s| s.domain.clone().unwrap()).collect();
+    let domains: Vec<_> = found.sources[1]
+        .iter()
+        .map(|s| s.domain.clone().unwrap())
+        .collect();
     assert_eq!(domains.len(), 2);
     assert!(domains.contains(&"a.example.com".to_string()));
 
@@ -122,4 +135,50 @@ fn small_inputs_are_split_for_every_slot() {
     let three = plan(&job, discover(&job).unwrap(), DEFAULT_MAP_TASK_BYTES, 3);
     assert_eq!(three.map_tasks.len(), 3);
     assert!(three.map_tasks.iter().all(|t| t.shards.len() == 2));
+}
+
+#[test]
+fn duplicate_deliveries_are_read_once_unless_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    write_bytes(r, "up/20261105/0100/part-1.gz", b"same bytes");
+    write_bytes(r, "up/20261105/0100/part-1-redelivered.gz", b"same bytes");
+    write_bytes(r, "up/20261105/0105/part-1.gz", b"other byte"); // same size, other bytes
+                                                                 // The same bytes in a source whose path names the host: other lines, not a duplicate.
+    write_bytes(r, "ng/a.example.com/20261105/0130.log.gz", b"same bytes");
+    write_bytes(r, "up/20261105/0110/empty.gz", b"");
+    write_bytes(r, "up/20261105/0110/empty2.gz", b"");
+    let skip = job(r, "");
+    let found = discover(&skip).unwrap();
+    let names = |v: &[DuplicateShard]| -> Vec<(String, String, u64)> {
+        let short = |u: &str| {
+            u.replace(&r.display().to_string(), "")
+                .replace("file://", "")
+        };
+        v.iter()
+            .map(|d| (short(&d.url), short(&d.duplicate_of), d.bytes))
+            .collect()
+    };
+    // The keeper is first in source order, then path bytewise: `part-1-redelivered.gz`
+    // sorts before `part-1.gz`.
+    assert_eq!(
+        names(&found.duplicates),
+        [(
+            "/up/20261105/0100/part-1.gz".to_string(),
+            "/up/20261105/0100/part-1-redelivered.gz".to_string(),
+            10
+        )]
+    );
+    let p = plan(&skip, found, DEFAULT_MAP_TASK_BYTES, 1);
+    assert_eq!(p.total_shards(), 5, "one copy and the four others");
+    assert_eq!((p.sources[0].shards, p.sources[1].shards), (4, 1));
+    assert_eq!(p.duplicate_shards.len(), 1);
+
+    let keep = job(r, "on_duplicate_shard = \"keep\"");
+    let found = discover(&keep).unwrap();
+    assert!(found.duplicates.is_empty());
+    assert_eq!(
+        plan(&keep, found, DEFAULT_MAP_TASK_BYTES, 1).total_shards(),
+        6
+    );
 }
