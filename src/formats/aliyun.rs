@@ -41,7 +41,7 @@ pub(super) fn parse<'a>(
         None => None,
         Some(b) => Some(parse_u64(b).ok_or(RejectReason::Invalid("bytes"))?),
     };
-    let cache = c.req_cache()?;
+    let cache = c.req_text("cache")?;
     let user_agent = c.req_text("user_agent")?;
     let _content_type = c.opt_field()?;
     let (method, target, mut protocol) = request_parts(request);
@@ -116,6 +116,12 @@ mod tests {
             ("HTTP/1.1", "2001:db8::7", "MISS", "")
         );
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32Z"));
+        // A trailing `h2` and a lower-case status: canonical spellings.
+        let r = parse_ok(
+            &Format::Aliyun,
+            r#"[05/Mar/2021:10:15:32 +0000] 203.0.113.7 - 3 "-" "GET http://img.example.com/x" 200 100 5 Hit "UA" "image/png" h2"#,
+        );
+        assert_eq!((&*r.protocol, &*r.cache), ("HTTP/2", "HIT"));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use super::fields::{cache_status, hex, text};
+use super::fields::{hex, text};
 use super::time::{epoch_any_unit_to_ms, parse_epoch, parse_rfc3339, EpochUnit};
 use super::{host_of, FormatInfo, Record, RejectReason};
 
@@ -248,15 +248,7 @@ pub(super) fn parse(line: &[u8]) -> Result<Record<'_>, RejectReason> {
                 b"EdgeTimeToFirstByteMs" => rec.request_time_ms = v.uint(),
                 b"ClientRequestReferer" => rec.referer = v.text(),
                 b"ClientRequestUserAgent" => rec.user_agent = v.text(),
-                b"CacheCacheStatus" => {
-                    rec.cache = match v {
-                        Value::Str {
-                            raw,
-                            escaped: false,
-                        } => cache_status(raw),
-                        v => Cow::Owned(cache_status(v.text().as_bytes()).into_owned()),
-                    }
-                }
+                b"CacheCacheStatus" => rec.cache = v.text(),
                 _ => {}
             }
             match s.peek() {
@@ -279,7 +271,7 @@ pub(super) fn parse(line: &[u8]) -> Result<Record<'_>, RejectReason> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{ms, parse_err, parse_ok};
+    use super::super::testing::{ctx, ms, parse_err, parse_ok};
     use super::super::{Format, RejectReason};
 
     #[test]
@@ -314,6 +306,19 @@ mod tests {
             (Some(404), Some(0), Some(12))
         );
         assert_eq!(r.user_agent, "UA \"中\" 😀\n");
+        // Cloudflare's own spellings: canonical already, or lower-case / escaped statuses.
+        for (status, want) in [
+            ("dynamic", "DYNAMIC"),
+            ("stream_hit", "STREAM_HIT"),
+            ("h\\u0069t", "HIT"),
+        ] {
+            let l = line.replacen("\"miss\"", &format!("\"{status}\""), 1);
+            let r = Format::Cloudflare
+                .parse(l.as_bytes(), &ctx())
+                .unwrap()
+                .unwrap();
+            assert_eq!(r.cache, want, "{status}");
+        }
         // The value matches what serde_json reads.
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["ClientRequestUserAgent"].as_str().unwrap(), r.user_agent);

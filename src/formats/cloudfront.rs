@@ -12,9 +12,7 @@ use std::borrow::Cow;
 
 use memchr::memchr_iter;
 
-use super::fields::{
-    cache_status, is_empty_value, parse_status, parse_u64, percent_decode, seconds_to_ms, text,
-};
+use super::fields::{is_empty_value, parse_status, parse_u64, percent_decode, seconds_to_ms, text};
 use super::time::parse_date_and_time;
 use super::{host_of, FormatInfo, Record, RejectReason};
 
@@ -112,7 +110,7 @@ pub(super) fn parse(line: &[u8]) -> Result<Option<Record<'_>>, RejectReason> {
         request_time_ms: seconds_to_ms(f[TIME_TAKEN]),
         referer: decoded(f[CS_REFERER]),
         user_agent: decoded(f[CS_USER_AGENT]),
-        cache: cache_status(f[X_EDGE_RESULT_TYPE]),
+        cache: text(f[X_EDGE_RESULT_TYPE]),
     }))
 }
 
@@ -131,7 +129,7 @@ mod tests {
         );
         assert_eq!(
             (&*r.method, &*r.uri, &*r.protocol),
-            ("GET", "/a b.jpg?w=200", "HTTP/2.0")
+            ("GET", "/a b.jpg?w=200", "HTTP/2")
         );
         assert_eq!(
             (r.status, r.bytes, r.request_time_ms),
@@ -164,7 +162,25 @@ mod tests {
         let r = parse_ok(&f, line);
         assert_eq!(
             (&*r.host, &*r.cache, r.request_time_ms, &*r.protocol),
-            ("d1.cloudfront.net", "REFRESHHIT", None, "")
+            ("d1.cloudfront.net", "REFRESH_HIT", None, "")
         );
+        // Canonical values: CloudFront's result types and protocol versions.
+        for (result, version, want) in [
+            ("Miss", "HTTP/1.1", ("MISS", "HTTP/1.1")),
+            ("Error", "HTTP/3.0", ("ERROR", "HTTP/3")),
+            (
+                "OriginShieldHit",
+                "HTTP/2.0",
+                ("ORIGIN_SHIELD_HIT", "HTTP/2"),
+            ),
+            ("-", "-", ("", "")),
+        ] {
+            let line = super::INFO
+                .sample
+                .replacen("\tHit\t", &format!("\t{result}\t"), 1)
+                .replacen("HTTP/2.0", version, 1);
+            let r = f.parse(line.as_bytes(), &ctx()).unwrap().unwrap();
+            assert_eq!((&*r.cache, &*r.protocol), want, "{result} {version}");
+        }
     }
 }

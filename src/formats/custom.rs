@@ -15,8 +15,7 @@ use std::borrow::Cow;
 use regex::bytes::Regex;
 
 use super::fields::{
-    cache_status, host_and_uri, millis, parse_status, parse_u64, request_parts, seconds_to_ms,
-    split_url, Field,
+    host_and_uri, millis, parse_status, parse_u64, request_parts, seconds_to_ms, split_url, Field,
 };
 use super::time::{parse_epoch, parse_strftime, EpochUnit};
 use super::{
@@ -216,7 +215,7 @@ impl CustomFormat {
             request_time_ms,
             referer: text(g.referer),
             user_agent: text(g.user_agent),
-            cache: get(g.cache).map_or(Cow::Borrowed(""), cache_status),
+            cache: text(g.cache),
         })
     }
 }
@@ -282,6 +281,11 @@ mod tests {
         assert_eq!(
             (r.status, r.bytes, &*r.referer, &*r.user_agent),
             (Some(200), Some(48731), "", "UA \"x\"")
+        );
+        let h2 = line.replacen("HTTP/1.1", "HTTP/2.0", 1);
+        assert_eq!(
+            f.parse(h2.as_bytes(), &ctx()).unwrap().unwrap().protocol,
+            "HTTP/2"
         );
         check_contract(&f, line.as_bytes());
     }

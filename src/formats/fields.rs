@@ -1,7 +1,7 @@
 //! Lexing helpers shared by the space-separated formats: a cursor over one line that yields
 //! unquoted tokens, `"quoted"` fields (nginx `\xHH` and Apache `\"`, `\\` escapes), and
 //! `[bracketed]` CLF times; plus the conversions from field bytes to record values (empties,
-//! lossy UTF-8, host and URL handling, cache status names).
+//! lossy UTF-8, host and URL handling).
 //!
 //! Nothing here allocates unless a value really needs rewriting (escapes, invalid UTF-8,
 //! upper-case host): plain values are borrowed from the line.
@@ -183,11 +183,6 @@ impl<'a> Cursor<'a> {
     /// The next required field as text.
     pub fn req_text(&mut self, what: &'static str) -> Result<Cow<'a, str>, RejectReason> {
         Ok(self.req_field(what)?.text())
-    }
-
-    /// The next required field as a cache status.
-    pub fn req_cache(&mut self) -> Result<Cow<'a, str>, RejectReason> {
-        Ok(cache_status(self.req_field("cache")?.bytes))
     }
 
     /// The next required field; `what` names it in the reject.
@@ -479,39 +474,6 @@ pub(crate) fn split_url(b: &[u8]) -> Option<(&[u8], Cow<'_, str>)> {
     Some((host, uri))
 }
 
-/// Canonical cache status: well-known values map to static upper-case names (no allocation),
-/// other values are upper-cased, empties are `""`.
-pub(crate) fn cache_status(b: &[u8]) -> Cow<'_, str> {
-    const KNOWN: [&str; 14] = [
-        "HIT",
-        "MISS",
-        "EXPIRED",
-        "STALE",
-        "BYPASS",
-        "DYNAMIC",
-        "REVALIDATED",
-        "UPDATING",
-        "NONE",
-        "ERROR",
-        "REFRESHHIT",
-        "REDIRECT",
-        "TCP_HIT",
-        "TCP_MISS",
-    ];
-    if is_empty_value(b) {
-        return Cow::Borrowed("");
-    }
-    for k in KNOWN {
-        if b.eq_ignore_ascii_case(k.as_bytes()) {
-            return Cow::Borrowed(k);
-        }
-    }
-    match lossy(b) {
-        Cow::Borrowed(s) if !s.bytes().any(|c| c.is_ascii_lowercase()) => Cow::Borrowed(s),
-        s => Cow::Owned(s.to_ascii_uppercase()),
-    }
-}
-
 /// Decodes `%XX` (CloudFront's URL-encoding; `+` is left alone). Borrowed when there is
 /// nothing to decode; invalid UTF-8 after decoding is replaced lossily.
 pub(crate) fn percent_decode(b: &[u8]) -> Cow<'_, str> {
@@ -691,10 +653,6 @@ mod tests {
         assert_eq!(parse_status(b"200"), Some(200));
         assert_eq!(parse_status(b"20"), None);
         assert_eq!(parse_u64(b"99999999999999999999"), None);
-        assert_eq!(cache_status(b"Hit"), "HIT");
-        assert_eq!(cache_status(b"refreshhit"), "REFRESHHIT");
-        assert_eq!(cache_status(b"Cached"), "CACHED");
-        assert_eq!(cache_status(b"-"), "");
         assert_eq!(percent_decode(b"Mozilla/5.0%20(X)"), "Mozilla/5.0 (X)");
         assert_eq!(percent_decode(b"100%"), "100%");
     }

@@ -42,7 +42,7 @@ pub(super) fn parse<'a>(
         b"-" => None,
         b => Some(parse_u64(b).ok_or(RejectReason::Invalid("bytes"))?),
     };
-    let cache = c.req_cache()?;
+    let cache = c.req_text("cache")?;
     let user_agent = c.req_text("user_agent")?;
     Ok(Record {
         time_ms,
@@ -101,6 +101,7 @@ mod tests {
             (&*r.user_agent, &*r.host, r.request_time_ms),
             ("中 \"q\"", "img.example.com", None)
         );
+        assert_eq!((&*r.protocol, &*r.cache), ("HTTP/2", "MISS"));
         assert_eq!(
             parse_err(
                 &Format::Huawei,

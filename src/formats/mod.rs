@@ -12,7 +12,8 @@
 //!
 //! # Layout
 //! * `fields`: the shared lexer (quoted fields with `\xHH`/`\"` escapes, CLF brackets, empties)
-//!   and value helpers (hosts, URLs, request lines, cache names, numbers).
+//!   and value helpers (hosts, URLs, request lines, numbers).
+//! * `canonical`: one spelling of protocols and cache statuses, applied to every record.
 //! * `time`: hand-rolled time decoding (CLF, 14-digit, RFC 3339, epochs; strftime via jiff)
 //!   and the encoders the renderers use.
 //! * `nginx`, `upyun`, `aliyun`, `tencent`, `huawei`, `qiniu`, `cloudfront`, `cloudflare`:
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 mod aliyun;
+mod canonical;
 mod cloudflare;
 mod cloudfront;
 mod custom;
@@ -58,6 +60,7 @@ pub struct Record<'a> {
     pub method: Cow<'a, str>,
     /// Path plus `?query` (scheme and host removed for formats that log full URLs).
     pub uri: Cow<'a, str>,
+    /// `HTTP/1.0`, `HTTP/1.1`, `HTTP/2`, `HTTP/3` (canonical spelling), empty if not logged.
     pub protocol: Cow<'a, str>,
     pub status: Option<u16>,
     /// Response bytes.
@@ -65,7 +68,8 @@ pub struct Record<'a> {
     pub request_time_ms: Option<u64>,
     pub referer: Cow<'a, str>,
     pub user_agent: Cow<'a, str>,
-    /// Upper-case cache status (`HIT`, `MISS`, `EXPIRED`, …), empty if the format has none.
+    /// Canonical cache status (`HIT`, `MISS`, `EXPIRED`, `REFRESH_HIT`, …), empty if the
+    /// format has none.
     pub cache: Cow<'a, str>,
 }
 
@@ -287,7 +291,8 @@ impl Format {
     }
 
     /// Parses one line. `Ok(None)`: not a log line (blank, CloudFront `#` header), skipped and
-    /// not counted. `Err`: a counted reject.
+    /// not counted. `Err`: a counted reject. Protocol and cache status come out in their
+    /// canonical spelling, whatever the vendor wrote.
     ///
     /// The engine strips `\n` / `\r\n`; a trailing `\r` left over is ignored here as well, and
     /// a stray `\r` inside the line counts as a field separator. Never panics, whatever the
@@ -301,7 +306,7 @@ impl Format {
         if line.is_empty() {
             return Ok(None);
         }
-        match self {
+        let parsed = match self {
             Format::Nginx | Format::Apache => nginx::parse(line, ctx).map(Some),
             Format::Upyun => upyun::parse(line, ctx).map(Some),
             Format::Aliyun => aliyun::parse(line, ctx).map(Some),
@@ -311,7 +316,8 @@ impl Format {
             Format::CloudFront => cloudfront::parse(line),
             Format::Cloudflare => cloudflare::parse(line).map(Some),
             Format::Custom(c) => c.parse(line, ctx).map(Some),
-        }
+        };
+        parsed.map(|r| r.map(canonical::canonical))
     }
 }
 

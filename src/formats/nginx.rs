@@ -126,6 +126,7 @@ mod tests {
         assert_eq!(r.time_ms, ms("2021-03-06T01:15:32Z"));
         assert_eq!(r.bytes, Some(0));
         assert_eq!(r.user_agent, "Mozilla/4.08 [en] (Win98; I ;Nav)");
+        assert_eq!(r.protocol, "HTTP/1.0");
         let r = parse_ok(
             &Format::Apache,
             r#"192.0.2.10 - - [05/Mar/2021:18:15:32 +0000] "GET / HTTP/1.0" 304 -"#,
@@ -146,6 +147,7 @@ mod tests {
             ("2001:db8::7", ms("2021-03-05T10:15:32Z"))
         );
         assert_eq!((&*r.referer, &*r.user_agent), ("", ""));
+        assert_eq!((&*r.protocol, &*r.cache), ("HTTP/2", ""));
         // nginx \xHH-escaped UTF-8 user agent and an escaped quote in the request.
         let r = parse_ok(
             &f,

@@ -4,7 +4,7 @@
 //! The host comes from the URL.
 
 use super::fields::{
-    cache_status, host_and_uri, millis, opt, parse_status, parse_u64, request_parts, text, Cursor,
+    host_and_uri, millis, opt, parse_status, parse_u64, request_parts, text, Cursor,
 };
 use super::time::parse_clf;
 use super::{FormatInfo, ParseContext, Record, RejectReason};
@@ -49,7 +49,7 @@ pub(super) fn parse<'a>(
         request_time_ms,
         referer,
         user_agent,
-        cache: cache_status(cache.bytes),
+        cache: cache.text(),
     })
 }
 
@@ -90,6 +90,7 @@ mod tests {
             (&*r.cache, r.request_time_ms, r.bytes, &*r.uri),
             ("MISS", None, None, "/")
         );
+        assert_eq!(r.protocol, "HTTP/2");
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32Z"));
         assert_eq!(
             parse_err(&Format::Qiniu, "203.0.113.7 HIT 12 05/Mar/2021:18:15:32"),

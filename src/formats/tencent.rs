@@ -42,7 +42,7 @@ pub(super) fn parse<'a>(
     let _range = c.req_field("range")?;
     let method = c.req_text("method")?;
     let protocol = c.req_text("protocol")?;
-    let cache = c.req_cache()?;
+    let cache = c.req_text("cache")?;
     Ok(Record {
         time_ms,
         client_ip: text(client_ip),
@@ -78,7 +78,7 @@ mod tests {
         );
         assert_eq!(
             (&*r.method, &*r.protocol, &*r.cache),
-            ("GET", "HTTP/2.0", "HIT")
+            ("GET", "HTTP/2", "HIT")
         );
         assert_eq!(
             (r.status, r.bytes, r.request_time_ms),
@@ -99,6 +99,7 @@ mod tests {
             (r.time_ms, &*r.host, r.bytes),
             (ms("2021-03-05T10:15:32Z"), "img.example.com", None)
         );
+        assert_eq!((&*r.protocol, &*r.cache), ("HTTP/1.1", "MISS"));
         assert_eq!(
             parse_err(&Format::Tencent, "2021030510153 1.2.3.4 a.com / 1 0 0 200"),
             RejectReason::BadTime

@@ -29,7 +29,7 @@ pub(super) fn parse<'a>(
     let user_agent = c.req_text("user_agent")?;
     let _content_type = c.req_field("content_type")?;
     let _req_len = c.req_field("req_len")?;
-    let cache = c.req_cache()?;
+    let cache = c.req_text("cache")?;
     let _origin_status = c.req_field("origin_status")?;
     let _dynamic = c.req_field("dynamic")?;
     let _cache_control = c.req_field("cache_control")?;
@@ -67,7 +67,7 @@ mod tests {
         );
         assert_eq!(
             (&*r.method, &*r.uri, &*r.protocol),
-            ("GET", "/a.jpg?w=200", "HTTP/2.0")
+            ("GET", "/a.jpg?w=200", "HTTP/2")
         );
         assert_eq!(
             (r.status, r.bytes, r.request_time_ms),
@@ -90,6 +90,7 @@ mod tests {
             (&*r.cache, r.request_time_ms, &*r.user_agent),
             ("MISS", Some(1500), "UA \"x\"")
         );
+        assert_eq!(r.protocol, "HTTP/1.1");
         assert_eq!(r.time_ms, ms("2021-03-05T10:15:32Z"));
     }
 
