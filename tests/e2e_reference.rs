@@ -11,7 +11,9 @@
 //!
 //! Also checked: the manifest's counters and partitions (against the reference and against
 //! `_gen.json`, the generator's own ground truth), checksums, the rejects file, a re-run giving
-//! the same bytes, and a run with a tiny memory budget (forcing spills) giving the same bytes.
+//! the same bytes, a run with a tiny memory budget (forcing spills) giving the same bytes, and
+//! a `json` run whose protocol and cache status are the canonical values of FORMATS.md, which
+//! the reference finds in each vendor's line and maps with its own table.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -275,6 +277,129 @@ impl Reference {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Canonical values: the protocol and cache status each vendor writes, and their one spelling.
+
+/// Finds the protocol and cache status in a line the reference accepted: one regex per
+/// vendor that logs them in fixed columns (tab and JSON formats are split instead).
+struct RawValues {
+    upyun: Regex,
+    aliyun: Regex,
+    qiniu: Regex,
+    huawei: Regex,
+    request: Regex,
+}
+
+impl RawValues {
+    fn new() -> RawValues {
+        let q = r#""(?:[^"\\]|\\.)*""#;
+        let re = |s: String| Regex::new(&s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        RawValues {
+            upyun: re(format!(
+                r#"^\S+ \S+ \S+ \[[^\]]+\] "([^"]*)" \d{{3}} \d+ {q} {q} (?:{q}|\S+) \d+ (\S+) "#
+            )),
+            aliyun: re(format!(
+                r#"^\[[^\]]+\] \S+ \S+ \d+ {q} "[^"]*" \d{{3}} \d+ \d+ (\S+) {q} {q}(?: (HTTP/[0-9.]+|h2|h3)\b)?"#
+            )),
+            qiniu: re(r#"^\S+ (\S+) \d+ \[[^\]]+\] "([^"]*)""#.to_string()),
+            huawei: re(format!(
+                r#"^\[[^\]]+\] \S+ \d+ {q} "([^"]*)" "[A-Z]+" "[^"]+" "[^"]*" \d{{3}} \d+ (\S+) "#
+            )),
+            request: re(format!(r#"^\S+ \S+ \S+ \[[^\]]+\] ({q})"#)),
+        }
+    }
+
+    /// (protocol, cache status) as written; `""` when the vendor does not log them.
+    fn of(&self, format: &str, line: &[u8]) -> (String, String) {
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        // The last word of a request line, if it names a protocol.
+        let proto_of_request = |r: &[u8]| {
+            let last = r.rsplit(|&b| b == b' ').next().unwrap_or_default();
+            if last.starts_with(b"HTTP/") {
+                s(last)
+            } else {
+                String::new()
+            }
+        };
+        let caps = |re: &Regex| {
+            re.captures(line)
+                .unwrap_or_else(|| panic!("{format}: no values in {:?}", s(line)))
+        };
+        match format {
+            "upyun" => {
+                let c = caps(&self.upyun);
+                (proto_of_request(&c[1]), s(&c[2]))
+            }
+            "aliyun" => {
+                let c = caps(&self.aliyun);
+                (
+                    c.get(2).map_or(String::new(), |m| s(m.as_bytes())),
+                    s(&c[1]),
+                )
+            }
+            "qiniu" => {
+                let c = caps(&self.qiniu);
+                (proto_of_request(&c[2]), s(&c[1]))
+            }
+            "huawei" => {
+                let c = caps(&self.huawei);
+                (s(&c[1]), s(&c[2]))
+            }
+            "nginx" | "apache" => {
+                let c = caps(&self.request);
+                let r = &c[1];
+                (proto_of_request(&r[1..r.len() - 1]), String::new())
+            }
+            "tencent" => {
+                // After the quoted user agent: range method protocol cache port.
+                let at = line.iter().rposition(|&b| b == b'"').unwrap_or(0);
+                let words: Vec<&[u8]> = line[at + 1..]
+                    .split(|&b| b == b' ')
+                    .filter(|w| !w.is_empty())
+                    .collect();
+                (s(words[2]), s(words[3]))
+            }
+            "cloudfront" => {
+                let f: Vec<&[u8]> = line.split(|&b| b == b'\t').collect();
+                (s(f[23]), s(f[13]))
+            }
+            "cloudflare" => {
+                let v: serde_json::Value =
+                    serde_json::from_slice(line).unwrap_or_else(|e| panic!("{e}"));
+                let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+                (field("ClientRequestProtocol"), field("CacheCacheStatus"))
+            }
+            other => panic!("the reference does not know format {other}"),
+        }
+    }
+}
+
+/// The one spelling of a protocol (FORMATS.md, "Canonical values").
+fn canonical_protocol(p: &str) -> &'static str {
+    match p {
+        "" | "-" => "",
+        "HTTP/1.0" => "HTTP/1.0",
+        "HTTP/1.1" => "HTTP/1.1",
+        "HTTP/2" | "HTTP/2.0" | "h2" => "HTTP/2",
+        "HTTP/3" | "HTTP/3.0" | "h3" => "HTTP/3",
+        other => panic!("protocol {other:?} unknown to the reference"),
+    }
+}
+
+/// The one spelling of a cache status (FORMATS.md, "Canonical values").
+fn canonical_cache(c: &str) -> &'static str {
+    match c.to_ascii_lowercase().as_str() {
+        "" | "-" => "",
+        "hit" => "HIT",
+        "miss" => "MISS",
+        "expired" => "EXPIRED",
+        "refreshhit" => "REFRESH_HIT",
+        "dynamic" => "DYNAMIC",
+        "error" => "ERROR",
+        other => panic!("cache status {other:?} unknown to the reference"),
+    }
+}
+
 fn host(b: &[u8]) -> String {
     let h = String::from_utf8_lossy(b).to_ascii_lowercase();
     match h.rsplit_once(':') {
@@ -366,6 +491,8 @@ struct Kept {
     shard: String,
     line_no: u64,
     raw: Vec<u8>,
+    /// Canonical (protocol, cache status).
+    values: (&'static str, &'static str),
 }
 
 /// What the reference expects of a run.
@@ -373,6 +500,8 @@ struct Kept {
 struct Expected {
     /// Output path (relative to the output root) → the file's uncompressed bytes.
     files: BTreeMap<String, Vec<u8>>,
+    /// Output path → canonical (protocol, cache status) of each line, in output order.
+    values: BTreeMap<String, Vec<(&'static str, &'static str)>>,
     lines_in: u64,
     rejected: u64,
     out_of_window: u64,
@@ -425,6 +554,7 @@ fn reference(job_dir: &Path) -> Expected {
         .collect();
 
     let parsers = Reference::new();
+    let raw_values = RawValues::new();
     let all_files = files_under(job_dir);
     let mut kept: BTreeMap<String, Vec<Kept>> = BTreeMap::new();
     let mut exp = Expected::default();
@@ -456,6 +586,8 @@ fn reference(job_dir: &Path) -> Expected {
                     }
                     Some((t, _)) if t < start || t >= end => counts.2 += 1,
                     Some((t, h)) => {
+                        let (p, c) = raw_values.of(&src.format, line);
+                        let values = (canonical_protocol(&p), canonical_cache(&c));
                         let (day, hour) = hour_label(t);
                         let path = format!("{h}/{day}/{h}_{hour}.log.gz");
                         kept.entry(path).or_default().push(Kept {
@@ -464,6 +596,7 @@ fn reference(job_dir: &Path) -> Expected {
                             shard: rel.clone(),
                             line_no: i as u64,
                             raw: line.to_vec(),
+                            values,
                         });
                     }
                 }
@@ -483,10 +616,12 @@ fn reference(job_dir: &Path) -> Expected {
             ))
         });
         let mut body = Vec::new();
-        for l in lines {
+        for l in &lines {
             body.extend_from_slice(&l.raw);
             body.push(b'\n');
         }
+        exp.values
+            .insert(path.clone(), lines.iter().map(|l| l.values).collect());
         exp.files.insert(path, body);
     }
     exp
@@ -787,6 +922,56 @@ fn fused_output_matches_the_reference_byte_for_byte() {
         assert!(
             third[k] == *v,
             "{k}: --memory 1M wrote the same lines but different gzip bytes"
+        );
+    }
+
+    // The same lines as json: protocol and cache status in their one spelling per vendor.
+    let json_root = dir.join("output-json");
+    let json_set = format!("output.root={}", json_root.display());
+    let as_json = run(&job, &["--set", "output.format=json", "--set", &json_set]);
+    assert_eq!(as_json["counters"], manifest["counters"]);
+    let got = outputs(&json_root);
+    let mut seen = BTreeSet::new();
+    for (path, want) in &exp.values {
+        let text = gunzip(&got[path], path);
+        let lines: Vec<&[u8]> = text
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(lines.len(), want.len(), "{path}: json lines");
+        for (i, (line, &(protocol, cache))) in lines.iter().zip(want).enumerate() {
+            let v: serde_json::Value = serde_json::from_slice(line)
+                .unwrap_or_else(|e| panic!("{path}:{}: not json: {e}", i + 1));
+            assert_eq!(
+                (v["protocol"].as_str(), v["cache"].as_str()),
+                (Some(protocol), Some(cache)),
+                "{path}:{}: {}",
+                i + 1,
+                String::from_utf8_lossy(line)
+            );
+            seen.insert((
+                v["source"].as_str().unwrap_or_default().to_string(),
+                protocol,
+                cache,
+            ));
+        }
+    }
+    // Every vendor spelling of HTTP/2 and of a hit was met (else the check proves little).
+    for source in [
+        "upyun",
+        "tencent",
+        "cloudfront",
+        "cloudflare",
+        "huawei",
+        "qiniu",
+    ] {
+        assert!(
+            seen.iter().any(|(s, p, _)| s == source && *p == "HTTP/2"),
+            "{source}: no HTTP/2 line"
+        );
+        assert!(
+            seen.iter().any(|(s, _, c)| s == source && *c == "HIT"),
+            "{source}: no HIT line"
         );
     }
 }
