@@ -1,5 +1,5 @@
 //! The plan: which shards each source has in the window, and how they are split into map
-//! tasks. [`discover`] lists directories (one listing per directory the template reaches, not
+//! tasks. [`discover()`] lists directories (one listing per directory the template reaches, not
 //! one probe per 5-minute slot) and leaves out duplicate deliveries (`duplicates`); [`plan`] is
 //! a pure function of the job and what discovery found.
 
