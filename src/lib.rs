@@ -16,6 +16,7 @@
 //! * [`application`]: filex on YARN: `filex submit`, the application master, the workers.
 //! * [`manifest`]: counters and the manifest written last.
 //! * [`gen`]: synthetic multi-vendor shards for demos, tests and benchmarks.
+//! * [`size`]: byte sizes (`256m`).
 
 pub mod application;
 pub mod cluster;
@@ -27,6 +28,7 @@ pub mod job;
 pub mod manifest;
 pub mod ops;
 pub mod plan;
+pub mod size;
 pub mod sort;
 pub mod storage;
 pub mod task;
