@@ -16,7 +16,8 @@
 //! * [`application`]: filex on YARN: `filex submit`, the application master, the workers.
 //! * [`manifest`]: counters and the manifest written last.
 //! * [`gen`]: synthetic multi-vendor shards for demos, tests and benchmarks.
-//! * [`size`]: byte sizes (`256m`).
+//! * [`settings`]: the Hadoop configuration of the process and the `filex.*` settings;
+//!   [`size`]: byte sizes (`256m`).
 
 pub mod application;
 pub mod cluster;
@@ -28,6 +29,7 @@ pub mod job;
 pub mod manifest;
 pub mod ops;
 pub mod plan;
+pub mod settings;
 pub mod size;
 pub mod sort;
 pub mod storage;

@@ -14,7 +14,8 @@ use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command};
 use filex::driver::{self, RunOptions};
-use filex::job::Job;
+use filex::job::{Job, JobError};
+use filex::settings::{self, SettingsError};
 use filex::task::Progress;
 
 /// Exit codes (documented in the README).
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("filex: error: {err:#}");
-            if err.downcast_ref::<filex::job::JobError>().is_some() {
+            if err.is::<JobError>() || err.is::<SettingsError>() {
                 ExitCode::from(exit::USAGE)
             } else {
                 ExitCode::from(exit::FAILED)
@@ -61,6 +62,12 @@ fn load_job(args: &cli::JobArgs) -> anyhow::Result<Job> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
+            let conf = settings::install(args.conf.load()?);
+            // Worker processes read the same configuration, -D included.
+            let _child_conf = (args.workers > 0 && args.conf.is_given())
+                .then(|| settings::ChildConf::export(&conf))
+                .transpose()
+                .context("cannot write the configuration for the worker processes")?;
             let job = Arc::new(load_job(&args.job)?);
             let threads = args.threads.unwrap_or_else(default_threads);
             let opts = RunOptions {
@@ -85,6 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(args) => {
+            settings::install(args.conf.load()?);
             let job = load_job(&args.job)?;
             let plan = driver::make_plan(
                 &job,
@@ -109,17 +117,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Submit(args) => {
+            let conf = settings::install(args.conf.load()?);
             let opts = filex::application::submit::SubmitOptions {
                 job: args.job.job,
                 set: args.job.set,
-                defines: args.define,
                 queue: args.queue,
                 name: args.name,
                 tags: args.tags,
                 detach: args.detach,
                 force_new: args.force_new,
             };
-            match filex::application::submit::submit(&opts) {
+            match filex::application::submit::submit(&opts, &conf) {
                 Ok(code) => Ok(ExitCode::from(code)),
                 Err(e) => {
                     eprintln!("filex: error: {e:#}");

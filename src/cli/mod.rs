@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use filex::gen::GenArgs;
+use filex::settings::ConfArgs;
 use filex::size::parse_size;
 
 /// filex: fuse multi-platform CDN access logs into one time-ordered log per domain and hour.
@@ -71,15 +72,16 @@ pub struct RunArgs {
     /// Never draw a progress bar (periodic log lines instead).
     #[arg(long)]
     pub no_progress: bool,
+    #[command(flatten)]
+    pub conf: ConfArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
     #[command(flatten)]
     pub job: JobArgs,
-    /// Hadoop configuration or filex setting, e.g. -D filex.workers.max=8
-    #[arg(short = 'D', value_name = "KEY=VALUE")]
-    pub define: Vec<String>,
+    #[command(flatten)]
+    pub conf: ConfArgs,
     /// YARN queue.
     #[arg(long)]
     pub queue: Option<String>,
@@ -136,4 +138,6 @@ pub struct PlanArgs {
     /// Compressed input per map task.
     #[arg(long, default_value = "64M", value_parser = parse_size)]
     pub task_size: u64,
+    #[command(flatten)]
+    pub conf: ConfArgs,
 }
