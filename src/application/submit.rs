@@ -1,5 +1,6 @@
 //! `filex submit`: behaves like `yarn jar`. Uploads the executable, the resolved job and the
-//! cluster configuration to a private staging directory, submits the application master,
+//! effective cluster configuration (site files and `-D`, as one `core-site.xml`) to a private
+//! staging directory, submits the application master,
 //! prints the application id as soon as it has it, follows the application with progress,
 //! and exits 0 only when it FINISHED with SUCCEEDED. SIGINT/SIGTERM while waiting kills the
 //! application and waits for YARN to confirm. An application of the same job and window that
@@ -20,11 +21,15 @@ use yarn::{
 use super::launch::am_context;
 use super::spec::{AppSpec, StagedFile};
 use super::staging::Staging;
-use super::{APPLICATION_TYPE, BINARY, SECRET_ALIAS, SITE_FILES, SPEC_FILE};
+use super::{APPLICATION_TYPE, BINARY, SECRET_ALIAS, SPEC_FILE};
 use crate::cluster::remote::wire::random_hex;
 use crate::job::Job;
 use crate::settings::{self, Setting};
 use crate::storage::location::Location;
+
+/// The file the effective configuration is shipped as: the containers' `HADOOP_CONF_DIR` is
+/// their working directory, and every reader of site files reads `core-site.xml`.
+pub const CONF_FILE: &str = "core-site.xml";
 
 /// Exit codes of `filex submit` (documented in the README). 99 is never used: Airflow reads
 /// it as "skipped".
@@ -207,15 +212,13 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
             timestamp: up.timestamp,
         };
         let exe = std::env::current_exe().context("cannot find the filex executable")?;
-        let mut files = vec![staged(BINARY, staging.put_file(BINARY, &exe)?)];
-        if let Some(dir) = conf.conf_dir().map(|d| d.to_path_buf()) {
-            for site in SITE_FILES {
-                let p = dir.join(site);
-                if p.exists() {
-                    files.push(staged(site, staging.put_file(site, &p)?));
-                }
-            }
-        }
+        let mut files = vec![
+            staged(BINARY, staging.put_file(BINARY, &exe)?),
+            staged(
+                CONF_FILE,
+                staging.put(CONF_FILE, conf.to_xml().into_bytes())?,
+            ),
+        ];
         let spec = AppSpec {
             job_toml: toml::to_string(&job.file).context("job file to TOML")?,
             application_id: app_id.to_string(),
