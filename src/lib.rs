@@ -17,12 +17,13 @@
 //! * [`manifest`]: counters and the manifest written last.
 //! * [`gen`]: synthetic multi-vendor shards for demos, tests and benchmarks.
 //! * [`settings`]: the Hadoop configuration of the process and the `filex.*` settings;
-//!   [`size`]: byte sizes (`256m`).
+//!   [`size`]: byte sizes (`256m`); [`exit`]: the exit codes of every command.
 
 pub mod application;
 pub mod cluster;
 pub mod driver;
 pub mod errors;
+pub mod exit;
 pub mod formats;
 pub mod gen;
 pub mod job;

@@ -13,18 +13,12 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command};
+use filex::application::submit::SubmitError;
 use filex::driver::{self, RunOptions};
+use filex::exit;
 use filex::job::{Job, JobError};
 use filex::settings::{self, SettingsError};
 use filex::task::Progress;
-
-/// Exit codes (documented in the README).
-pub mod exit {
-    /// The job failed (bad shard, storage error, …).
-    pub const FAILED: u8 = 1;
-    /// Usage or job-file error.
-    pub const USAGE: u8 = 2;
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -33,12 +27,28 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("filex: error: {err:#}");
-            if err.is::<JobError>() || err.is::<SettingsError>() {
-                ExitCode::from(exit::USAGE)
-            } else {
-                ExitCode::from(exit::FAILED)
-            }
+            ExitCode::from(exit_code(&err))
         }
+    }
+}
+
+/// The code of a failed command ([`filex::exit`]).
+fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.is::<JobError>() || err.is::<SettingsError>() {
+        exit::USAGE
+    } else if let Some(e) = err.downcast_ref::<SubmitError>() {
+        e.code
+    } else if err.downcast_ref::<yarn::Error>().is_some_and(|e| {
+        matches!(
+            e,
+            yarn::Error::Connect { .. }
+                | yarn::Error::Timeout { .. }
+                | yarn::Error::Disconnected { .. }
+        )
+    }) {
+        exit::UNREACHABLE
+    } else {
+        exit::FAILED
     }
 }
 
@@ -127,16 +137,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 detach: args.detach,
                 force_new: args.force_new,
             };
-            match filex::application::submit::submit(&opts, &conf) {
-                Ok(code) => Ok(ExitCode::from(code)),
-                Err(e) => {
-                    eprintln!("filex: error: {e:#}");
-                    let code = e
-                        .downcast_ref::<filex::application::submit::SubmitError>()
-                        .map_or(exit::FAILED, |s| s.code);
-                    Ok(ExitCode::from(code))
-                }
-            }
+            Ok(ExitCode::from(filex::application::submit::submit(
+                &opts, &conf,
+            )?))
         }
         Command::Am(args) => {
             filex::application::master::run_am(&args.spec)?;

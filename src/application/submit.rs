@@ -23,6 +23,7 @@ use super::spec::{AppSpec, StagedFile};
 use super::staging::Staging;
 use super::{APPLICATION_TYPE, BINARY, SECRET_ALIAS, SPEC_FILE};
 use crate::cluster::remote::wire::random_hex;
+use crate::exit;
 use crate::job::Job;
 use crate::settings::{self, Setting};
 use crate::storage::location::Location;
@@ -30,16 +31,6 @@ use crate::storage::location::Location;
 /// The file the effective configuration is shipped as: the containers' `HADOOP_CONF_DIR` is
 /// their working directory, and every reader of site files reads `core-site.xml`.
 pub const CONF_FILE: &str = "core-site.xml";
-
-/// Exit codes of `filex submit` (documented in the README). 99 is never used: Airflow reads
-/// it as "skipped".
-pub mod exit {
-    pub const SUCCEEDED: u8 = 0;
-    pub const FAILED: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const KILLED: u8 = 3;
-    pub const UNREACHABLE: u8 = 4;
-}
 
 /// The environment variable Oozie's launcher sets to its action configuration.
 pub const OOZIE_ACTION_CONF: &str = "OOZIE_ACTION_CONF_XML";
@@ -264,7 +255,7 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
             Some(Instant::now()),
         )
     })();
-    let finished = !matches!(result, Ok(exit::SUCCEEDED)) || !opts.detach;
+    let finished = !matches!(result, Ok(exit::SUCCESS)) || !opts.detach;
     if finished {
         // The AM removes it too; this covers an AM that never ran.
         if let Err(e) = staging.remove() {
@@ -346,7 +337,7 @@ fn follow(
                 && report.state != ApplicationState::Submitted
             {
                 println!("detached; follow it with: filex status {id}");
-                return Ok(exit::SUCCEEDED);
+                return Ok(exit::SUCCESS);
             }
         }
         if report.state == ApplicationState::Running {
@@ -387,7 +378,7 @@ fn follow(
                 println!("diagnostics: {}", report.diagnostics.trim());
             }
             let code = match (ok, report.state) {
-                (true, _) => exit::SUCCEEDED,
+                (true, _) => exit::SUCCESS,
                 (false, ApplicationState::Killed) => exit::KILLED,
                 _ => exit::FAILED,
             };

@@ -6,7 +6,8 @@
 //! Configuration comes from `--conf-dir`, else `HADOOP_CONF_DIR` /
 //! `YARN_CONF_DIR` / `HADOOP_HOME/etc/hadoop`, plus `-D key=value`
 //! ([`crate::settings::ConfArgs`]). Every command is bounded by `--timeout`;
-//! an unreachable ResourceManager is reported with its address. Rendering is in [`render`] (pure, tested).
+//! an unreachable ResourceManager is reported with its address (exit code
+//! [`exit::UNREACHABLE`], a missing application [`exit::NOT_FOUND`]). Rendering is in [`render`] (pure, tested).
 
 pub mod render;
 
@@ -19,10 +20,8 @@ use yarn::{
     ApplicationClient, ApplicationFilter, ApplicationId, ApplicationState, IpcOptions, NodeState,
 };
 
+use crate::exit;
 use crate::settings::ConfArgs;
-
-/// Exit code when the application asked about does not exist.
-pub const EXIT_NOT_FOUND: u8 = 3;
 
 /// Where to find the cluster, and how long to wait for it.
 #[derive(Debug, Clone, clap::Args)]
@@ -122,7 +121,12 @@ pub fn run(command: OpsCommand) -> anyhow::Result<ExitCode> {
     let result = runtime.block_on(async {
         match tokio::time::timeout(timeout, execute(&rm, command)).await {
             Ok(r) => r,
-            Err(_) => Err(anyhow!("no answer within {}s", timeout.as_secs())),
+            Err(_) => Err(yarn::Error::Timeout {
+                addr: rm.addresses().join(","),
+                method: "the command".into(),
+                timeout,
+            }
+            .into()),
         }
     });
     result.with_context(|| format!("ResourceManager at {rm_addrs} (config: {from})"))
@@ -180,7 +184,7 @@ async fn execute(rm: &ApplicationClient, command: OpsCommand) -> anyhow::Result<
                 }
                 Err(e) if e.remote().is_some_and(|r| r.is_application_not_found()) => {
                     eprintln!("filex: application {id} does not exist");
-                    ExitCode::from(EXIT_NOT_FOUND)
+                    ExitCode::from(exit::NOT_FOUND)
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -191,7 +195,7 @@ async fn execute(rm: &ApplicationClient, command: OpsCommand) -> anyhow::Result<
                 Ok(r) => r,
                 Err(e) if e.remote().is_some_and(|r| r.is_application_not_found()) => {
                     eprintln!("filex: application {id} does not exist");
-                    return Ok(ExitCode::from(EXIT_NOT_FOUND));
+                    return Ok(ExitCode::from(exit::NOT_FOUND));
                 }
                 Err(e) => return Err(e.into()),
             };
