@@ -16,17 +16,22 @@
 //! * [`application`]: filex on YARN: `filex submit`, the application master, the workers.
 //! * [`manifest`]: counters and the manifest written last.
 //! * [`gen`]: synthetic multi-vendor shards for demos, tests and benchmarks.
+//! * [`settings`]: the Hadoop configuration of the process and the `filex.*` settings;
+//!   [`size`]: byte sizes (`256m`); [`exit`]: the exit codes of every command.
 
 pub mod application;
 pub mod cluster;
 pub mod driver;
 pub mod errors;
+pub mod exit;
 pub mod formats;
 pub mod gen;
 pub mod job;
 pub mod manifest;
 pub mod ops;
 pub mod plan;
+pub mod settings;
+pub mod size;
 pub mod sort;
 pub mod storage;
 pub mod task;

@@ -13,17 +13,12 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command};
+use filex::application::submit::SubmitError;
 use filex::driver::{self, RunOptions};
-use filex::job::Job;
+use filex::exit;
+use filex::job::{Job, JobError};
+use filex::settings::{self, SettingsError};
 use filex::task::Progress;
-
-/// Exit codes (documented in the README).
-pub mod exit {
-    /// The job failed (bad shard, storage error, …).
-    pub const FAILED: u8 = 1;
-    /// Usage or job-file error.
-    pub const USAGE: u8 = 2;
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -32,12 +27,28 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("filex: error: {err:#}");
-            if err.downcast_ref::<filex::job::JobError>().is_some() {
-                ExitCode::from(exit::USAGE)
-            } else {
-                ExitCode::from(exit::FAILED)
-            }
+            ExitCode::from(exit_code(&err))
         }
+    }
+}
+
+/// The code of a failed command ([`filex::exit`]).
+fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.is::<JobError>() || err.is::<SettingsError>() {
+        exit::USAGE
+    } else if let Some(e) = err.downcast_ref::<SubmitError>() {
+        e.code
+    } else if err.downcast_ref::<yarn::Error>().is_some_and(|e| {
+        matches!(
+            e,
+            yarn::Error::Connect { .. }
+                | yarn::Error::Timeout { .. }
+                | yarn::Error::Disconnected { .. }
+        )
+    }) {
+        exit::UNREACHABLE
+    } else {
+        exit::FAILED
     }
 }
 
@@ -61,6 +72,12 @@ fn load_job(args: &cli::JobArgs) -> anyhow::Result<Job> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
+            let conf = settings::install(args.conf.load()?);
+            // Worker processes read the same configuration, -D included.
+            let _child_conf = (args.workers > 0 && args.conf.is_given())
+                .then(|| settings::ChildConf::export(&conf))
+                .transpose()
+                .context("cannot write the configuration for the worker processes")?;
             let job = Arc::new(load_job(&args.job)?);
             let threads = args.threads.unwrap_or_else(default_threads);
             let opts = RunOptions {
@@ -85,6 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(args) => {
+            settings::install(args.conf.load()?);
             let job = load_job(&args.job)?;
             let plan = driver::make_plan(
                 &job,
@@ -109,26 +127,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Submit(args) => {
+            let conf = settings::install(args.conf.load()?);
             let opts = filex::application::submit::SubmitOptions {
                 job: args.job.job,
                 set: args.job.set,
-                defines: args.define,
                 queue: args.queue,
                 name: args.name,
                 tags: args.tags,
                 detach: args.detach,
                 force_new: args.force_new,
             };
-            match filex::application::submit::submit(&opts) {
-                Ok(code) => Ok(ExitCode::from(code)),
-                Err(e) => {
-                    eprintln!("filex: error: {e:#}");
-                    let code = e
-                        .downcast_ref::<filex::application::submit::SubmitError>()
-                        .map_or(exit::FAILED, |s| s.code);
-                    Ok(ExitCode::from(code))
-                }
-            }
+            Ok(ExitCode::from(filex::application::submit::submit(
+                &opts, &conf,
+            )?))
         }
         Command::Am(args) => {
             filex::application::master::run_am(&args.spec)?;

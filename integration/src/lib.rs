@@ -6,12 +6,12 @@
 //! `$FILEX_CLUSTER_DIR/conf` (default `<project>/target/cluster/conf`). Tests call
 //! [`require_cluster`], which fails loudly when the cluster is not up rather than skipping.
 //!
-//! This crate does not start or stop the cluster, and it depends on std only.
+//! This crate does not start or stop the cluster; it depends on std and, to read the site
+//! files, on `filex-yarn`'s `Config`.
 //!
 //! # Layout
 //!
 //! * [`cluster`]: where the cluster's files are, `cluster.env`, [`require_cluster`].
-//! * [`site_xml`]: reads Hadoop `*-site.xml` files into key/value maps.
 //! * [`http`]: a minimal blocking HTTP/1.1 client over `std::net::TcpStream`.
 //! * [`webhdfs`]: the few WebHDFS operations the tests need (follows DataNode redirects).
 //!
@@ -25,7 +25,6 @@
 
 pub mod cluster;
 pub mod http;
-pub mod site_xml;
 pub mod webhdfs;
 
 pub use cluster::{

@@ -7,7 +7,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use filex_integration::cluster::host_port;
 use filex_integration::http;
-use filex_integration::site_xml::read_site_xml;
 use filex_integration::webhdfs::{json_field, WebHdfs, WebHdfsError};
 use filex_integration::{require_cluster, Cluster};
 
@@ -97,9 +96,16 @@ fn webhdfs_round_trip_through_datanodes() {
     }
 }
 
-fn site(cluster: &Cluster, name: &str) -> std::collections::BTreeMap<String, String> {
-    let path = cluster.site_file(name);
-    read_site_xml(&path).unwrap_or_else(|e| panic!("{e}"))
+/// One site file on its own (no defaults, no other file).
+fn site(cluster: &Cluster, name: &str) -> yarn::Config {
+    let mut conf = yarn::Config::default();
+    conf.add_file(&cluster.site_file(name))
+        .unwrap_or_else(|e| panic!("{e}"));
+    conf
+}
+
+fn must_get(conf: &yarn::Config, key: &str) -> String {
+    conf.get(key).unwrap_or_else(|| panic!("{key} is not set"))
 }
 
 fn port_of(key: &str, addr: &str) -> u16 {
@@ -114,23 +120,20 @@ fn conf_dir_describes_the_live_cluster() {
     let env = &cluster.env;
 
     let core = site(&cluster, "core-site.xml");
-    assert_eq!(core.get("fs.defaultFS"), Some(&env.namenode));
+    assert_eq!(core.get("fs.defaultFS").as_ref(), Some(&env.namenode));
 
     let hdfs = site(&cluster, "hdfs-site.xml");
-    let nn_http = &hdfs["dfs.namenode.http-address"];
+    let nn_http = &must_get(&hdfs, "dfs.namenode.http-address");
     assert_eq!(
         port_of("dfs.namenode.http-address", nn_http),
         port_of("FILEX_WEBHDFS", &env.webhdfs)
     );
-    let nn_rpc = &hdfs["dfs.namenode.rpc-address"];
+    let nn_rpc = &must_get(&hdfs, "dfs.namenode.rpc-address");
     assert_eq!(
         port_of("dfs.namenode.rpc-address", nn_rpc),
         port_of("FILEX_NAMENODE", &env.namenode)
     );
-    assert_eq!(
-        hdfs.get("dfs.blocksize").map(String::as_str),
-        Some(BLOCK_SIZE)
-    );
+    assert_eq!(hdfs.get("dfs.blocksize").as_deref(), Some(BLOCK_SIZE));
 
     let yarn = site(&cluster, "yarn-site.xml");
     for (key, published) in [
@@ -143,16 +146,16 @@ fn conf_dir_describes_the_live_cluster() {
         let value = yarn
             .get(key)
             .unwrap_or_else(|| panic!("yarn-site.xml has no {key}"));
-        assert_ne!(port_of(key, value), 0);
-        assert_eq!(value, published, "{key} in yarn-site.xml vs cluster.env");
+        assert_ne!(port_of(key, &value), 0);
+        assert_eq!(&value, published, "{key} in yarn-site.xml vs cluster.env");
     }
-    let webapp = &yarn["yarn.resourcemanager.webapp.address"];
+    let webapp = &must_get(&yarn, "yarn.resourcemanager.webapp.address");
     assert_eq!(
         port_of("yarn.resourcemanager.webapp.address", webapp),
         port_of("FILEX_RM_WEBAPP", &env.rm_webapp)
     );
     assert!(
-        yarn["yarn.scheduler.capacity.root.queues"].contains("default"),
+        must_get(&yarn, "yarn.scheduler.capacity.root.queues").contains("default"),
         "CapacityScheduler queues missing from yarn-site.xml"
     );
 }

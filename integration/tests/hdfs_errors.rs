@@ -1,7 +1,8 @@
 //! HDFS failures are quick and clear: an unreachable NameNode fails `filex run`/`plan` within
 //! seconds, naming its address, with a non-zero exit; a directory the user may not read is a
 //! "permission denied" naming the path; a missing input directory is an empty slot, not an
-//! error.
+//! error; `hdfs:///` without `fs.defaultFS` says so, and `-D fs.defaultFS=…` or `--conf-dir`
+//! supply it.
 //!
 //! Needs the test cluster (`scripts/cluster.sh start`) and a built binary (`cargo build`, or
 //! `FILEX_BIN`).
@@ -160,5 +161,56 @@ fn unreadable_directory_is_permission_denied_and_missing_one_is_empty() {
     let owner = filex_integration::webhdfs::WebHdfs::new(&cluster.env.webhdfs, "filex-owner")
         .expect("WebHDFS URL");
     owner.delete(&private, true).expect("clean up (owner)");
+    fs.delete(&base, true).expect("clean up");
+}
+
+#[test]
+fn plan_takes_the_default_fs_from_d_and_conf_dir() {
+    let cluster = require_cluster();
+    let fs = webhdfs(&cluster);
+    let base = unique_hdfs_dir("errors-defaultfs");
+    fs.create(
+        &format!("{base}/img.example.com/20261105/0000.log.gz"),
+        &gzip_stored(b"198.51.100.1 - - [05/Nov/2026:00:00:01 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"ua\"\n"),
+        false,
+    )
+    .expect("upload shard");
+    let local = LocalDir::new("defaultfs");
+    let empty_conf = local.path().join("empty-conf");
+    std::fs::create_dir_all(&empty_conf).expect("create empty conf dir");
+    let empty_conf = empty_conf.to_string_lossy().into_owned();
+    let out = local.path().join("out").to_string_lossy().into_owned();
+    let job = write_job(
+        local.path(),
+        &format!("hdfs://{base}/{{domain}}/%Y%m%d/%H%M.log.gz"),
+        &out,
+    );
+    let no_site_files = [("HADOOP_CONF_DIR", empty_conf.as_str())];
+
+    // Without fs.defaultFS, `hdfs:///` is a clear error.
+    let (output, took) = filex(&["plan", &job], &no_site_files);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "plan succeeded: {stderr}");
+    assert!(took < FAIL_FAST, "took {took:?}");
+    assert!(stderr.contains("fs.defaultFS"), "unclear message: {stderr}");
+
+    // `-D fs.defaultFS=…` reaches the HDFS client and the block locations.
+    let define = format!("fs.defaultFS={}", cluster.env.namenode);
+    let conf_dir = filex_integration::conf_dir().to_string_lossy().into_owned();
+    for args in [
+        vec!["plan", job.as_str(), "-D", define.as_str()],
+        vec!["plan", job.as_str(), "--conf-dir", conf_dir.as_str()],
+    ] {
+        let plan = filex_ok(&args, &no_site_files);
+        assert!(plan.contains("map tasks: 1 (1 shards"), "{args:?}: {plan}");
+        let map = plan
+            .lines()
+            .find(|l| l.trim_start().starts_with("map "))
+            .unwrap_or_else(|| panic!("{args:?}: no map task line: {plan}"));
+        assert!(
+            !map.ends_with("hosts -"),
+            "{args:?}: no block locations: {plan}"
+        );
+    }
     fs.delete(&base, true).expect("clean up");
 }

@@ -1,6 +1,7 @@
 //! Container launch contexts: the AM's (built by the client) and the workers' (built by the
-//! AM). Both run the same localized `filex` executable with the cluster's site files as
-//! `HADOOP_CONF_DIR`, and get the application's credentials.
+//! AM). Both run the same localized `filex` executable with the client's effective
+//! configuration (one `core-site.xml`) as `HADOOP_CONF_DIR`, and get the application's
+//! credentials.
 
 use std::collections::BTreeMap;
 
@@ -28,7 +29,7 @@ pub fn local_resource(f: &StagedFile) -> LocalResource {
 
 fn environment() -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
-    // The site files are localized into the working directory.
+    // The configuration file is localized into the working directory.
     env.insert("HADOOP_CONF_DIR".to_string(), "$PWD".to_string());
     env.insert("YARN_CONF_DIR".to_string(), "$PWD".to_string());
     env.insert(

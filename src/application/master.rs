@@ -35,7 +35,8 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
             .with_context(|| format!("cannot read {}", spec_path.display()))?,
     )
     .with_context(|| format!("invalid {}", spec_path.display()))?;
-    let conf = Config::load(None).context("cannot load the cluster configuration")?;
+    // The effective configuration `filex submit` shipped (the container's HADOOP_CONF_DIR).
+    let conf = crate::settings::effective().context("cannot load the cluster configuration")?;
     let runtime = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

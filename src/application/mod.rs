@@ -23,7 +23,6 @@ pub const APPLICATION_TYPE: &str = "FILEX";
 /// Link names of the localized files in every container.
 pub const BINARY: &str = "filex";
 pub const SPEC_FILE: &str = "filex-app.json";
-pub const SITE_FILES: [&str; 3] = ["core-site.xml", "hdfs-site.xml", "yarn-site.xml"];
 
 /// Reads the worker secret from the container's credentials (`HADOOP_TOKEN_FILE_LOCATION`).
 pub fn secret_from_credentials() -> anyhow::Result<String> {

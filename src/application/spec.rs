@@ -1,25 +1,8 @@
 //! What the client hands the application master, as a JSON file localized in its container:
-//! the resolved job, where the staging directory is, and how to size the worker fleet.
+//! the resolved job, where the staging directory is, and how to size the worker fleet (from
+//! the `filex.*` settings of [`crate::settings`]).
 
 use serde::{Deserialize, Serialize};
-
-/// Hadoop-style settings (`-D key=value`) read by `filex submit`, with their defaults.
-pub mod keys {
-    /// Memory of the AM container, MiB.
-    pub const AM_MEMORY_MB: &str = "filex.am.memory-mb";
-    /// Memory and cores of a worker container.
-    pub const WORKER_MEMORY_MB: &str = "filex.worker.memory-mb";
-    pub const WORKER_VCORES: &str = "filex.worker.vcores";
-    /// Fleet bounds.
-    pub const WORKERS_MIN: &str = "filex.workers.min";
-    pub const WORKERS_MAX: &str = "filex.workers.max";
-    /// Compressed input one worker is sized for.
-    pub const BYTES_PER_WORKER: &str = "filex.worker.input-bytes";
-    /// Compressed input of one map task.
-    pub const TASK_BYTES: &str = "filex.task.input-bytes";
-    /// How long a map task waits for a worker on one of its hosts, ms.
-    pub const LOCALITY_WAIT_MS: &str = "filex.locality.wait-ms";
-}
 
 /// The application's plan of resources.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +21,7 @@ pub struct AppSpec {
     pub locality_wait_ms: u64,
     /// When the client submitted, ms since the epoch (for the timeline).
     pub submitted_ms: i64,
-    /// Files every worker container localizes (the executable, the site files).
+    /// Files every worker container localizes (the executable, the effective configuration).
     pub worker_files: Vec<StagedFile>,
 }
 

@@ -1,5 +1,6 @@
 //! `filex submit`: behaves like `yarn jar`. Uploads the executable, the resolved job and the
-//! cluster configuration to a private staging directory, submits the application master,
+//! effective cluster configuration (site files and `-D`, as one `core-site.xml`) to a private
+//! staging directory, submits the application master,
 //! prints the application id as soon as it has it, follows the application with progress,
 //! and exits 0 only when it FINISHED with SUCCEEDED. SIGINT/SIGTERM while waiting kills the
 //! application and waits for YARN to confirm. An application of the same job and window that
@@ -18,22 +19,18 @@ use yarn::{
 };
 
 use super::launch::am_context;
-use super::spec::{keys, AppSpec, StagedFile};
+use super::spec::{AppSpec, StagedFile};
 use super::staging::Staging;
-use super::{APPLICATION_TYPE, BINARY, SECRET_ALIAS, SITE_FILES, SPEC_FILE};
+use super::{APPLICATION_TYPE, BINARY, SECRET_ALIAS, SPEC_FILE};
 use crate::cluster::remote::wire::random_hex;
+use crate::exit;
 use crate::job::Job;
+use crate::settings::{self, Setting};
 use crate::storage::location::Location;
 
-/// Exit codes of `filex submit` (documented in the README). 99 is never used: Airflow reads
-/// it as "skipped".
-pub mod exit {
-    pub const SUCCEEDED: u8 = 0;
-    pub const FAILED: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const KILLED: u8 = 3;
-    pub const UNREACHABLE: u8 = 4;
-}
+/// The file the effective configuration is shipped as: the containers' `HADOOP_CONF_DIR` is
+/// their working directory, and every reader of site files reads `core-site.xml`.
+pub const CONF_FILE: &str = "core-site.xml";
 
 /// The environment variable Oozie's launcher sets to its action configuration.
 pub const OOZIE_ACTION_CONF: &str = "OOZIE_ACTION_CONF_XML";
@@ -47,8 +44,6 @@ const KILL_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct SubmitOptions {
     pub job: PathBuf,
     pub set: Vec<String>,
-    /// `-D key=value` (Hadoop configuration and `filex.*` settings).
-    pub defines: Vec<String>,
     pub queue: Option<String>,
     pub name: Option<String>,
     pub tags: Vec<String>,
@@ -122,26 +117,23 @@ pub fn oozie_child_tags() -> Vec<String> {
         .collect()
 }
 
-fn setting(conf: &Config, key: &str, default: i64) -> Result<i64> {
-    conf.get_i64(key, default)
-        .map_err(|e| fail(exit::USAGE, format!("-D {key}: {e}")))
+fn setting(conf: &Config, setting: Setting) -> Result<u64> {
+    setting
+        .value(conf)
+        .map_err(|e| fail(exit::USAGE, e.to_string()))
 }
 
-/// Runs `filex submit`; returns the exit code.
-pub fn submit(opts: &SubmitOptions) -> Result<u8> {
+/// Runs `filex submit` with the effective configuration `conf`
+/// ([`crate::settings::ConfArgs::load`]); returns the exit code.
+pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
     let job =
         Job::load(&opts.job, &opts.set).map_err(|e| fail(exit::USAGE, crate::errors::chain(&e)))?;
     check_cluster_locations(&job).map_err(|e| fail(exit::USAGE, format!("{e:#}")))?;
-    let mut conf = Config::load(None).map_err(|e| fail(exit::USAGE, e.to_string()))?;
-    for d in &opts.defines {
-        conf.set_pair(d)
-            .map_err(|e| fail(exit::USAGE, format!("-D {d}: {e}")))?;
-    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the client runtime")?;
-    let rm = ApplicationClient::new(&conf).map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    let rm = ApplicationClient::new(conf).map_err(|e| fail(exit::USAGE, e.to_string()))?;
     let unreachable = |e: yarn::Error| {
         fail(
             exit::UNREACHABLE,
@@ -211,27 +203,24 @@ pub fn submit(opts: &SubmitOptions) -> Result<u8> {
             timestamp: up.timestamp,
         };
         let exe = std::env::current_exe().context("cannot find the filex executable")?;
-        let mut files = vec![staged(BINARY, staging.put_file(BINARY, &exe)?)];
-        if let Some(dir) = conf.conf_dir().map(|d| d.to_path_buf()) {
-            for site in SITE_FILES {
-                let p = dir.join(site);
-                if p.exists() {
-                    files.push(staged(site, staging.put_file(site, &p)?));
-                }
-            }
-        }
-        let worker_memory_mb = setting(&conf, keys::WORKER_MEMORY_MB, 1024)?;
+        let mut files = vec![
+            staged(BINARY, staging.put_file(BINARY, &exe)?),
+            staged(
+                CONF_FILE,
+                staging.put(CONF_FILE, conf.to_xml().into_bytes())?,
+            ),
+        ];
         let spec = AppSpec {
             job_toml: job.to_toml()?,
             application_id: app_id.to_string(),
             staging: staging.url(&staging.dir),
-            worker_memory_mb,
-            worker_vcores: setting(&conf, keys::WORKER_VCORES, 1)? as i32,
-            workers_min: setting(&conf, keys::WORKERS_MIN, 1)? as usize,
-            workers_max: setting(&conf, keys::WORKERS_MAX, 16)? as usize,
-            bytes_per_worker: setting(&conf, keys::BYTES_PER_WORKER, 256 << 20)? as u64,
-            task_bytes: setting(&conf, keys::TASK_BYTES, 64 << 20)? as u64,
-            locality_wait_ms: setting(&conf, keys::LOCALITY_WAIT_MS, 3000)? as u64,
+            worker_memory_mb: setting(conf, settings::WORKER_MEMORY_MB)? as i64,
+            worker_vcores: setting(conf, settings::WORKER_VCORES)? as i32,
+            workers_min: setting(conf, settings::WORKERS_MIN)? as usize,
+            workers_max: setting(conf, settings::WORKERS_MAX)? as usize,
+            bytes_per_worker: setting(conf, settings::BYTES_PER_WORKER)?,
+            task_bytes: setting(conf, settings::TASK_BYTES)?,
+            locality_wait_ms: setting(conf, settings::LOCALITY_WAIT_MS)?,
             submitted_ms,
             worker_files: files.clone(),
         };
@@ -252,8 +241,8 @@ pub fn submit(opts: &SubmitOptions) -> Result<u8> {
         ctx.queue = opts.queue.clone().unwrap_or_else(|| "default".to_string());
         ctx.application_type = APPLICATION_TYPE.to_string();
         ctx.tags = tags.clone();
-        ctx.am_resource = Resource::new(setting(&conf, keys::AM_MEMORY_MB, 512)?, 1);
-        ctx.max_app_attempts = setting(&conf, "filex.am.max-attempts", 1)? as i32;
+        ctx.am_resource = Resource::new(setting(conf, settings::AM_MEMORY_MB)? as i64, 1);
+        ctx.max_app_attempts = setting(conf, settings::AM_MAX_ATTEMPTS)? as i32;
         ctx.am_container = am_context(&files, creds.encode(yarn::credentials::Format::Writable));
         rt.block_on(rm.submit_application(&ctx))
             .map_err(|e| fail(exit::FAILED, format!("submitting {app_id}: {e}")))?;
@@ -266,7 +255,7 @@ pub fn submit(opts: &SubmitOptions) -> Result<u8> {
             Some(Instant::now()),
         )
     })();
-    let finished = !matches!(result, Ok(exit::SUCCEEDED)) || !opts.detach;
+    let finished = !matches!(result, Ok(exit::SUCCESS)) || !opts.detach;
     if finished {
         // The AM removes it too; this covers an AM that never ran.
         if let Err(e) = staging.remove() {
@@ -348,7 +337,7 @@ fn follow(
                 && report.state != ApplicationState::Submitted
             {
                 println!("detached; follow it with: filex status {id}");
-                return Ok(exit::SUCCEEDED);
+                return Ok(exit::SUCCESS);
             }
         }
         if report.state == ApplicationState::Running {
@@ -389,7 +378,7 @@ fn follow(
                 println!("diagnostics: {}", report.diagnostics.trim());
             }
             let code = match (ok, report.state) {
-                (true, _) => exit::SUCCEEDED,
+                (true, _) => exit::SUCCESS,
                 (false, ApplicationState::Killed) => exit::KILLED,
                 _ => exit::FAILED,
             };

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use filex::gen::GenArgs;
+use filex::settings::ConfArgs;
+use filex::size::parse_size;
 
 /// filex: fuse multi-platform CDN access logs into one time-ordered log per domain and hour.
 #[derive(Debug, Parser)]
@@ -70,15 +72,16 @@ pub struct RunArgs {
     /// Never draw a progress bar (periodic log lines instead).
     #[arg(long)]
     pub no_progress: bool,
+    #[command(flatten)]
+    pub conf: ConfArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
     #[command(flatten)]
     pub job: JobArgs,
-    /// Hadoop configuration or filex setting, e.g. -D filex.workers.max=8
-    #[arg(short = 'D', value_name = "KEY=VALUE")]
-    pub define: Vec<String>,
+    #[command(flatten)]
+    pub conf: ConfArgs,
     /// YARN queue.
     #[arg(long)]
     pub queue: Option<String>,
@@ -135,44 +138,6 @@ pub struct PlanArgs {
     /// Compressed input per map task.
     #[arg(long, default_value = "64M", value_parser = parse_size)]
     pub task_size: u64,
-}
-
-/// Parses `512M`, `2G`, `1.5G`, `4096` (bytes; K, M, G, T are powers of 1024).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size such as 512M or 2G"))?;
-    let mult: u64 = match unit
-        .trim()
-        .to_ascii_uppercase()
-        .trim_end_matches(['B', 'I'])
-    {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        "T" => 1 << 40,
-        _ => return Err(format!("'{s}': unknown unit (use K, M, G or T)")),
-    };
-    Ok((n * mult as f64) as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("4096").unwrap(), 4096);
-        assert_eq!(parse_size("512M").unwrap(), 512 << 20);
-        assert_eq!(parse_size("1.5G").unwrap(), 3 << 29);
-        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("5X").is_err());
-    }
+    #[command(flatten)]
+    pub conf: ConfArgs,
 }

@@ -4,36 +4,30 @@
 //! `-status` and `-kill` an operator reaches for, without a JVM.
 //!
 //! Configuration comes from `--conf-dir`, else `HADOOP_CONF_DIR` /
-//! `YARN_CONF_DIR` / `HADOOP_HOME/etc/hadoop`, plus `-D key=value`. Every
-//! command is bounded by `--timeout`; an unreachable ResourceManager is
-//! reported with its address. Rendering is in [`render`] (pure, tested).
+//! `YARN_CONF_DIR` / `HADOOP_HOME/etc/hadoop`, plus `-D key=value`
+//! ([`crate::settings::ConfArgs`]). Every command is bounded by `--timeout`;
+//! an unreachable ResourceManager is reported with its address (exit code
+//! [`exit::UNREACHABLE`], a missing application [`exit::NOT_FOUND`]). Rendering is in [`render`] (pure, tested).
 
 pub mod render;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 
 use yarn::{
-    ApplicationClient, ApplicationFilter, ApplicationId, ApplicationState, Config, IpcOptions,
-    NodeState,
+    ApplicationClient, ApplicationFilter, ApplicationId, ApplicationState, IpcOptions, NodeState,
 };
 
-/// Exit code when the application asked about does not exist.
-pub const EXIT_NOT_FOUND: u8 = 3;
+use crate::exit;
+use crate::settings::ConfArgs;
 
 /// Where to find the cluster, and how long to wait for it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HadoopArgs {
-    /// Hadoop configuration directory (default: $HADOOP_CONF_DIR, $YARN_CONF_DIR, then
-    /// $HADOOP_HOME/etc/hadoop).
-    #[arg(long, value_name = "DIR", global = true)]
-    pub conf_dir: Option<PathBuf>,
-    /// Override a Hadoop key, e.g. -D yarn.resourcemanager.address=rm:8032.
-    #[arg(short = 'D', value_name = "KEY=VALUE", global = true)]
-    pub define: Vec<String>,
+    #[command(flatten)]
+    pub conf: ConfArgs,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 30, value_name = "SECS", global = true)]
     pub timeout: u64,
@@ -108,7 +102,7 @@ pub fn run(command: OpsCommand) -> anyhow::Result<ExitCode> {
     if let OpsCommand::Status(a) | OpsCommand::Kill(a) = &command {
         parse_app_id(&a.app_id)?;
     }
-    let config = load_config(&hadoop)?;
+    let config = hadoop.conf.load()?;
     let timeout = Duration::from_secs(hadoop.timeout.max(1));
     let options = IpcOptions::from_config(&config)?
         .with_connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -127,21 +121,15 @@ pub fn run(command: OpsCommand) -> anyhow::Result<ExitCode> {
     let result = runtime.block_on(async {
         match tokio::time::timeout(timeout, execute(&rm, command)).await {
             Ok(r) => r,
-            Err(_) => Err(anyhow!("no answer within {}s", timeout.as_secs())),
+            Err(_) => Err(yarn::Error::Timeout {
+                addr: rm.addresses().join(","),
+                method: "the command".into(),
+                timeout,
+            }
+            .into()),
         }
     });
     result.with_context(|| format!("ResourceManager at {rm_addrs} (config: {from})"))
-}
-
-fn load_config(h: &HadoopArgs) -> anyhow::Result<Config> {
-    let mut config = Config::load(h.conf_dir.as_deref()).with_context(|| match &h.conf_dir {
-        Some(d) => format!("cannot read Hadoop configuration from {}", d.display()),
-        None => "cannot read Hadoop configuration".to_string(),
-    })?;
-    for d in &h.define {
-        config.set_pair(d)?;
-    }
-    Ok(config)
 }
 
 fn parse_app_id(s: &str) -> anyhow::Result<ApplicationId> {
@@ -196,7 +184,7 @@ async fn execute(rm: &ApplicationClient, command: OpsCommand) -> anyhow::Result<
                 }
                 Err(e) if e.remote().is_some_and(|r| r.is_application_not_found()) => {
                     eprintln!("filex: application {id} does not exist");
-                    ExitCode::from(EXIT_NOT_FOUND)
+                    ExitCode::from(exit::NOT_FOUND)
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -207,7 +195,7 @@ async fn execute(rm: &ApplicationClient, command: OpsCommand) -> anyhow::Result<
                 Ok(r) => r,
                 Err(e) if e.remote().is_some_and(|r| r.is_application_not_found()) => {
                     eprintln!("filex: application {id} does not exist");
-                    return Ok(ExitCode::from(EXIT_NOT_FOUND));
+                    return Ok(ExitCode::from(exit::NOT_FOUND));
                 }
                 Err(e) => return Err(e.into()),
             };

@@ -14,8 +14,7 @@ use hdfs_native::{Client, ClientBuilder, HdfsError};
 use parking_lot::Mutex;
 use tokio::runtime::Runtime;
 
-use super::conf::{self, HadoopConf};
-use super::locator::Locator;
+use super::conf;
 
 /// Bound on one metadata call (list, stat, create, rename, delete, open): an unreachable or
 /// hung NameNode fails within this time instead of hanging the run.
@@ -191,10 +190,8 @@ pub struct NameNode {
     pub addr: String,
     /// WebHDFS base URLs to try for block locations, best first.
     pub webhdfs: Vec<String>,
-    /// Settings read from the conf directory.
-    pub conf: Arc<HadoopConf>,
-    /// Block-location lookups (RPC client built on first use).
-    pub locator: Locator,
+    /// The Hadoop configuration the client was built with.
+    pub config: Arc<yarn::Config>,
 }
 
 impl NameNode {
@@ -278,13 +275,16 @@ pub fn namenode(authority: Option<&str>) -> Result<Arc<NameNode>, HdfsFailure> {
     if let Some(nn) = cache().lock().get(&key) {
         return Ok(nn.clone());
     }
-    let conf = Arc::new(HadoopConf::load().map_err(HdfsFailure::Setup)?);
+    let config = effective_config()?;
     let resolved = match authority {
         Some(a) => a.to_string(),
-        None => conf.default_authority().ok_or_else(|| {
+        None => conf::default_authority(&config).ok_or_else(|| {
             HdfsFailure::Setup(format!(
-                "hdfs:/// needs fs.defaultFS = hdfs://… in core-site.xml (conf directory: {})",
-                conf::describe_dir(conf.dir.as_deref())
+                "hdfs:/// needs fs.defaultFS = hdfs://… (core-site.xml or -D; conf directory: {})",
+                config.conf_dir().map_or_else(
+                    || "none, set HADOOP_CONF_DIR or --conf-dir".to_string(),
+                    |d| d.display().to_string()
+                )
             ))
         })?,
     };
@@ -292,8 +292,8 @@ pub fn namenode(authority: Option<&str>) -> Result<Arc<NameNode>, HdfsFailure> {
     if let Some(failure) = recently_unreachable(&resolved_key) {
         return Err(failure);
     }
-    let nameservice = conf.is_nameservice(&resolved);
-    let rpc = conf.rpc_addresses(&resolved);
+    let nameservice = conf::is_nameservice(&config, &resolved);
+    let rpc = conf::rpc_addresses(&config, &resolved);
     let addr = if nameservice {
         format!("{resolved} ({})", rpc.join(", "))
     } else {
@@ -310,18 +310,24 @@ pub fn namenode(authority: Option<&str>) -> Result<Arc<NameNode>, HdfsFailure> {
         }
     }
     let rt = runtime()?;
-    let client = ClientBuilder::new()
+    // The effective configuration (site files and `-D`), not hdfs-native's own reading of
+    // the directory, which would miss `-D` and `--conf-dir`.
+    let mut builder = ClientBuilder::new()
         .with_url(format!("hdfs://{resolved}"))
-        .with_io_runtime(rt.handle().clone())
+        .with_config(config.iter())
+        .with_io_runtime(rt.handle().clone());
+    if let Some(dir) = config.conf_dir() {
+        builder = builder.with_config_dir(dir.display().to_string());
+    }
+    let client = builder
         .build()
         .map_err(|e| HdfsFailure::Setup(format!("client for hdfs://{resolved}: {e}")))?;
     let nn = Arc::new(NameNode {
         client,
         base_url: format!("hdfs://{resolved}"),
         addr,
-        webhdfs: conf.webhdfs_bases(&resolved),
-        conf,
-        locator: Locator::default(),
+        webhdfs: conf::webhdfs_bases(&config, &resolved),
+        config,
     });
     tracing::debug!(namenode = %nn.addr, webhdfs = ?nn.webhdfs, "HDFS client ready");
     cache().lock().insert(key, nn.clone());
@@ -337,8 +343,13 @@ pub fn base_url(authority: Option<&str>) -> Option<String> {
     if let Some(nn) = cache().lock().get(&None) {
         return Some(nn.base_url.clone());
     }
-    let conf = HadoopConf::load().ok()?;
-    conf.default_authority().map(|a| format!("hdfs://{a}"))
+    let config = effective_config().ok()?;
+    conf::default_authority(&config).map(|a| format!("hdfs://{a}"))
+}
+
+/// The process's Hadoop configuration ([`crate::settings::effective`]).
+fn effective_config() -> Result<Arc<yarn::Config>, HdfsFailure> {
+    crate::settings::effective().map_err(|e| HdfsFailure::Setup(crate::errors::chain(&e)))
 }
 
 /// One TCP connection to `addr`, closed at once.

@@ -1,10 +1,14 @@
 //! Block locations of a file, for task placement: first over NameNode RPC with the `yarn`
 //! crate's [`yarn::NameNodeClient`] (`getBlockLocations`, which `hdfs-native` 0.14 fetches
 //! but does not expose), else over WebHDFS ([`super::webhdfs`]) when the RPC client cannot be
-//! built or its call fails. Both speak simple authentication only.
+//! built or its call fails. Both speak simple authentication only. One [`Locator`] per
+//! NameNode for the process ([`of`]), beside the client cache of [`super::client`].
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 
 use super::client::{block_on, NameNode, RPC_TIMEOUT};
 use super::locality::BlockHosts;
@@ -12,6 +16,17 @@ use super::webhdfs;
 
 /// Asks the NameNode for whole files (`getBlockLocations(path, 0, length)`).
 const WHOLE_FILE: u64 = i64::MAX as u64;
+
+/// The locator of `nn` (created on first use, kept for the process).
+pub fn of(nn: &NameNode) -> Arc<Locator> {
+    static LOCATORS: OnceLock<Mutex<HashMap<String, Arc<Locator>>>> = OnceLock::new();
+    LOCATORS
+        .get_or_init(Default::default)
+        .lock()
+        .entry(nn.base_url.clone())
+        .or_default()
+        .clone()
+}
 
 /// The RPC client for block locations of one NameNode, built on first use.
 #[derive(Default)]
@@ -29,8 +44,7 @@ impl Locator {
         }
         self.rpc
             .get_or_init(|| {
-                let config = yarn::Config::load(None).map_err(|e| e.to_string())?;
-                yarn::NameNodeClient::for_uri(&config, Some(&nn.base_url))
+                yarn::NameNodeClient::for_uri(&nn.config, Some(&nn.base_url))
                     .map_err(|e| e.to_string())
             })
             .as_ref()

@@ -2,8 +2,8 @@
 //! DataNodes, scratch in a private directory, output staged under
 //! `<root>/_temporary/<run>/` and published by rename, as on the local file system.
 //!
-//! The client is `hdfs-native` (no JVM), configured from `HADOOP_CONF_DIR` like any Hadoop
-//! client; see [`client`] for the runtime, the per-NameNode client cache and the timeouts.
+//! The client is `hdfs-native` (no JVM), configured like any Hadoop client (`HADOOP_CONF_DIR`
+//! or `--conf-dir`, then `-D`: [`crate::settings`]); see [`client`] for the runtime, the per-NameNode client cache and the timeouts.
 //! Block locations come from NameNode RPC through the `yarn` crate, with WebHDFS as fallback
 //! (see [`locator`] for why). Not supported here: Kerberos for the locality lookup (placement
 //! then falls back to "anywhere"), and `viewfs://`.
@@ -153,7 +153,7 @@ impl HdfsInput {
         file: &Location,
     ) -> Result<Vec<locality::BlockHosts>, StorageError> {
         let (nn, path) = namenode_for(file)?;
-        nn.locator
+        locator::of(&nn)
             .blocks(&nn, &path, &webhdfs_user())
             .map_err(|e| StorageError::Backend {
                 location: file.to_string(),
@@ -187,9 +187,10 @@ impl HdfsInput {
                 );
             }
         }
-        let mut results = match nn.locator.blocks_many(nn, &batch) {
+        let locator = locator::of(nn);
+        let mut results = match locator.blocks_many(nn, &batch) {
             Ok(r) => r.into_iter(),
-            Err(_) => return nn.locator.blocks(nn, path, &webhdfs_user()),
+            Err(_) => return locator.blocks(nn, path, &webhdfs_user()),
         };
         let first = results.next().unwrap_or_else(|| Err("no answer".into()));
         let mut located = self.located.lock();
@@ -202,7 +203,7 @@ impl HdfsInput {
         match first {
             Ok(blocks) => Ok(blocks),
             // This one file failed over RPC: ask again, with the WebHDFS fallback.
-            Err(_) => nn.locator.blocks(nn, path, &webhdfs_user()),
+            Err(_) => locator.blocks(nn, path, &webhdfs_user()),
         }
     }
 }

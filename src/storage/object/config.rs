@@ -32,7 +32,7 @@ pub const DEFAULT_CONCURRENCY: usize = 4;
 pub const DEFAULT_TIMEOUT_SECS: u64 = 120;
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;
 
-/// A size in bytes, written as a number or as `16M`, `64MiB`, `1G`.
+/// A size in bytes, written as a number or as `16M`, `64MiB`, `1.5G` ([`crate::size`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ByteSize {
@@ -45,31 +45,9 @@ impl ByteSize {
     pub fn bytes(&self) -> Result<u64, String> {
         match self {
             ByteSize::Bytes(n) => Ok(*n),
-            ByteSize::Text(s) => parse_size(s),
+            ByteSize::Text(s) => crate::size::parse_size(s).map_err(|e| e.to_string()),
         }
     }
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size such as 16M or 64MiB"))?;
-    let mult: u64 = match unit
-        .trim()
-        .to_ascii_uppercase()
-        .trim_end_matches(['B', 'I'])
-    {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        _ => return Err(format!("'{s}': unknown unit (use K, M or G)")),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("'{s}' is too large"))
 }
 
 /// What is checked once an object is complete.

@@ -34,7 +34,7 @@ except ImportError:  # Airflow 2
 #: A YARN application id as ``filex submit`` prints it.
 APPLICATION_ID = re.compile(r"\bapplication_\d+_\d+\b")
 
-#: Exit codes of ``filex submit`` (src/application/submit.rs, ``exit``).
+#: Exit codes of ``filex submit`` (src/exit.rs).
 EXIT_CODES = {
     0: "succeeded",
     1: "the job failed",

@@ -1,0 +1,356 @@
+//! The configuration of a filex process besides its job file: the Hadoop configuration
+//! (`--conf-dir` or `HADOOP_CONF_DIR`…, then `-D key=value`), loaded once by
+//! [`ConfArgs::load`] with [`yarn::Config`] and shared through [`install`]/[`effective`] by
+//! every client that needs it (ResourceManager, NameNode, hdfs-native, staging); and filex's
+//! own `filex.*` settings, declared once in [`SETTINGS`] (the README's table is checked
+//! against it). Not here: reading the site files (that is `yarn::Config`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use yarn::Config;
+
+use crate::size::parse_size;
+
+/// The prefix of filex's own settings.
+pub const PREFIX: &str = "filex.";
+
+/// How a setting's value is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A non-negative integer.
+    Integer,
+    /// A byte size such as `256m` ([`crate::size`]).
+    Bytes,
+}
+
+impl Kind {
+    /// The name the README's table uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Integer => "integer",
+            Kind::Bytes => "bytes",
+        }
+    }
+}
+
+/// One `filex.*` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    pub key: &'static str,
+    pub kind: Kind,
+    /// The value when not set, as it would be written.
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+/// Memory of the AM container.
+pub const AM_MEMORY_MB: Setting = Setting {
+    key: "filex.am.memory-mb",
+    kind: Kind::Integer,
+    default: "512",
+    meaning: "AM container memory, MiB",
+};
+/// Attempts YARN makes at running the AM.
+pub const AM_MAX_ATTEMPTS: Setting = Setting {
+    key: "filex.am.max-attempts",
+    kind: Kind::Integer,
+    default: "1",
+    meaning: "AM attempts",
+};
+/// Memory of a worker container.
+pub const WORKER_MEMORY_MB: Setting = Setting {
+    key: "filex.worker.memory-mb",
+    kind: Kind::Integer,
+    default: "1024",
+    meaning: "worker container memory, MiB",
+};
+/// Cores of a worker container.
+pub const WORKER_VCORES: Setting = Setting {
+    key: "filex.worker.vcores",
+    kind: Kind::Integer,
+    default: "1",
+    meaning: "worker container cores",
+};
+/// Fewest workers.
+pub const WORKERS_MIN: Setting = Setting {
+    key: "filex.workers.min",
+    kind: Kind::Integer,
+    default: "1",
+    meaning: "fewest workers",
+};
+/// Most workers.
+pub const WORKERS_MAX: Setting = Setting {
+    key: "filex.workers.max",
+    kind: Kind::Integer,
+    default: "16",
+    meaning: "most workers",
+};
+/// Compressed input one worker is sized for.
+pub const BYTES_PER_WORKER: Setting = Setting {
+    key: "filex.worker.input-bytes",
+    kind: Kind::Bytes,
+    default: "256m",
+    meaning: "compressed input per worker (the fleet is sized by it)",
+};
+/// Compressed input of one map task.
+pub const TASK_BYTES: Setting = Setting {
+    key: "filex.task.input-bytes",
+    kind: Kind::Bytes,
+    default: "64m",
+    meaning: "compressed input per map task",
+};
+/// How long a map task waits for a worker on one of its hosts.
+pub const LOCALITY_WAIT_MS: Setting = Setting {
+    key: "filex.locality.wait-ms",
+    kind: Kind::Integer,
+    default: "3000",
+    meaning: "how long a map task waits for a worker on its hosts, ms",
+};
+
+/// Every `filex.*` setting, in the README's order.
+pub const SETTINGS: &[Setting] = &[
+    AM_MEMORY_MB,
+    AM_MAX_ATTEMPTS,
+    WORKER_MEMORY_MB,
+    WORKER_VCORES,
+    WORKERS_MIN,
+    WORKERS_MAX,
+    BYTES_PER_WORKER,
+    TASK_BYTES,
+    LOCALITY_WAIT_MS,
+];
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("-D {pair}: expected KEY=VALUE")]
+    NotAPair { pair: String },
+    #[error("-D {key}: no such filex setting (known: {known})")]
+    UnknownKey { key: String, known: String },
+    #[error("{key} = {value:?}: {reason}")]
+    BadValue {
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot read the Hadoop configuration{}", dir.as_ref().map(|d| format!(" from {}", d.display())).unwrap_or_default())]
+    Load {
+        dir: Option<PathBuf>,
+        #[source]
+        source: yarn::Error,
+    },
+}
+
+impl Setting {
+    /// The value in `conf`, else the default.
+    pub fn value(&self, conf: &Config) -> Result<u64, SettingsError> {
+        let text = conf
+            .get(self.key)
+            .unwrap_or_else(|| self.default.to_string());
+        self.parse(&text)
+    }
+
+    fn parse(&self, text: &str) -> Result<u64, SettingsError> {
+        let bad = |reason: String| SettingsError::BadValue {
+            key: self.key,
+            value: text.to_string(),
+            reason,
+        };
+        match self.kind {
+            Kind::Integer => text
+                .trim()
+                .parse()
+                .map_err(|_| bad("not a non-negative integer".into())),
+            Kind::Bytes => parse_size(text).map_err(|e| bad(e.to_string())),
+        }
+    }
+}
+
+/// The setting named `key`.
+pub fn lookup(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.key == key)
+}
+
+/// The README's table of settings, as generated from [`SETTINGS`].
+pub fn markdown_table() -> String {
+    let mut out = String::from("| `-D` setting | type | default | meaning |\n|---|---|---|---|\n");
+    for s in SETTINGS {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            s.key,
+            s.kind.name(),
+            s.default,
+            s.meaning
+        ));
+    }
+    out
+}
+
+/// Where the Hadoop configuration comes from: the flags `run`, `plan`, `submit` and the
+/// operator commands share.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfArgs {
+    /// Hadoop configuration directory (default: $HADOOP_CONF_DIR, $YARN_CONF_DIR, then
+    /// $HADOOP_HOME/etc/hadoop).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub conf_dir: Option<PathBuf>,
+    /// Hadoop key or filex setting, e.g. -D fs.defaultFS=hdfs://nn:8020, -D filex.workers.max=8.
+    #[arg(short = 'D', value_name = "KEY=VALUE", global = true)]
+    pub define: Vec<String>,
+}
+
+impl ConfArgs {
+    /// The site files, then the `-D` values; an unknown `filex.*` key or a malformed value of
+    /// a known one is an error naming it.
+    pub fn load(&self) -> Result<Config, SettingsError> {
+        let mut conf =
+            Config::load(self.conf_dir.as_deref()).map_err(|source| SettingsError::Load {
+                dir: self.conf_dir.clone(),
+                source,
+            })?;
+        for pair in &self.define {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| SettingsError::NotAPair { pair: pair.clone() })?;
+            let key = key.trim();
+            if key.starts_with(PREFIX) && lookup(key).is_none() {
+                return Err(SettingsError::UnknownKey {
+                    key: key.to_string(),
+                    known: SETTINGS
+                        .iter()
+                        .map(|s| s.key)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            conf.set(key, value.trim());
+        }
+        for s in SETTINGS {
+            s.value(&conf)?;
+        }
+        Ok(conf)
+    }
+
+    /// Whether the command line says anything the environment does not.
+    pub fn is_given(&self) -> bool {
+        self.conf_dir.is_some() || !self.define.is_empty()
+    }
+}
+
+/// The effective configuration where child processes (`filex run --workers`) read it: one
+/// `core-site.xml` in a private directory (mode 700, the file 600) that becomes their
+/// `HADOOP_CONF_DIR`, as the YARN containers get theirs. Removed on drop.
+pub struct ChildConf {
+    dir: PathBuf,
+}
+
+impl ChildConf {
+    /// Writes `conf` and points this process's `HADOOP_CONF_DIR` (inherited by children) at
+    /// it. Call it before any thread is started: it changes the environment.
+    pub fn export(conf: &Config) -> std::io::Result<ChildConf> {
+        use std::io::Write;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let dir = std::env::temp_dir().join(format!(
+            "filex-conf-{}-{:08x}",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        let child = ChildConf { dir };
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(child.dir.join("core-site.xml"))?
+            .write_all(conf.to_xml().as_bytes())?;
+        std::env::set_var("HADOOP_CONF_DIR", &child.dir);
+        Ok(child)
+    }
+}
+
+impl Drop for ChildConf {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn installed() -> &'static Mutex<Option<Arc<Config>>> {
+    static EFFECTIVE: Mutex<Option<Arc<Config>>> = Mutex::new(None);
+    &EFFECTIVE
+}
+
+/// Makes `conf` the configuration of every Hadoop client this process creates from now on.
+pub fn install(conf: Config) -> Arc<Config> {
+    let conf = Arc::new(conf);
+    *installed().lock() = Some(conf.clone());
+    conf
+}
+
+/// The installed configuration, else the one the environment points at (site files only).
+pub fn effective() -> Result<Arc<Config>, SettingsError> {
+    if let Some(conf) = installed().lock().clone() {
+        return Ok(conf);
+    }
+    ConfArgs::default().load().map(install)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_lists_every_setting() {
+        let readme = include_str!("../README.md");
+        assert!(
+            readme.contains(&markdown_table()),
+            "README.md's settings table differs from src/settings.rs; it should read:\n{}",
+            markdown_table()
+        );
+    }
+
+    #[test]
+    fn defaults_parse_and_keys_are_unique() {
+        let conf = Config::default();
+        for s in SETTINGS {
+            s.value(&conf).expect(s.key);
+            assert!(s.key.starts_with(PREFIX));
+            assert_eq!(SETTINGS.iter().filter(|t| t.key == s.key).count(), 1);
+        }
+        assert_eq!(BYTES_PER_WORKER.value(&conf).unwrap(), 256 << 20);
+    }
+
+    fn load(defines: &[&str]) -> Result<Config, SettingsError> {
+        let empty = tempfile::tempdir().unwrap();
+        ConfArgs {
+            conf_dir: Some(empty.path().to_path_buf()),
+            define: defines.iter().map(|d| d.to_string()).collect(),
+        }
+        .load()
+    }
+
+    #[test]
+    fn defines_are_checked_against_the_table() {
+        let conf = load(&[
+            "filex.worker.input-bytes=1.5g",
+            "fs.defaultFS = hdfs://nn:1",
+        ])
+        .unwrap();
+        assert_eq!(BYTES_PER_WORKER.value(&conf).unwrap(), 3 << 29);
+        assert_eq!(conf.default_fs(), "hdfs://nn:1");
+        let unknown = load(&["filex.workers.maxx=3"]).unwrap_err().to_string();
+        assert!(
+            unknown.starts_with("-D filex.workers.maxx: no such filex setting"),
+            "{unknown}"
+        );
+        let bad = load(&["filex.workers.max=lots"]).unwrap_err().to_string();
+        assert_eq!(
+            bad,
+            "filex.workers.max = \"lots\": not a non-negative integer"
+        );
+        assert!(load(&["novalue"]).is_err());
+        // Hadoop's own keys are not checked.
+        assert!(load(&["some.other.key=x"]).is_ok());
+    }
+}
