@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The embedded demo: generate sample shards from several CDN platforms, fuse them locally,
-# print where the fused files are and the first lines of one of them. No cluster needed.
+# The embedded demo: generate sample shards from several CDN platforms, fuse them locally
+# with the quick-start job (conf/quickstart.toml, copied to DIR/job.toml), print where the
+# fused files are and the first lines of one of them. No cluster needed.
 #
 #   scripts/demo.sh [DIR]      (default DIR: demo/ under the project root)
 set -euo pipefail
@@ -14,6 +15,8 @@ FILEX="$ROOT/target/release/filex"
 
 rm -rf "$DIR"
 "$FILEX" gen --out "$DIR" --traps
+# The quick-start example reads exactly what gen writes; it replaces gen's own job file.
+cp "$ROOT/conf/quickstart.toml" "$DIR/job.toml"
 echo
 "$FILEX" run "$DIR/job.toml" | tee "$DIR/run.txt"
 

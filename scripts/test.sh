@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, installing and starting what it needs:
-#   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings);
+#   1. formatting, lints and docs (cargo fmt --check, cargo clippy -D warnings, cargo doc with
+#      warnings denied);
 #   2. unit tests and embedded end-to-end tests (cargo test: no cluster needed);
 #   3. the Hadoop mini cluster (built from integration/harness with Maven on first use,
 #      downloading hadoop-client-minicluster from Maven Central) and the integration suite
@@ -19,6 +20,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo doc (-D warnings: broken links, bad doc syntax)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 step "unit and embedded end-to-end tests"
 cargo test --workspace --exclude filex-integration

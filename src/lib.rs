@@ -5,11 +5,11 @@
 //! * [`job`]: the job file (TOML) and its validated form, [`job::Job`].
 //! * [`plan`]: shard discovery and the split into map tasks; pure, no line is read.
 //! * [`formats`]: one parser per vendor format, the canonical [`formats::Record`], and the
-//!   output renderers (`json`, `combined`, `raw`).
+//!   output renderers (`json`, `combined`, `raw`); specified in `docs/FORMATS.md`.
 //! * [`sort`]: the in-memory sort buffer, sorted run files, k-way merge and parallel gzip.
 //! * [`task`]: the map task (decompress, parse, route, sort, spill) and the reduce task
 //!   (merge, render, gzip, publish).
-//! * [`storage`]: where bytes live (`file://`, later `hdfs://` and object stores): listing,
+//! * [`storage`]: where bytes live (`file://`, `hdfs://`, and `s3://` for the output): listing,
 //!   reading, scratch space and atomic publication.
 //! * [`cluster`]: who runs the tasks: threads of this process, or workers (processes or YARN
 //!   containers) fed by a coordinator.

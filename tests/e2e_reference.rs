@@ -979,7 +979,7 @@ fn fused_output_matches_the_reference_byte_for_byte() {
 #[test]
 fn the_reference_itself_rejects_trap_lines_and_reads_vendor_examples() {
     let r = Reference::new();
-    // FORMATS.md examples (times 2021-03-05T10:15:32Z).
+    // docs/FORMATS.md examples (times 2021-03-05T10:15:32Z).
     let t = 1_614_939_332_000;
     let cases: [(&str, &str); 6] = [
         (

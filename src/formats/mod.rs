@@ -44,7 +44,7 @@ mod upyun;
 pub use custom::CustomFormat;
 pub use render::Renderer;
 
-/// One request, in the canonical field set of FORMATS.md. Missing values are empty / `None`.
+/// One request, in the canonical field set of docs/FORMATS.md. Missing values are empty / `None`.
 ///
 /// String fields borrow from the input line when they can. A field whose bytes are not valid
 /// UTF-8 is still accepted: that field alone is converted lossily (invalid sequences become

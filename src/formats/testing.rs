@@ -266,7 +266,7 @@ fn measure_parse_speed() {
     }
 }
 
-/// The FORMATS.md traps, applied to every built-in sample where the sample has the field
+/// The docs/FORMATS.md traps, applied to every built-in sample where the sample has the field
 /// (textual substitutions on the sample, then the record is compared with the sample's).
 #[test]
 fn every_builtin_format_survives_the_traps() {

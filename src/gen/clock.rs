@@ -191,7 +191,7 @@ mod tests {
         String::from_utf8(v).unwrap_or_default()
     }
 
-    // 2021-03-05T10:15:32Z, the FORMATS.md example instant (18:15:32 +0800).
+    // 2021-03-05T10:15:32Z, the docs/FORMATS.md example instant (18:15:32 +0800).
     const EXAMPLE: i64 = 1_614_939_332;
 
     #[test]

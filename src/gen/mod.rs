@@ -4,7 +4,7 @@
 //! The corpus feeds the README demo, the end-to-end test and the benchmark. Output is a pure
 //! function of the options (same seed, same bytes), written on several threads. It imitates
 //! vendor behaviour that matters to the engine: disorder within a shard, late delivery into
-//! later shards, lines outside the window, and with `--traps` the traps of FORMATS.md.
+//! later shards, lines outside the window, and with `--traps` the traps of docs/FORMATS.md.
 //!
 //! Layout: [`rng`] (seeded generator), [`clock`] (civil time, vendor time layouts), `text`
 //! (number and escape writers), `request` (one synthetic request), [`vendor`] (platforms and

@@ -26,7 +26,7 @@ const USER_AGENTS: &[&str] = &[
     "python-requests/2.32.3",
 ];
 
-/// User agents that exercise the quoting traps of FORMATS.md: a `"` inside, a backslash,
+/// User agents that exercise the quoting traps of docs/FORMATS.md: a `"` inside, a backslash,
 /// raw UTF-8 (escaped by nginx as `\xE4\xB8…`).
 const TRAP_USER_AGENTS: &[&str] = &[
     "Mozilla/5.0 (compatible; \"Example Crawler\" 1.0; +https://www.example.net/crawler)",

@@ -1,7 +1,7 @@
 //! The CDN platforms the generator imitates: their shard path templates, time zones and one
-//! line writer per vendor layout, following FORMATS.md field by field.
+//! line writer per vendor layout, following docs/FORMATS.md field by field.
 //!
-//! A writer renders one [`Request`] at one instant and reports the event time a correct parser
+//! A writer renders one `Request` at one instant and reports the event time a correct parser
 //! must read back (vendors write seconds, Cloudflare nanoseconds) and where the time field sits,
 //! so a trap can cut the line inside it.
 
@@ -38,7 +38,7 @@ pub enum Platform {
     Qiniu,
 }
 
-/// Per-line deviations that FORMATS.md says parsers must still accept.
+/// Per-line deviations that docs/FORMATS.md says parsers must still accept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Variant {
     /// CLF day without its leading zero (`[5/Nov/…`).

@@ -1,6 +1,6 @@
 //! Hadoop token storage ("HDTS") files: read and write both serialisations
 //! (Writable and protobuf), look tokens up by kind and service
-//! (YARN-PROTOCOL.md section 6.2). YARN hands an AM its AMRMToken in such a
+//! (PROTOCOL.md section 6.2). YARN hands an AM its AMRMToken in such a
 //! file, named by `HADOOP_TOKEN_FILE_LOCATION`.
 
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! What the NodeManager tells a container about itself through its
-//! environment (YARN-PROTOCOL.md section 6.1), read once into a typed value.
+//! environment (PROTOCOL.md section 6.1), read once into a typed value.
 //! An ApplicationMaster uses it to learn its attempt id, its NodeManager and
 //! where its credentials are.
 

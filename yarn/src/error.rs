@@ -169,7 +169,7 @@ impl Error {
     }
 }
 
-/// Java exception class names we recognise (YARN-PROTOCOL.md section 1.9).
+/// Java exception class names we recognise (PROTOCOL.md section 1.9).
 pub mod exception_class {
     /// The application is unknown to the RM.
     pub const APPLICATION_NOT_FOUND: &str =

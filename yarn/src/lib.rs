@@ -7,6 +7,9 @@
 //! block locations from the NameNode, which the filex planner needs for
 //! locality.
 //!
+//! `PROTOCOL.md` (beside this crate's `Cargo.toml`) describes what goes over the wire and
+//! which Hadoop sources each part follows.
+//!
 //! # Layout
 //!
 //! - `ipc` (private): the sans-IO wire format (`frame`: preamble, 4-byte

@@ -2,7 +2,7 @@
 //! Ceph RGW, the S3 endpoints of Aliyun OSS, Tencent COS, Huawei OBS, UpYun's S3 API), with
 //! verified, atomic, streaming uploads.
 //!
-//! # How the [`OutputStore`](crate::storage::OutputStore) contract maps onto S3
+//! # How the [`OutputStore`] contract maps onto S3
 //!
 //! * `stage(rel)` starts a writer that cuts the reducer's gzip stream into parts of
 //!   `part_size` and sends each as an UploadPart of one multipart upload (created at the

@@ -1,4 +1,4 @@
-//! Sans-IO encoding and decoding of Hadoop IPC packets (YARN-PROTOCOL.md
+//! Sans-IO encoding and decoding of Hadoop IPC packets (PROTOCOL.md
 //! section 1): the 7-byte preamble, 4-byte big-endian length framing, and the
 //! varint-delimited headers inside a frame. Decoding is check-then-parse:
 //! [`check`] says whether a whole frame is buffered (`Ok(None)` means "not

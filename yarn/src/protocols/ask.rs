@@ -1,4 +1,4 @@
-//! The AM's resource-request table (YARN-PROTOCOL.md section 5).
+//! The AM's resource-request table (PROTOCOL.md section 5).
 //!
 //! The RM keeps one row per (priority, allocation request id, resource
 //! name) and each row we send *replaces* the RM's row, so the table holds

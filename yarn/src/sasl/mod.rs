@@ -1,4 +1,4 @@
-//! SASL for Hadoop IPC (YARN-PROTOCOL.md section 2).
+//! SASL for Hadoop IPC (PROTOCOL.md section 2).
 //!
 //! A mechanism is a small sans-IO trait, [`SaslMechanism`]: `step` turns a
 //! server challenge into a response, `complete` checks the server's final
