@@ -168,7 +168,8 @@ fn run_job(
             "fleet sized to the data"
         );
         let report = driver::execute(&run, plan, coordinator.as_ref())?;
-        *board.locality.lock() = coordinator.locality();
+        let locality = coordinator.locality();
+        *board.locality.lock() = (locality.local, locality.preferring);
         *board.manifest.lock() = Some(report.manifest_url.clone());
         Ok(report.manifest_url)
     })();

@@ -9,6 +9,7 @@
 //! coordinator. The secret never appears in argv, environment or logs.
 
 pub mod fleet;
+pub mod fleet_state;
 pub mod launch;
 pub mod master;
 pub mod spec;

@@ -2,6 +2,7 @@
 //! coordinator that schedules and retries, and the worker loop.
 
 pub mod coordinator;
+pub mod schedule;
 pub mod wire;
 pub mod worker;
 

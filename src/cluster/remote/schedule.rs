@@ -1,0 +1,603 @@
+//! The coordinator's decisions, apart from its sockets: which task a worker gets, what a
+//! report does to its task, when a batch has finished or failed. [`Scheduler`] does no I/O
+//! and reads no clock (every method that needs the time takes `now`); the connection threads
+//! in `coordinator.rs` carry out what it returns — the split MapReduce's AM makes between
+//! `RMCommunicator` and `RMContainerAllocator`.
+//!
+//! Each task of a batch is a [`TaskSlot`]: pending, running (on one worker, in one attempt),
+//! done or failed. A report names its task and attempt; one whose attempt is not the slot's
+//! current one is stale and ignored, so a late or duplicate answer can never replace the
+//! accepted output or fail a retry.
+//!
+//! Placement: a worker gets a pending task whose preferred hosts include its own host; other
+//! tasks go to any worker once they have waited `locality_wait`. A failed or lost attempt is
+//! retried, on another worker while there are several, up to [`MAX_ATTEMPTS`]; a worker that
+//! failed [`MAX_WORKER_FAILURES`] attempts is told to shut down.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::cluster::ClusterError;
+use crate::task::{Task, TaskOutput};
+
+/// Attempts of one task before the run fails.
+pub const MAX_ATTEMPTS: u32 = 4;
+/// Failed attempts after which a worker is sent away.
+pub const MAX_WORKER_FAILURES: u32 = 3;
+
+/// Where one task of the batch stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotState {
+    /// Waiting for a worker since the instant given (queued or re-queued).
+    Pending { since: Instant },
+    /// Attempt `attempt` runs on `worker`, started at `since`.
+    Running {
+        worker: String,
+        attempt: u32,
+        since: Instant,
+    },
+    /// The accepted output.
+    Done(TaskOutput),
+    /// Out of attempts; the batch failed with it.
+    Failed,
+}
+
+/// One task of the batch, with its attempt count and the workers that failed it.
+#[derive(Debug, Clone)]
+pub struct TaskSlot {
+    pub task: Task,
+    /// The current attempt (0 for the first).
+    pub attempt: u32,
+    /// Workers an earlier attempt failed on; retries go elsewhere while there is a choice.
+    avoid: HashSet<String>,
+    pub state: SlotState,
+}
+
+/// A task handed to a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub task: usize,
+    pub attempt: u32,
+    pub spec: Task,
+}
+
+/// What to tell a worker that asks for work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    Assign(Assignment),
+    /// Nothing ready for it now; ask again later.
+    Idle,
+    /// Stop: the coordinator closes, the worker failed too often, or the last batch
+    /// needs no more workers.
+    Shutdown,
+}
+
+/// Tasks placed on one of their preferred hosts, of those that had preferred hosts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Locality {
+    pub local: u64,
+    pub preferring: u64,
+}
+
+struct Batch {
+    slots: Vec<TaskSlot>,
+    /// Pending slots in the order they are offered (retries first).
+    queue: VecDeque<usize>,
+    remaining: usize,
+    fatal: Option<ClusterError>,
+}
+
+/// The coordinator's state: connected workers, the running batch, what it has placed.
+pub struct Scheduler {
+    locality_wait: Duration,
+    /// Connected workers and their failed attempts.
+    workers: HashMap<String, u32>,
+    batch: Option<Batch>,
+    locality: Locality,
+    closing: bool,
+    /// Every batch fails with it (set by [`Scheduler::abort`]).
+    aborted: Option<String>,
+    /// In the last batch: idle workers beyond the unfinished tasks are sent away.
+    draining: bool,
+}
+
+fn preferred_hosts(task: &Task) -> &[String] {
+    match task {
+        Task::Map(m) => &m.preferred_hosts,
+        Task::Reduce(_) => &[],
+    }
+}
+
+impl Scheduler {
+    pub fn new(locality_wait: Duration) -> Scheduler {
+        Scheduler {
+            locality_wait,
+            workers: HashMap::new(),
+            batch: None,
+            locality: Locality::default(),
+            closing: false,
+            aborted: None,
+            draining: false,
+        }
+    }
+
+    /// Registers a worker; `false` if one with this id is already connected.
+    pub fn connect(&mut self, worker: &str) -> bool {
+        if self.workers.contains_key(worker) {
+            return false;
+        }
+        self.workers.insert(worker.to_string(), 0);
+        true
+    }
+
+    /// Starts a batch of `tasks`, all pending from `now`. Fails once the run was aborted.
+    pub fn start_batch(&mut self, tasks: Vec<Task>, now: Instant) -> Result<(), ClusterError> {
+        if let Some(reason) = &self.aborted {
+            return Err(ClusterError::NoWorkers(reason.clone()));
+        }
+        let slots: Vec<TaskSlot> = tasks
+            .into_iter()
+            .map(|task| TaskSlot {
+                task,
+                attempt: 0,
+                avoid: HashSet::new(),
+                state: SlotState::Pending { since: now },
+            })
+            .collect();
+        self.batch = Some(Batch {
+            queue: (0..slots.len()).collect(),
+            remaining: slots.len(),
+            fatal: None,
+            slots,
+        });
+        Ok(())
+    }
+
+    /// The batch's result once every task is done or one failed for good (the batch is then
+    /// over); `None` while it runs.
+    pub fn finish_batch(&mut self) -> Option<Result<Vec<TaskOutput>, ClusterError>> {
+        match &self.batch {
+            Some(b) if b.fatal.is_none() && b.remaining > 0 => return None,
+            _ => {}
+        }
+        let Some(batch) = self.batch.take() else {
+            return Some(Err(ClusterError::Cancelled));
+        };
+        if let Some(e) = batch.fatal {
+            return Some(Err(e));
+        }
+        Some(
+            batch
+                .slots
+                .into_iter()
+                .map(|slot| match slot.state {
+                    SlotState::Done(output) => Ok(output),
+                    _ => Err(ClusterError::Cancelled),
+                })
+                .collect(),
+        )
+    }
+
+    /// The slots of the running batch.
+    pub fn slots(&self) -> &[TaskSlot] {
+        self.batch.as_ref().map_or(&[], |b| &b.slots)
+    }
+
+    /// Answers a worker on `host` asking for work at `now`.
+    pub fn next(&mut self, worker: &str, host: &str, now: Instant) -> Next {
+        let failures = self.workers.get(worker).copied().unwrap_or(0);
+        if self.closing || failures >= MAX_WORKER_FAILURES {
+            return Next::Shutdown;
+        }
+        if let Some(a) = self.pick(worker, host, now) {
+            return Next::Assign(a);
+        }
+        let unfinished = self.batch.as_ref().map_or(0, |b| b.remaining);
+        if self.draining && self.running() >= unfinished {
+            // Nothing left for this worker: give its container back.
+            tracing::info!(%worker, "releasing an idle worker");
+            return Next::Shutdown;
+        }
+        Next::Idle
+    }
+
+    /// Picks a pending task for `worker` on `host` and marks it running there.
+    pub fn pick(&mut self, worker: &str, host: &str, now: Instant) -> Option<Assignment> {
+        let single_worker = self.workers.len() <= 1;
+        let wait = self.locality_wait;
+        let b = self.batch.as_mut()?;
+        let slots = &b.slots;
+        let allowed = |i: usize| single_worker || !slots[i].avoid.contains(worker);
+        let waited = |i: usize| match slots[i].state {
+            SlotState::Pending { since } => now.saturating_duration_since(since) >= wait,
+            _ => false,
+        };
+        let local = b
+            .queue
+            .iter()
+            .position(|&i| allowed(i) && preferred_hosts(&slots[i].task).iter().any(|h| h == host));
+        let chosen = local.or_else(|| {
+            b.queue.iter().position(|&i| {
+                allowed(i) && (preferred_hosts(&slots[i].task).is_empty() || waited(i))
+            })
+        })?;
+        let i = b.queue.remove(chosen)?;
+        let slot = &mut b.slots[i];
+        let prefs = preferred_hosts(&slot.task);
+        if !prefs.is_empty() {
+            self.locality.preferring += 1;
+            if prefs.iter().any(|h| h == host) {
+                self.locality.local += 1;
+            }
+        }
+        slot.state = SlotState::Running {
+            worker: worker.to_string(),
+            attempt: slot.attempt,
+            since: now,
+        };
+        Some(Assignment {
+            task: i,
+            attempt: slot.attempt,
+            spec: slot.task.clone(),
+        })
+    }
+
+    /// Whether `attempt` of `task` is the one running on `worker`.
+    fn current(&self, worker: &str, task: usize, attempt: u32) -> bool {
+        self.batch
+            .as_ref()
+            .and_then(|b| b.slots.get(task))
+            .is_some_and(|s| {
+                matches!(&s.state, SlotState::Running { worker: w, attempt: a, .. }
+                    if w == worker && *a == attempt)
+            })
+    }
+
+    /// Accepts `output` of the current attempt of `task` and returns it as stored; a stale
+    /// report gives `None` and changes nothing.
+    pub fn done(
+        &mut self,
+        worker: &str,
+        task: usize,
+        attempt: u32,
+        output: TaskOutput,
+    ) -> Option<&TaskOutput> {
+        if !self.current(worker, task, attempt) {
+            tracing::debug!(task, attempt, worker, "ignoring a stale task report");
+            return None;
+        }
+        let b = self.batch.as_mut()?;
+        b.remaining -= 1;
+        let slot = &mut b.slots[task];
+        slot.state = SlotState::Done(output);
+        match &slot.state {
+            SlotState::Done(output) => Some(output),
+            _ => None,
+        }
+    }
+
+    /// Records that `worker` failed `attempt` of `task`: the task is retried, or the batch
+    /// fails once it is out of attempts. A stale report only counts against the worker.
+    pub fn failed(
+        &mut self,
+        worker: &str,
+        task: usize,
+        attempt: u32,
+        reason: String,
+        now: Instant,
+    ) {
+        if let Some(failures) = self.workers.get_mut(worker) {
+            *failures += 1;
+        }
+        self.attempt_failed(worker, task, attempt, reason, now);
+    }
+
+    /// Forgets a worker whose connection ended; its running attempt fails with `reason`.
+    pub fn lost(&mut self, worker: &str, reason: String, now: Instant) {
+        self.workers.remove(worker);
+        let running = self.batch.as_ref().and_then(|b| {
+            b.slots
+                .iter()
+                .enumerate()
+                .find_map(|(i, s)| match &s.state {
+                    SlotState::Running {
+                        worker: w, attempt, ..
+                    } if w == worker => Some((i, *attempt)),
+                    _ => None,
+                })
+        });
+        if let Some((task, attempt)) = running {
+            self.attempt_failed(worker, task, attempt, reason, now);
+        }
+    }
+
+    fn attempt_failed(
+        &mut self,
+        worker: &str,
+        task: usize,
+        attempt: u32,
+        error: String,
+        now: Instant,
+    ) {
+        if !self.current(worker, task, attempt) {
+            return;
+        }
+        let Some(b) = self.batch.as_mut() else {
+            return;
+        };
+        let slot = &mut b.slots[task];
+        slot.attempt += 1;
+        slot.avoid.insert(worker.to_string());
+        tracing::warn!(task = %slot.task.describe(), attempt, worker, %error, "task attempt failed");
+        if slot.attempt >= MAX_ATTEMPTS {
+            slot.state = SlotState::Failed;
+            b.fatal.get_or_insert(ClusterError::Attempts {
+                task: slot.task.describe(),
+                attempts: slot.attempt,
+                last_error: error,
+            });
+        } else {
+            // Re-queued from the failure, so a retry waits for locality afresh.
+            slot.state = SlotState::Pending { since: now };
+            b.queue.push_front(task);
+        }
+    }
+
+    /// Fails the running batch and every later one with `reason`.
+    pub fn abort(&mut self, reason: ClusterError) {
+        self.aborted.get_or_insert_with(|| reason.to_string());
+        if let Some(b) = self.batch.as_mut() {
+            b.fatal.get_or_insert(reason);
+        }
+    }
+
+    /// From now on every worker asking for work is told to stop.
+    pub fn close(&mut self) {
+        self.closing = true;
+    }
+
+    pub fn closing(&self) -> bool {
+        self.closing
+    }
+
+    /// The batch about to run is the last one: idle workers may go once it needs no more.
+    pub fn last_batch(&mut self) {
+        self.draining = true;
+    }
+
+    /// How many workers the work in sight can use: `fleet` while more batches may come,
+    /// at most the unfinished tasks once the last batch runs.
+    pub fn wanted_workers(&self, fleet: usize) -> usize {
+        match (&self.batch, self.draining) {
+            (Some(b), true) => fleet.min(b.remaining),
+            (None, true) => 0,
+            _ => fleet,
+        }
+    }
+
+    /// Whether a batch is running and still has unfinished tasks.
+    pub fn busy(&self) -> bool {
+        self.batch.as_ref().is_some_and(|b| b.remaining > 0)
+    }
+
+    pub fn locality(&self) -> Locality {
+        self.locality
+    }
+
+    /// Attempts running now.
+    fn running(&self) -> usize {
+        self.slots()
+            .iter()
+            .filter(|s| matches!(s.state, SlotState::Running { .. }))
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::MapTask;
+    use crate::task::MapOutput;
+
+    const WAIT: Duration = Duration::from_secs(3);
+
+    fn map(id: u32, hosts: &[&str]) -> Task {
+        Task::Map(MapTask {
+            id,
+            shards: vec![],
+            bytes: 0,
+            preferred_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        })
+    }
+
+    fn output(task: u32) -> TaskOutput {
+        TaskOutput::Map(MapOutput {
+            task,
+            runs: vec![],
+            partitions: vec![],
+            counters: vec![],
+            rejects: None,
+            skipped: vec![],
+            input_bytes: 0,
+        })
+    }
+
+    /// A scheduler with `workers` connected and a batch of `tasks` queued at `t0`.
+    fn scheduler(workers: &[&str], tasks: Vec<Task>, t0: Instant) -> Scheduler {
+        let mut s = Scheduler::new(WAIT);
+        for w in workers {
+            assert!(s.connect(w));
+        }
+        s.start_batch(tasks, t0).unwrap();
+        s
+    }
+
+    fn assigned(next: Next) -> (usize, u32) {
+        match next {
+            Next::Assign(a) => (a.task, a.attempt),
+            other => panic!("expected an assignment, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn locality_wait_before_and_after() {
+        let t0 = Instant::now();
+        // (worker's host, seconds after queueing, task it gets)
+        let cases: [(&str, u64, Option<usize>); 4] = [
+            ("elsewhere", 0, None),    // the preferring task waits for its host
+            ("elsewhere", 2, None),    // … still within the wait
+            ("h1", 0, Some(0)),        // a worker on the host gets it at once
+            ("elsewhere", 3, Some(0)), // after the wait, any worker
+        ];
+        for (host, secs, want) in cases {
+            let mut s = scheduler(&["w"], vec![map(0, &["h1"])], t0);
+            let got = s.pick("w", host, t0 + Duration::from_secs(secs));
+            assert_eq!(got.map(|a| a.task), want, "host {host} after {secs}s");
+        }
+    }
+
+    #[test]
+    fn local_tasks_first_and_locality_counted() {
+        let t0 = Instant::now();
+        let tasks = vec![map(0, &[]), map(1, &["h2"]), map(2, &["h1"])];
+        let mut s = scheduler(&["a", "b"], tasks, t0);
+        assert_eq!(assigned(s.next("a", "h1", t0)), (2, 0));
+        assert_eq!(assigned(s.next("b", "h3", t0)), (0, 0));
+        assert_eq!(s.next("b", "h3", t0), Next::Idle);
+        assert_eq!(assigned(s.next("b", "h3", t0 + WAIT)), (1, 0));
+        assert_eq!(
+            s.locality(),
+            Locality {
+                local: 1,
+                preferring: 2
+            }
+        );
+    }
+
+    #[test]
+    fn retries_up_to_the_attempt_limit_then_the_batch_fails() {
+        let t0 = Instant::now();
+        let workers = ["a", "b", "c", "d"];
+        let mut s = scheduler(&workers, vec![map(0, &[])], t0);
+        for (attempt, w) in workers.iter().enumerate() {
+            assert!(s.finish_batch().is_none());
+            // Each retry goes to a worker that has not failed the task yet.
+            for earlier in &workers[..attempt] {
+                assert_eq!(s.next(earlier, "h", t0), Next::Idle);
+            }
+            assert_eq!(assigned(s.next(w, "h", t0)), (0, attempt as u32));
+            s.failed(w, 0, attempt as u32, format!("boom {attempt}"), t0);
+        }
+        assert_eq!(s.slots()[0].state, SlotState::Failed);
+        match s.finish_batch() {
+            Some(Err(ClusterError::Attempts {
+                attempts,
+                last_error,
+                ..
+            })) => {
+                assert_eq!(attempts, MAX_ATTEMPTS);
+                assert_eq!(last_error, "boom 3");
+            }
+            other => panic!("expected the attempts error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_retry_succeeds_and_the_batch_finishes_in_task_order() {
+        let t0 = Instant::now();
+        let mut s = scheduler(&["a", "b"], vec![map(0, &[]), map(1, &[])], t0);
+        assert_eq!(assigned(s.next("a", "h", t0)), (0, 0));
+        assert_eq!(assigned(s.next("b", "h", t0)), (1, 0));
+        s.failed("a", 0, 0, "disk".into(), t0);
+        assert!(s.done("b", 1, 0, output(1)).is_some());
+        assert!(s.busy());
+        // The retry of task 0 avoids worker a while b can take it.
+        assert_eq!(s.next("a", "h", t0), Next::Idle);
+        assert_eq!(assigned(s.next("b", "h", t0)), (0, 1));
+        assert!(s.done("b", 0, 1, output(0)).is_some());
+        assert!(!s.busy());
+        let outputs = s.finish_batch().unwrap().unwrap();
+        assert_eq!(outputs, vec![output(0), output(1)]);
+    }
+
+    #[test]
+    fn a_single_worker_may_retry_its_own_failure() {
+        let t0 = Instant::now();
+        let mut s = scheduler(&["a"], vec![map(0, &[])], t0);
+        assert_eq!(assigned(s.next("a", "h", t0)), (0, 0));
+        s.failed("a", 0, 0, "flaky".into(), t0);
+        assert_eq!(assigned(s.next("a", "h", t0)), (0, 1));
+    }
+
+    #[test]
+    fn a_failing_worker_is_sent_away() {
+        let t0 = Instant::now();
+        let tasks = (0..MAX_WORKER_FAILURES).map(|i| map(i, &[])).collect();
+        let mut s = scheduler(&["bad", "good"], tasks, t0);
+        for i in 0..MAX_WORKER_FAILURES as usize {
+            let (task, attempt) = assigned(s.next("bad", "h", t0));
+            assert_eq!((task, attempt), (i, 0));
+            s.failed("bad", task, attempt, "broken".into(), t0);
+        }
+        assert_eq!(s.next("bad", "h", t0), Next::Shutdown);
+        assert!(matches!(s.next("good", "h", t0), Next::Assign(_)));
+    }
+
+    #[test]
+    fn a_lost_worker_gives_its_task_back() {
+        let t0 = Instant::now();
+        let mut s = scheduler(&["a", "b"], vec![map(0, &[])], t0);
+        assert_eq!(assigned(s.next("a", "h", t0)), (0, 0));
+        s.lost("a", "connection reset".into(), t0);
+        assert!(matches!(s.slots()[0].state, SlotState::Pending { .. }));
+        assert_eq!(assigned(s.next("b", "h", t0)), (0, 1));
+        // The id may connect again once it is gone.
+        assert!(s.connect("a"));
+        assert!(!s.connect("a"));
+    }
+
+    #[test]
+    fn stale_reports_are_ignored() {
+        let t0 = Instant::now();
+        let mut s = scheduler(&["a", "b"], vec![map(0, &[])], t0);
+        assert_eq!(assigned(s.next("a", "h", t0)), (0, 0));
+        s.lost("a", "gone".into(), t0);
+        assert_eq!(assigned(s.next("b", "h", t0)), (0, 1));
+        // (worker, task, attempt): the dead attempt, a wrong worker, a task out of range.
+        for (worker, task, attempt) in [("a", 0, 0), ("a", 0, 1), ("b", 0, 0), ("b", 7, 1)] {
+            assert!(s.done(worker, task, attempt, output(9)).is_none());
+            s.failed(worker, task, attempt, "late".into(), t0);
+            assert_eq!(s.slots()[0].attempt, 1, "{worker} {task} {attempt}");
+            assert!(matches!(s.slots()[0].state, SlotState::Running { .. }));
+        }
+        assert!(s.done("b", 0, 1, output(0)).is_some());
+        // A duplicate of the accepted report changes nothing either.
+        assert!(s.done("b", 0, 1, output(9)).is_none());
+        assert_eq!(s.finish_batch().unwrap().unwrap(), vec![output(0)]);
+    }
+
+    #[test]
+    fn the_last_batch_releases_idle_workers() {
+        let t0 = Instant::now();
+        let mut s = scheduler(&["a", "b"], vec![map(0, &[])], t0);
+        assert_eq!(s.wanted_workers(5), 5);
+        s.last_batch();
+        assert_eq!(s.wanted_workers(5), 1);
+        assert!(matches!(s.next("a", "h", t0), Next::Assign(_)));
+        assert_eq!(s.next("b", "h", t0), Next::Shutdown);
+    }
+
+    #[test]
+    fn abort_and_close() {
+        let t0 = Instant::now();
+        let mut s = scheduler(&["a"], vec![map(0, &[])], t0);
+        s.abort(ClusterError::NoWorkers("no containers".into()));
+        assert!(matches!(
+            s.finish_batch(),
+            Some(Err(ClusterError::NoWorkers(_)))
+        ));
+        assert!(s.start_batch(vec![map(1, &[])], t0).is_err());
+        s.close();
+        assert_eq!(s.next("a", "h", t0), Next::Shutdown);
+    }
+}
