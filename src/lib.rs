@@ -15,12 +15,16 @@
 //!   containers) fed by a coordinator.
 //! * [`application`]: filex on YARN: `filex submit`, the application master, the workers.
 //! * [`manifest`]: counters and the manifest written last.
+//! * `fault` (with the `fault-injection` feature only): the test hooks that make a worker die
+//!   or stall at a chosen task attempt.
 //! * [`gen`]: synthetic multi-vendor shards for demos, tests and benchmarks.
 
 pub mod application;
 pub mod cluster;
 pub mod driver;
 pub mod errors;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod formats;
 pub mod gen;
 pub mod job;

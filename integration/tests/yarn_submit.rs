@@ -285,7 +285,7 @@ fn a_dying_worker_is_retried_and_the_output_is_identical() {
             "filex.worker.memory-mb=512",
         ],
         &cluster.conf_dir,
-        &[("FILEX_FAULT_EXIT_AT", "map task 0#0")],
+        &[("FILEX_FAULT_EXIT_AT", "map:0:0")],
     );
     let stdout = String::from_utf8_lossy(&crashed.stdout).to_string();
     assert!(
@@ -309,7 +309,7 @@ fn sigterm_to_the_client_kills_the_application() {
         .env("HADOOP_CONF_DIR", &cluster.conf_dir)
         .env("FILEX_LOG", "warn")
         // The first map task stalls, so the application is still running when killed.
-        .env("FILEX_FAULT_STALL_AT", "map task 0#0")
+        .env("FILEX_FAULT_STALL_AT", "map:0:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
