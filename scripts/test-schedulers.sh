@@ -8,8 +8,9 @@
 # Installs what it needs: a Python venv under target/schedulers/ with uv and the pinned
 # Airflow set (integration/airflow/constraints.txt: apache-airflow 2.10.5 and its
 # dependencies, pytest), reinstalled only when the constraints change; a SQLite Airflow
-# metadata DB in target/schedulers/airflow-home. Builds target/debug/filex (FILEX_BIN
-# overrides). Uses the running mini cluster, or starts it and stops it afterwards.
+# metadata DB in target/schedulers/airflow-home. Builds target/debug/filex with the test
+# hooks (--features fault-injection; FILEX_BIN overrides). Uses the running mini cluster,
+# or starts it and stops it afterwards.
 #
 # Environment: PYTHON (default python3.11, else python3), FILEX_BIN, FILEX_CLUSTER_DIR.
 set -euo pipefail
@@ -57,7 +58,7 @@ install_airflow() {
 FILEX_BIN="${FILEX_BIN:-}"
 if [[ -z "$FILEX_BIN" ]]; then
   step "building the filex binary"
-  cargo build --bin filex
+  cargo build --bin filex --features fault-injection
   FILEX_BIN="$ROOT/target/debug/filex"
 fi
 export FILEX_BIN

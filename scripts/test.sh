@@ -2,7 +2,8 @@
 # The whole test suite, installing and starting what it needs:
 #   1. formatting, lints and docs (cargo fmt --check, cargo clippy -D warnings, cargo doc with
 #      warnings denied);
-#   2. unit tests and embedded end-to-end tests (cargo test: no cluster needed);
+#   2. unit tests and embedded end-to-end tests (cargo test: no cluster needed), then the
+#      test hooks' own tests and the embedded dying workers (--features fault-injection);
 #   3. the Hadoop mini cluster (built from integration/harness with Maven on first use,
 #      downloading hadoop-client-minicluster from Maven Central) and the integration suite
 #      against it; the cluster is stopped afterwards, also on failure.
@@ -20,20 +21,22 @@ cargo fmt --all -- --check
 
 step "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --features filex/fault-injection -- -D warnings
 
 step "cargo doc (-D warnings: broken links, bad doc syntax)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 step "unit and embedded end-to-end tests"
 cargo test --workspace --exclude filex-integration
+cargo test -p filex --features fault-injection --lib --test embedded_run -- fault:: faults::
 
 if [ "${FILEX_SKIP_INTEGRATION:-0}" = "1" ]; then
   echo "FILEX_SKIP_INTEGRATION=1: skipping the integration suite"
   exit 0
 fi
 
-step "building the filex binary for the integration suite"
-cargo build --bin filex
+step "building the filex binary for the integration suite (with the test hooks)"
+cargo build --bin filex --features fault-injection
 
 step "starting the Hadoop mini cluster"
 cleanup() {

@@ -15,6 +15,8 @@
 //!   containers) fed by a coordinator.
 //! * [`application`]: filex on YARN: `filex submit`, the application master, the workers.
 //! * [`manifest`]: counters and the manifest written last.
+//! * `fault` (with the `fault-injection` feature only): the test hooks that make a worker die
+//!   or stall at a chosen task attempt.
 //! * [`gen`]: synthetic multi-vendor shards for demos, tests and benchmarks.
 //! * [`settings`]: the Hadoop configuration of the process and the `filex.*` settings;
 //!   [`size`]: byte sizes (`256m`); [`exit`]: the exit codes of every command.
@@ -24,6 +26,8 @@ pub mod cluster;
 pub mod driver;
 pub mod errors;
 pub mod exit;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod formats;
 pub mod gen;
 pub mod job;

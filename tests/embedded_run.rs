@@ -380,7 +380,7 @@ fn plan_lists_shards_without_reading_them() {
 }
 
 #[test]
-fn worker_processes_give_the_same_bytes_and_survive_a_crash() {
+fn worker_processes_give_the_same_bytes() {
     let (c, _) = standard_corpus();
     let job = c.job("");
     let job = job.to_str().unwrap();
@@ -399,52 +399,70 @@ fn worker_processes_give_the_same_bytes_and_survive_a_crash() {
         String::from_utf8_lossy(&procs.stderr)
     );
     assert_eq!(published(&c.out()), want);
-
-    // A worker process dies at the first attempt of a map and of a reduce task: both are
-    // retried in other processes and the output is the same.
-    let crashed = Command::new(env!("CARGO_BIN_EXE_filex"))
-        .args(["run", job, "--task-size", "2K", "--workers", "2"])
-        .env("FILEX_LOG", "warn")
-        .env("FILEX_FAULT_EXIT_AT", "map task 3#0,reduce task 1#0")
-        .output()
-        .unwrap();
-    assert!(
-        crashed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&crashed.stderr)
-    );
-    assert_eq!(published(&c.out()), want);
-    assert_eq!(
-        manifest_of(&crashed)["counters"],
-        manifest_of(&threads)["counters"]
-    );
 }
 
-#[test]
-fn a_task_failing_every_attempt_fails_the_run_cleanly() {
-    let (c, _) = standard_corpus();
-    let job = c.job("");
-    let out = Command::new(env!("CARGO_BIN_EXE_filex"))
-        .args([
-            "run",
-            job.to_str().unwrap(),
-            "--task-size",
-            "2K",
-            "--workers",
-            "2",
-        ])
-        .env("FILEX_LOG", "warn")
-        .env(
-            "FILEX_FAULT_EXIT_AT",
-            "map task 0#0,map task 0#1,map task 0#2,map task 0#3",
-        )
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("map task 0 failed 4 times"), "{err}");
-    assert!(published(&c.out()).is_empty());
-    assert!(!c.out().join("_manifests").exists());
+/// Worker processes dying at chosen task attempts, through the test hooks of `src/fault.rs`:
+/// `cargo test -p filex --features fault-injection --test embedded_run`.
+#[cfg(feature = "fault-injection")]
+mod faults {
+    use super::*;
+
+    #[test]
+    fn worker_processes_survive_a_crash() {
+        let (c, _) = standard_corpus();
+        let job = c.job("");
+        let job = job.to_str().unwrap();
+        let threads = filex(&["run", job, "--task-size", "2K"]);
+        assert!(
+            threads.status.success(),
+            "{}",
+            String::from_utf8_lossy(&threads.stderr)
+        );
+        let want = published(&c.out());
+
+        // A worker process dies at the first attempt of a map and of a reduce task: both are
+        // retried in other processes and the output is the same.
+        let crashed = Command::new(env!("CARGO_BIN_EXE_filex"))
+            .args(["run", job, "--task-size", "2K", "--workers", "2"])
+            .env("FILEX_LOG", "warn")
+            .env("FILEX_FAULT_EXIT_AT", "map:3:0,reduce:1:0")
+            .output()
+            .unwrap();
+        assert!(
+            crashed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&crashed.stderr)
+        );
+        assert_eq!(published(&c.out()), want);
+        assert_eq!(
+            manifest_of(&crashed)["counters"],
+            manifest_of(&threads)["counters"]
+        );
+    }
+
+    #[test]
+    fn a_task_failing_every_attempt_fails_the_run_cleanly() {
+        let (c, _) = standard_corpus();
+        let job = c.job("");
+        let out = Command::new(env!("CARGO_BIN_EXE_filex"))
+            .args([
+                "run",
+                job.to_str().unwrap(),
+                "--task-size",
+                "2K",
+                "--workers",
+                "2",
+            ])
+            .env("FILEX_LOG", "warn")
+            .env("FILEX_FAULT_EXIT_AT", "map:0:0,map:0:1,map:0:2,map:0:3")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("map task 0 failed 4 times"), "{err}");
+        assert!(published(&c.out()).is_empty());
+        assert!(!c.out().join("_manifests").exists());
+    }
 }
 
 #[test]

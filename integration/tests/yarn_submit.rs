@@ -2,6 +2,7 @@
 //! `filex run`, as a YARN application with an application master and worker containers.
 //! Output must be byte-identical to the embedded run; a killed client kills its application;
 //! a worker process dying mid-task is retried; a broken source fails with a clear message.
+//! The dying and stalling workers need a binary built with `--features fault-injection`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,22 @@ fn filex_bin() -> PathBuf {
     std::env::var_os("FILEX_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| filex_integration::cluster::project_root().join("target/debug/filex"))
+}
+
+/// Fails the test unless `filex_bin()` has the test hooks (`FILEX_FAULT_*`) compiled in.
+fn require_fault_injection() {
+    let out = Command::new(filex_bin())
+        .arg("--version")
+        .output()
+        .expect("run filex --version");
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        version.contains("+fault-injection"),
+        "{} ({}) lacks the test hooks this test needs: build it with \
+         cargo build --bin filex --features fault-injection",
+        filex_bin().display(),
+        version.trim()
+    );
 }
 
 fn user() -> String {
@@ -252,6 +269,7 @@ fn submit_matches_run_byte_for_byte() {
 
 #[test]
 fn a_dying_worker_is_retried_and_the_output_is_identical() {
+    require_fault_injection();
     let cluster = require_cluster();
     let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
     let corpus = Corpus::new(&cluster.conf_dir, &webhdfs, "10");
@@ -285,7 +303,7 @@ fn a_dying_worker_is_retried_and_the_output_is_identical() {
             "filex.worker.memory-mb=512",
         ],
         &cluster.conf_dir,
-        &[("FILEX_FAULT_EXIT_AT", "map task 0#0")],
+        &[("FILEX_FAULT_EXIT_AT", "map:0:0")],
     );
     let stdout = String::from_utf8_lossy(&crashed.stdout).to_string();
     assert!(
@@ -301,6 +319,7 @@ fn a_dying_worker_is_retried_and_the_output_is_identical() {
 
 #[test]
 fn sigterm_to_the_client_kills_the_application() {
+    require_fault_injection();
     let cluster = require_cluster();
     let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
     let corpus = Corpus::new(&cluster.conf_dir, &webhdfs, "10");
@@ -309,7 +328,7 @@ fn sigterm_to_the_client_kills_the_application() {
         .env("HADOOP_CONF_DIR", &cluster.conf_dir)
         .env("FILEX_LOG", "warn")
         // The first map task stalls, so the application is still running when killed.
-        .env("FILEX_FAULT_STALL_AT", "map task 0#0")
+        .env("FILEX_FAULT_STALL_AT", "map:0:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

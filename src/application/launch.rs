@@ -36,11 +36,9 @@ fn environment() -> BTreeMap<String, String> {
         "FILEX_LOG".to_string(),
         std::env::var("FILEX_LOG").unwrap_or_else(|_| "info".to_string()),
     );
-    // The fault-injection hook of the tests travels client → AM → workers.
-    for key in [
-        crate::cluster::remote::worker::FAULT_EXIT_AT_ENV,
-        crate::cluster::remote::worker::FAULT_STALL_AT_ENV,
-    ] {
+    // The test hooks travel client → AM → workers, in builds that have them.
+    #[cfg(feature = "fault-injection")]
+    for key in crate::fault::ENV_VARS {
         if let Ok(v) = std::env::var(key) {
             env.insert(key.to_string(), v);
         }

@@ -8,9 +8,16 @@ use filex::gen::GenArgs;
 use filex::settings::ConfArgs;
 use filex::size::parse_size;
 
+/// `filex --version`; a build with the test hooks says so, and the integration tests check it.
+const VERSION: &str = if cfg!(feature = "fault-injection") {
+    concat!(env!("CARGO_PKG_VERSION"), " +fault-injection")
+} else {
+    env!("CARGO_PKG_VERSION")
+};
+
 /// filex: fuse multi-platform CDN access logs into one time-ordered log per domain and hour.
 #[derive(Debug, Parser)]
-#[command(name = "filex", version, about, propagate_version = true)]
+#[command(name = "filex", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     /// Log filter (tracing env-filter syntax); also read from FILEX_LOG.
     #[arg(long, global = true, value_name = "FILTER")]

@@ -2,7 +2,8 @@
 mini cluster (`scripts/cluster.sh start`): a run that succeeds and its retry (same bytes), a
 run that fails (the task fails and filex's message is in the task log), a task killed
 while its application runs (the application ends KILLED), and a retry after the worker died
-without on_kill (it re-attaches to the running application)."""
+without on_kill (it re-attaches to the running application). The last two stall a worker
+through FILEX_FAULT_STALL_AT, so FILEX_BIN must be built with `--features fault-injection`."""
 
 from __future__ import annotations
 
@@ -237,14 +238,25 @@ class Running:
         self.reader.join(10)
 
 
+def require_fault_injection() -> None:
+    """Fails unless FILEX_BIN has the test hooks (FILEX_FAULT_*) the stalling tests need."""
+    filex = os.environ["FILEX_BIN"]
+    version = subprocess.run([filex, "--version"], check=True, capture_output=True, text=True)
+    assert "+fault-injection" in version.stdout, (
+        f"{filex} ({version.stdout.strip()}) lacks the test hooks: "
+        "build it with cargo build --bin filex --features fault-injection"
+    )
+
+
 def app_in(line: str) -> str:
     return "application_" + line.split("application_", 1)[1].split()[0]
 
 
 def test_killing_the_task_kills_the_application(corpus):
+    require_fault_injection()
     dag_id = "filex_it_kill"
     # The first map task stalls, so the application keeps running until killed.
-    task = Running(corpus, dag_id, extra={"FILEX_FAULT_STALL_AT": "map task 0#0"})
+    task = Running(corpus, dag_id, extra={"FILEX_FAULT_STALL_AT": "map:0:0"})
     app = app_in(task.wait_for(" RUNNING"))
     time.sleep(2)
     # What Airflow's task runner does to a task it kills (mark failed, timeout, shutdown).
@@ -258,8 +270,9 @@ def test_killing_the_task_kills_the_application(corpus):
 
 
 def test_a_retry_after_the_worker_died_reattaches(corpus):
+    require_fault_injection()
     dag_id = "filex_it_retry"
-    first = Running(corpus, dag_id, extra={"FILEX_FAULT_STALL_AT": "map task 0#0"})
+    first = Running(corpus, dag_id, extra={"FILEX_FAULT_STALL_AT": "map:0:0"})
     app = app_in(first.wait_for(" RUNNING"))
     # The worker dies without running on_kill: the application keeps running.
     first.signal(signal.SIGKILL)

@@ -13,12 +13,6 @@ use crate::job::{Job, JobError};
 use crate::storage::{self, StorageError};
 use crate::task::{Progress, TaskContext};
 
-/// Fault injection for tests: exit the process (code 137, as a killed container) when about
-/// to run a task listed as `<description>#<attempt>` (comma separated), e.g. `map task 1#0`.
-pub const FAULT_EXIT_AT_ENV: &str = "FILEX_FAULT_EXIT_AT";
-/// Fault injection for tests: stall (sleep ten minutes) before running a task listed as
-/// `<description>#<attempt>`.
-pub const FAULT_STALL_AT_ENV: &str = "FILEX_FAULT_STALL_AT";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Who this worker is and where its coordinator listens.
@@ -55,6 +49,9 @@ pub enum WorkerError {
     Job(#[from] JobError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[cfg(feature = "fault-injection")]
+    #[error(transparent)]
+    Fault(#[from] crate::fault::FaultError),
 }
 
 /// Connects to `host:port`, trying every address the name resolves to.
@@ -117,8 +114,8 @@ pub fn run_worker(opts: &WorkerOptions) -> Result<u64, WorkerError> {
         other => return Err(WorkerError::Protocol(format!("{other:?}"))),
     };
     let ctx = context_from_setup(&setup)?;
-    let fault = std::env::var(FAULT_EXIT_AT_ENV).ok();
-    let stall = std::env::var(FAULT_STALL_AT_ENV).ok();
+    #[cfg(feature = "fault-injection")]
+    let faults = crate::fault::Faults::from_env()?;
     let mut ran = 0u64;
     loop {
         write_msg(&mut writer, &ToCoordinator::Next).map_err(io_err)?;
@@ -130,21 +127,8 @@ pub fn run_worker(opts: &WorkerOptions) -> Result<u64, WorkerError> {
                 attempt,
                 spec,
             }) => {
-                let what = format!("{}#{attempt}", spec.describe());
-                if fault
-                    .as_deref()
-                    .is_some_and(|f| f.split(',').any(|x| x == what))
-                {
-                    tracing::warn!("fault injection: exiting at {what}");
-                    std::process::exit(137);
-                }
-                if stall
-                    .as_deref()
-                    .is_some_and(|f| f.split(',').any(|x| x == what))
-                {
-                    tracing::warn!("fault injection: stalling at {what}");
-                    std::thread::sleep(Duration::from_secs(600));
-                }
+                #[cfg(feature = "fault-injection")]
+                faults.before(&spec, attempt);
                 tracing::info!(task = %spec.describe(), attempt, "running");
                 let reply = match spec.execute(&ctx, attempt) {
                     Ok(output) => ToCoordinator::Done {
