@@ -30,3 +30,5 @@ pub mod plan;
 pub mod sort;
 pub mod storage;
 pub mod task;
+
+mod percent;
