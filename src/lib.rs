@@ -18,6 +18,7 @@
 //! * [`gen`]: synthetic multi-vendor shards for demos, tests and benchmarks.
 
 pub mod application;
+pub mod calendar;
 pub mod cluster;
 pub mod driver;
 pub mod errors;

@@ -9,6 +9,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use super::config::Credentials;
+use crate::calendar;
 use crate::percent::{encode, unreserved};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -116,8 +117,7 @@ pub fn authorization(
 
 /// `YYYYMMDDTHHMMSSZ` for now.
 pub fn amz_date_now() -> String {
-    let now = jiff::Timestamp::now();
-    now.strftime("%Y%m%dT%H%M%SZ").to_string()
+    calendar::format_compact_utc(calendar::now_ms())
 }
 
 #[cfg(test)]
