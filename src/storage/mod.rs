@@ -8,6 +8,7 @@
 pub mod hdfs;
 pub mod local;
 pub mod location;
+pub mod memory;
 pub mod object;
 
 use std::io::{self, Read, Write};
