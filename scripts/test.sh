@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, installing and starting what it needs:
-#   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings);
+#   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings, no import cycles);
 #   2. unit tests and embedded end-to-end tests (cargo test: no cluster needed);
 #   3. the Hadoop mini cluster (built from integration/harness with Maven on first use,
 #      downloading hadoop-client-minicluster from Maven Central) and the integration suite
@@ -19,6 +19,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "no import cycles between files (scripts/check-cycles.py)"
+python3 scripts/check-cycles.py
 
 step "unit and embedded end-to-end tests"
 cargo test --workspace --exclude filex-integration
