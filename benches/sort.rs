@@ -6,14 +6,13 @@
 //! picks parts. Prints one line per measurement, the best of a few repetitions, with the
 //! process CPU time of that repetition (the steadier figure on a shared machine).
 
-use std::collections::HashMap;
 use std::hint::black_box;
-use std::io::{self, Read, Write};
-use std::sync::{Arc, Mutex};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use filex::sort::{merge_segments, GzipMembersWriter, SegmentRef, SortBuffer, SortKey};
-use filex::storage::{Scratch, ScratchFile};
+use filex::storage::memory::MemoryScratch;
+use filex::storage::Scratch;
 
 const DEFAULT_RECORDS: usize = 1_500_000;
 const PARTITIONS: u32 = 8;
@@ -241,7 +240,7 @@ fn bench_spill(data: &Corpus, budget: usize, label: &str) {
 /// Spreads the records over `k` runs at random (the worst case for the merge: every step
 /// may switch input), spills them, and merges all of one partition's segments.
 fn bench_merge(data: &Corpus, k: usize, fan_in: usize) {
-    let scratch = MemScratch::default();
+    let scratch = MemoryScratch::default();
     let mut buffers: Vec<SortBuffer> = (0..k).map(|_| SortBuffer::new(usize::MAX / 2)).collect();
     for (i, (_, key)) in data.keys.iter().enumerate() {
         let run = (key.line.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize % k;
@@ -311,88 +310,4 @@ fn bench_gzip(data: &Corpus) {
     });
     report("flate2 GzEncoder L6 one stream", d, data.len(), input.len());
     println!("{:<44} {:.2}x", "", input.len() as f64 / out as f64);
-}
-
-type Files = Arc<Mutex<HashMap<String, Arc<Vec<u8>>>>>;
-
-/// Scratch in memory, so the merge figures exclude disk speed.
-#[derive(Default)]
-struct MemScratch {
-    files: Files,
-}
-
-struct MemFile {
-    name: String,
-    buf: Vec<u8>,
-    files: Files,
-}
-
-impl Write for MemFile {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl ScratchFile for MemFile {
-    fn close(self: Box<Self>) -> io::Result<u64> {
-        let len = self.buf.len() as u64;
-        self.files
-            .lock()
-            .unwrap()
-            .insert(self.name, Arc::new(self.buf));
-        Ok(len)
-    }
-}
-
-/// A reader over a shared file's byte range, without copying it.
-struct RangeReader {
-    file: Arc<Vec<u8>>,
-    pos: usize,
-    end: usize,
-}
-
-impl Read for RangeReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let n = out.len().min(self.end - self.pos);
-        out[..n].copy_from_slice(&self.file[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-impl Scratch for MemScratch {
-    fn create(&self, name: &str) -> io::Result<Box<dyn ScratchFile>> {
-        Ok(Box::new(MemFile {
-            name: name.to_string(),
-            buf: Vec::new(),
-            files: Arc::clone(&self.files),
-        }))
-    }
-    fn open_range(&self, name: &str, offset: u64, len: u64) -> io::Result<Box<dyn Read + Send>> {
-        let file = self
-            .files
-            .lock()
-            .unwrap()
-            .get(name)
-            .cloned()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_string()))?;
-        let pos = (offset as usize).min(file.len());
-        let end = (pos + len as usize).min(file.len());
-        Ok(Box::new(RangeReader { file, pos, end }))
-    }
-    fn remove(&self, name: &str) -> io::Result<()> {
-        self.files.lock().unwrap().remove(name);
-        Ok(())
-    }
-    fn remove_all(&self) -> io::Result<()> {
-        self.files.lock().unwrap().clear();
-        Ok(())
-    }
-    fn describe(&self) -> String {
-        "memory".to_string()
-    }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, installing and starting what it needs:
-#   1. formatting, lints and docs (cargo fmt --check, cargo clippy -D warnings, cargo doc with
-#      warnings denied);
+#   1. formatting, lints, docs and imports (cargo fmt --check, cargo clippy -D warnings, cargo
+#      doc with warnings denied, no import cycles between files);
 #   2. unit tests and embedded end-to-end tests (cargo test: no cluster needed), then the
 #      test hooks' own tests and the embedded dying workers (--features fault-injection);
 #   3. the Hadoop mini cluster (built from integration/harness with Maven on first use,
@@ -25,6 +25,9 @@ cargo clippy --workspace --all-targets --features filex/fault-injection -- -D wa
 
 step "cargo doc (-D warnings: broken links, bad doc syntax)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+step "no import cycles between files (scripts/check-cycles.py)"
+python3 scripts/check-cycles.py
 
 step "unit and embedded end-to-end tests"
 cargo test --workspace --exclude filex-integration

@@ -22,6 +22,7 @@
 //!   [`size`]: byte sizes (`256m`); [`exit`]: the exit codes of every command.
 
 pub mod application;
+pub mod calendar;
 pub mod cluster;
 pub mod driver;
 pub mod errors;
@@ -39,3 +40,5 @@ pub mod size;
 pub mod sort;
 pub mod storage;
 pub mod task;
+
+mod percent;

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::calendar::now_rfc3339;
 use crate::plan::DuplicateShard;
 use crate::task::{Counters, SkippedShard};
 
@@ -93,12 +94,4 @@ pub struct Timeline {
     pub map_ms: u64,
     pub reduce_ms: u64,
     pub commit_ms: u64,
-}
-
-/// Now, RFC 3339 UTC with milliseconds.
-pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now()
-        .round(jiff::Unit::Millisecond)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
 }

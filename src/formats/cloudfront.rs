@@ -12,9 +12,10 @@ use std::borrow::Cow;
 
 use memchr::memchr_iter;
 
-use super::fields::{is_empty_value, parse_status, parse_u64, percent_decode, seconds_to_ms, text};
+use super::fields::{is_empty_value, parse_status, parse_u64, seconds_to_ms, text};
 use super::time::parse_date_and_time;
 use super::{host_of, FormatInfo, Record, RejectReason};
+use crate::percent::decode as percent_decode;
 
 pub(super) const INFO: FormatInfo = FormatInfo {
     name: "cloudfront",

@@ -474,31 +474,6 @@ pub(crate) fn split_url(b: &[u8]) -> Option<(&[u8], Cow<'_, str>)> {
     Some((host, uri))
 }
 
-/// Decodes `%XX` (CloudFront's URL-encoding; `+` is left alone). Borrowed when there is
-/// nothing to decode; invalid UTF-8 after decoding is replaced lossily.
-pub(crate) fn percent_decode(b: &[u8]) -> Cow<'_, str> {
-    if memchr(b'%', b).is_none() {
-        return lossy(b);
-    }
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            if let (Some(h), Some(l)) = (
-                b.get(i + 1).and_then(|&c| hex(c)),
-                b.get(i + 2).and_then(|&c| hex(c)),
-            ) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
-}
-
 /// A field as text, for a value the line provides borrowed bytes of.
 pub(crate) fn text(b: &[u8]) -> Cow<'_, str> {
     if is_empty_value(b) {
@@ -653,7 +628,5 @@ mod tests {
         assert_eq!(parse_status(b"200"), Some(200));
         assert_eq!(parse_status(b"20"), None);
         assert_eq!(parse_u64(b"99999999999999999999"), None);
-        assert_eq!(percent_decode(b"Mozilla/5.0%20(X)"), "Mozilla/5.0 (X)");
-        assert_eq!(percent_decode(b"100%"), "100%");
     }
 }

@@ -1,8 +1,8 @@
 //! The output lines: `json`, `combined` and `raw`, each appended to a byte buffer and
 //! terminated by `\n`. Hand-written (no serde per line): this runs once per output record.
 
-use super::time::{write_clf, write_rfc3339_ms};
 use super::{OutputFormat, Record};
+use crate::calendar::{push_clf, push_rfc3339, Rfc3339};
 
 /// Renders records into output lines.
 ///
@@ -53,7 +53,7 @@ impl Renderer {
     fn json(&self, rec: &Record<'_>, source: &str, out: &mut Vec<u8>) {
         out.reserve(256);
         out.extend_from_slice(b"{\"time\":\"");
-        write_rfc3339_ms(out, rec.time_ms, self.tz_offset_secs);
+        push_rfc3339(out, rec.time_ms, self.tz_offset_secs, Rfc3339::Millis);
         out.push(b'"');
         json_str(out, b",\"client_ip\":", &rec.client_ip);
         json_str(out, b",\"host\":", &rec.host);
@@ -73,7 +73,7 @@ impl Renderer {
     fn combined(&self, rec: &Record<'_>, source: &str, out: &mut Vec<u8>) {
         bare(out, &rec.client_ip);
         out.extend_from_slice(b" - - [");
-        write_clf(out, rec.time_ms, self.tz_offset_secs);
+        push_clf(out, rec.time_ms, self.tz_offset_secs, false);
         out.extend_from_slice(b"] \"");
         if rec.method.is_empty() && rec.uri.is_empty() && rec.protocol.is_empty() {
             out.push(b'-');

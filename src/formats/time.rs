@@ -1,63 +1,19 @@
-//! Event-time decoding for the input formats and encoding for the renderers.
+//! Event-time decoding for the input formats.
 //!
 //! The hot encodings (CLF `[d/Mon/yyyy:HH:MM:SS ±zzzz]`, 14-digit `yyyyMMddHHmmss`, RFC 3339,
-//! epoch integers) are hand-rolled on bytes with days-from-civil arithmetic and never allocate.
-//! Only custom strftime layouts go through jiff (the slow path). Nothing here knows about
-//! lines or fields: callers hand in the exact bytes of the time value.
+//! epoch integers) are hand-rolled on bytes with the [`calendar`](crate::calendar)'s
+//! arithmetic and never allocate. Only custom strftime layouts go through jiff (the slow path).
+//! Nothing here knows about lines or fields: callers hand in the exact bytes of the time value.
+//! The renderers write times with the calendar's writers.
 
 use std::cell::Cell;
+
+use crate::calendar::{checked_days, MONTHS};
 
 const MS_PER_SEC: i64 = 1_000;
 const MS_PER_DAY: i64 = 86_400_000;
 /// Largest accepted UTC offset (±23:59), as in RFC 3339.
 const MAX_OFFSET_SECS: i32 = 23 * 3600 + 59 * 60;
-
-const MONTHS: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-/// `month` is 1..=12, `day` 1..=31 (not checked against the month length here).
-pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400; // [0, 399]
-    let m = month as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1; // [0, 365]
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
-    era * 146_097 + doe - 719_468
-}
-
-/// The inverse of [`days_from_civil`]: `(year, month 1..=12, day 1..=31)`.
-pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097; // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11]
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Validated civil date → days since the epoch. `None` for an impossible date.
-fn checked_days(year: i64, month: u32, day: u32) -> Option<i64> {
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
-    Some(days_from_civil(year, month, day))
-}
 
 fn checked_time_of_day_ms(h: u32, m: u32, s: u32) -> Option<i64> {
     // Accept a leap second (`:60`) as the last second of the minute's successor, like most tools.
@@ -326,114 +282,12 @@ pub(crate) fn parse_strftime(layout: &str, b: &[u8], default_offset_secs: i32) -
     Some(offset.to_timestamp(dt).ok()?.as_millisecond())
 }
 
-/// Broken-down local time of `time_ms` in a zone `offset_secs` east of UTC.
-pub(crate) struct Civil {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
-    pub second: u32,
-    pub millis: u32,
-}
-
-pub(crate) fn to_civil(time_ms: i64, offset_secs: i32) -> Civil {
-    let local = time_ms.saturating_add(offset_secs as i64 * MS_PER_SEC);
-    let days = local.div_euclid(MS_PER_DAY);
-    let ms_of_day = local.rem_euclid(MS_PER_DAY);
-    let (year, month, day) = civil_from_days(days);
-    let secs = (ms_of_day / MS_PER_SEC) as u32;
-    Civil {
-        year,
-        month,
-        day,
-        hour: secs / 3600,
-        minute: secs / 60 % 60,
-        second: secs % 60,
-        millis: (ms_of_day % MS_PER_SEC) as u32,
-    }
-}
-
-fn push_2(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&[b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8]);
-}
-
-fn push_year(out: &mut Vec<u8>, year: i64) {
-    if (0..=9999).contains(&year) {
-        let y = year as u32;
-        push_2(out, y / 100);
-        push_2(out, y % 100);
-    } else {
-        out.extend_from_slice(year.to_string().as_bytes());
-    }
-}
-
-/// Appends `offset_secs` as `±hh:mm` (`colon`) or `±hhmm`.
-fn push_offset(out: &mut Vec<u8>, offset_secs: i32, colon: bool) {
-    out.push(if offset_secs < 0 { b'-' } else { b'+' });
-    let a = offset_secs.unsigned_abs();
-    push_2(out, a / 3600);
-    if colon {
-        out.push(b':');
-    }
-    push_2(out, a / 60 % 60);
-}
-
-/// Appends RFC 3339 with milliseconds in the given zone: `2021-03-05T18:15:32.000+08:00`
-/// (UTC is written `+00:00`, not `Z`, so every line has the same shape).
-pub(crate) fn write_rfc3339_ms(out: &mut Vec<u8>, time_ms: i64, offset_secs: i32) {
-    let c = to_civil(time_ms, offset_secs);
-    push_year(out, c.year);
-    out.push(b'-');
-    push_2(out, c.month);
-    out.push(b'-');
-    push_2(out, c.day);
-    out.push(b'T');
-    push_2(out, c.hour);
-    out.push(b':');
-    push_2(out, c.minute);
-    out.push(b':');
-    push_2(out, c.second);
-    out.push(b'.');
-    out.push(b'0' + (c.millis / 100) as u8);
-    push_2(out, c.millis % 100);
-    push_offset(out, offset_secs, true);
-}
-
-/// Appends the CLF time without brackets: `05/Mar/2021:18:15:32 +0800`.
-pub(crate) fn write_clf(out: &mut Vec<u8>, time_ms: i64, offset_secs: i32) {
-    let c = to_civil(time_ms, offset_secs);
-    push_2(out, c.day);
-    out.push(b'/');
-    out.extend_from_slice(MONTHS[(c.month - 1) as usize]);
-    out.push(b'/');
-    push_year(out, c.year);
-    out.push(b':');
-    push_2(out, c.hour);
-    out.push(b':');
-    push_2(out, c.minute);
-    out.push(b':');
-    push_2(out, c.second);
-    out.push(b' ');
-    push_offset(out, offset_secs, false);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn jiff_ms(s: &str) -> i64 {
         s.parse::<jiff::Timestamp>().unwrap().as_millisecond()
-    }
-
-    #[test]
-    fn civil_round_trip_over_a_wide_range() {
-        for days in (-800_000..800_000).step_by(97) {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
     }
 
     #[test]
@@ -536,22 +390,5 @@ mod tests {
         );
         assert_eq!(parse_strftime("%s", b"1614939332", 3600), Some(want));
         assert_eq!(parse_strftime("%Y-%m-%d", b"nope", 0), None);
-    }
-
-    #[test]
-    fn writers_match_jiff() {
-        let t = jiff_ms("2021-03-05T10:15:32.045Z");
-        let mut out = Vec::new();
-        write_rfc3339_ms(&mut out, t, 8 * 3600);
-        assert_eq!(out, b"2021-03-05T18:15:32.045+08:00");
-        out.clear();
-        write_rfc3339_ms(&mut out, t, 0);
-        assert_eq!(out, b"2021-03-05T10:15:32.045+00:00");
-        out.clear();
-        write_clf(&mut out, t, -(5 * 3600 + 30 * 60));
-        assert_eq!(out, b"05/Mar/2021:04:45:32 -0530");
-        out.clear();
-        write_rfc3339_ms(&mut out, -1, 0);
-        assert_eq!(out, b"1969-12-31T23:59:59.999+00:00");
     }
 }

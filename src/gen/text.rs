@@ -83,19 +83,6 @@ pub fn push_i64(out: &mut Vec<u8>, v: i64) {
     push_u64(out, v.unsigned_abs());
 }
 
-/// Appends `v % 100` as two digits.
-pub fn push_2(out: &mut Vec<u8>, v: u32) {
-    out.push(b'0' + (v / 10 % 10) as u8);
-    out.push(b'0' + (v % 10) as u8);
-}
-
-/// Appends a year as four digits (years 0..=9999).
-pub fn push_4(out: &mut Vec<u8>, v: i64) {
-    let v = v.clamp(0, 9999) as u32;
-    push_2(out, v / 100);
-    push_2(out, v % 100);
-}
-
 /// Appends `n` lower-case hex digits of `v` (the low `4n` bits).
 pub fn push_hex(out: &mut Vec<u8>, v: u64, n: u32) {
     for i in (0..n).rev() {

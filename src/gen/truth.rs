@@ -4,9 +4,10 @@
 
 use serde::Serialize;
 
-use super::clock::{rfc3339, strftime};
+use super::clock::strftime;
 use super::shard::{Corpus, ShardStats};
 use super::{GenArgs, OUTPUT_OFFSET_S};
+use crate::calendar::format_rfc3339;
 
 /// Output path template of the job file: one file per domain and hour.
 pub const OUTPUT_PATH: &str = "{domain}/%Y%m%d/{domain}_%Y%m%d%H.log.gz";
@@ -50,11 +51,11 @@ pub fn job_toml(corpus: &Corpus, output_format: &str) -> String {
     t.push_str("[window]\n");
     t.push_str(&format!(
         "start = {}\n",
-        toml_str(&rfc3339(corpus.window.0.div_euclid(1000), OUTPUT_OFFSET_S))
+        toml_str(&format_rfc3339(corpus.window.0, OUTPUT_OFFSET_S))
     ));
     t.push_str(&format!(
         "end = {}\n",
-        toml_str(&rfc3339(corpus.window.1.div_euclid(1000), OUTPUT_OFFSET_S))
+        toml_str(&format_rfc3339(corpus.window.1, OUTPUT_OFFSET_S))
     ));
     t.push_str(&format!("slack = {}\n", toml_str(SLACK)));
     for p in &corpus.platforms {
@@ -215,8 +216,8 @@ impl GroundTruth {
         GroundTruth {
             seed: corpus.seed,
             window: WindowTruth {
-                start: rfc3339(corpus.window.0.div_euclid(1000), OUTPUT_OFFSET_S),
-                end: rfc3339(corpus.window.1.div_euclid(1000), OUTPUT_OFFSET_S),
+                start: format_rfc3339(corpus.window.0, OUTPUT_OFFSET_S),
+                end: format_rfc3339(corpus.window.1, OUTPUT_OFFSET_S),
             },
             options: OptionsTruth {
                 rate: args.rate,

@@ -5,12 +5,11 @@
 //! must read back (vendors write seconds, Cloudflare nanoseconds) and where the time field sits,
 //! so a trap can cut the line inside it.
 
-use super::clock::{
-    floor_s_ms, push_clf, push_date_time, push_digits14, push_rfc3339_ms, push_seconds_3, strftime,
-};
+use super::clock::{floor_s_ms, push_clf, push_date_time, push_digits14, push_seconds_3, strftime};
 use super::request::{doc_v4, push_v4, Kind, Request};
 use super::rng::Rng;
 use super::text::{push_escaped, push_hex, push_i64, push_u64, Escape};
+use crate::calendar::{push_rfc3339, Rfc3339};
 
 /// Seconds east of UTC for Beijing time, in which the Chinese vendors write.
 const BEIJING: i32 = 8 * 3600;
@@ -558,7 +557,7 @@ impl Platform {
                 let a = out.len() - base;
                 if v.alternative && rng.below(2) == 0 {
                     out.push(b'"');
-                    push_rfc3339_ms(out, ev.time_ms, 0);
+                    push_rfc3339(out, ev.time_ms, 0, Rfc3339::MillisZ);
                     out.push(b'"');
                     time_ms = ev.time_ms;
                 } else if v.alternative {

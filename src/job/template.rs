@@ -4,8 +4,9 @@
 //! discovery lists directories instead of probing every 5-minute slot; an output template is
 //! rendered once per partition.
 
-use super::time::{self, Civil, DAY_MS, HOUR_MS, MINUTE_MS};
+use super::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 use super::JobError;
+use crate::calendar::Civil;
 
 /// The time fields a template may use, coarsest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -138,7 +139,7 @@ impl Captures {
         let year = self.fields[0]?;
         let mut finest = Field::Year;
         let mut c = Civil {
-            year: year as i32,
+            year: i64::from(year),
             month: 1,
             day: 1,
             hour: 0,
@@ -165,14 +166,14 @@ impl Captures {
         {
             return None;
         }
-        let start = time::from_civil(&c, offset_secs);
+        let start = c.to_ms(offset_secs);
         let end = match finest {
             Field::Year => {
                 let next = Civil {
                     year: c.year + 1,
                     ..c
                 };
-                time::from_civil(&next, offset_secs)
+                next.to_ms(offset_secs)
             }
             Field::Month => {
                 let (y, m) = if c.month == 12 {
@@ -180,14 +181,12 @@ impl Captures {
                 } else {
                     (c.year, c.month + 1)
                 };
-                time::from_civil(
-                    &Civil {
-                        year: y,
-                        month: m,
-                        ..c
-                    },
-                    offset_secs,
-                )
+                Civil {
+                    year: y,
+                    month: m,
+                    ..c
+                }
+                .to_ms(offset_secs)
             }
             Field::Day => start + DAY_MS,
             Field::Hour => start + HOUR_MS,
@@ -330,7 +329,7 @@ impl OutputTemplate {
 
     /// The relative path of the partition (`domain`, bucket starting at `bucket_start`).
     pub fn render(&self, domain: &str, bucket_start: i64) -> String {
-        let c = time::civil(bucket_start, self.offset_secs);
+        let c = Civil::at_ms(bucket_start, self.offset_secs);
         let mut out = String::new();
         for (i, seg) in self.segments.iter().enumerate() {
             if i > 0 {
@@ -356,6 +355,7 @@ impl OutputTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::time;
 
     #[test]
     fn matches_fields_domain_and_globs() {

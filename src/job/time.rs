@@ -4,8 +4,7 @@
 //! their zones that way, and a fixed offset keeps every hour exactly 3 600 000 ms long.
 
 use super::JobError;
-// The calendar arithmetic lives with the line parsers, whose hot path needs it.
-use crate::formats::time::{civil_from_days, days_from_civil};
+pub use crate::calendar::{format_compact_utc, format_rfc3339};
 
 /// Milliseconds in one minute, hour and day.
 pub const MINUTE_MS: i64 = 60_000;
@@ -75,71 +74,6 @@ pub fn parse_duration(key: &str, value: &str) -> Result<i64, JobError> {
     n.checked_mul(unit_ms).ok_or_else(invalid)
 }
 
-/// Civil date-time fields of an instant seen at a fixed offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Civil {
-    pub year: i32,
-    pub month: u32,
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
-    pub second: u32,
-}
-
-/// The civil fields of `ms` at `offset_secs`.
-pub fn civil(ms: i64, offset_secs: i32) -> Civil {
-    let local = ms.div_euclid(1000) + i64::from(offset_secs);
-    let days = local.div_euclid(86_400);
-    let secs = local.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    let year = year as i32;
-    Civil {
-        year,
-        month,
-        day,
-        hour: (secs / 3600) as u32,
-        minute: ((secs % 3600) / 60) as u32,
-        second: (secs % 60) as u32,
-    }
-}
-
-/// Epoch milliseconds of civil fields at `offset_secs`.
-pub fn from_civil(c: &Civil, offset_secs: i32) -> i64 {
-    let days = days_from_civil(i64::from(c.year), c.month, c.day);
-    let secs =
-        days * 86_400 + i64::from(c.hour) * 3600 + i64::from(c.minute) * 60 + i64::from(c.second)
-            - i64::from(offset_secs);
-    secs * 1000
-}
-
-/// Formats `ms` as RFC 3339 at `offset_secs` with second precision (`2026-11-05T00:00:00+08:00`).
-pub fn format_rfc3339(ms: i64, offset_secs: i32) -> String {
-    let c = civil(ms, offset_secs);
-    let sign = if offset_secs < 0 { '-' } else { '+' };
-    let off = offset_secs.unsigned_abs();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}:{:02}",
-        c.year,
-        c.month,
-        c.day,
-        c.hour,
-        c.minute,
-        c.second,
-        sign,
-        off / 3600,
-        (off % 3600) / 60
-    )
-}
-
-/// Compact UTC form used in file names: `20261104T160000Z`.
-pub fn format_compact_utc(ms: i64) -> String {
-    let c = civil(ms, 0);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,26 +98,10 @@ mod tests {
     }
 
     #[test]
-    fn civil_round_trip_matches_jiff() {
-        for ms in [
-            0i64,
-            1_614_939_332_000,
-            1_793_894_400_000,
-            -86_400_000,
-            951_782_400_000,
-        ] {
-            for off in [0, 8 * 3600, -5 * 3600] {
-                let c = civil(ms, off);
-                assert_eq!(from_civil(&c, off), ms - ms.rem_euclid(1000));
-                let s = format_rfc3339(ms, off);
-                let back: jiff::Timestamp = s.parse().unwrap();
-                assert_eq!(back.as_millisecond(), ms - ms.rem_euclid(1000), "{s}");
-            }
-        }
+    fn instants() {
         assert_eq!(
             parse_instant("k", "2026-11-05T00:00:00+08:00").unwrap(),
             parse_instant("k", "2026-11-04T16:00:00Z").unwrap()
         );
-        assert_eq!(format_compact_utc(0), "19700101T000000Z");
     }
 }

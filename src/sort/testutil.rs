@@ -1,98 +1,14 @@
-//! Test helpers for the sort module: an in-memory [`Scratch`], a seeded record generator, and
-//! [`SortTester`], which pushes the same records through every buffer size and merge fan-in
-//! and checks that the merged output is always the same (and correct).
+//! Test helpers for the sort module: a seeded record generator, and [`SortTester`], which
+//! pushes the same records through every buffer size and merge fan-in and checks that the
+//! merged output is always the same (and correct). Scratch is
+//! [`MemoryScratch`](crate::storage::memory::MemoryScratch).
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::{self, Cursor, Read, Write};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::io;
 
 use super::{merge_segments, RunIndex, SegmentRef, SortBuffer, SortKey};
-use crate::storage::{Scratch, ScratchFile};
-
-type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
-
-/// Scratch space in memory; counts the files it created.
-#[derive(Default)]
-pub(crate) struct MemScratch {
-    files: Files,
-    created: Mutex<usize>,
-}
-
-impl MemScratch {
-    pub(crate) fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = lock(&self.files).keys().cloned().collect();
-        names.sort();
-        names
-    }
-
-    pub(crate) fn created(&self) -> usize {
-        *self.created.lock().unwrap()
-    }
-
-    /// Applies `f` to the bytes of file `name`.
-    pub(crate) fn edit(&self, name: &str, f: impl FnOnce(&mut Vec<u8>)) {
-        f(lock(&self.files).get_mut(name).expect("file exists"));
-    }
-}
-
-fn lock(files: &Files) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
-    files.lock().unwrap()
-}
-
-struct MemFile {
-    name: String,
-    buf: Vec<u8>,
-    files: Files,
-}
-
-impl Write for MemFile {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl ScratchFile for MemFile {
-    fn close(self: Box<Self>) -> io::Result<u64> {
-        let len = self.buf.len() as u64;
-        lock(&self.files).insert(self.name, self.buf);
-        Ok(len)
-    }
-}
-
-impl Scratch for MemScratch {
-    fn create(&self, name: &str) -> io::Result<Box<dyn ScratchFile>> {
-        *self.created.lock().unwrap() += 1;
-        Ok(Box::new(MemFile {
-            name: name.to_string(),
-            buf: Vec::new(),
-            files: Arc::clone(&self.files),
-        }))
-    }
-    fn open_range(&self, name: &str, offset: u64, len: u64) -> io::Result<Box<dyn Read + Send>> {
-        let files = lock(&self.files);
-        let file = files
-            .get(name)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_string()))?;
-        let start = (offset as usize).min(file.len());
-        let end = (start + len as usize).min(file.len());
-        Ok(Box::new(Cursor::new(file[start..end].to_vec())))
-    }
-    fn remove(&self, name: &str) -> io::Result<()> {
-        lock(&self.files).remove(name);
-        Ok(())
-    }
-    fn remove_all(&self) -> io::Result<()> {
-        lock(&self.files).clear();
-        Ok(())
-    }
-    fn describe(&self) -> String {
-        "memory".to_string()
-    }
-}
+use crate::storage::memory::MemoryScratch;
+use crate::storage::Scratch;
 
 /// A small seeded PRNG (splitmix64), so failures reproduce.
 pub(crate) struct Rng(u64);
@@ -233,7 +149,7 @@ impl SortTester {
 
     /// Map then reduce; also checks that the merge left only the map's run files behind.
     pub(crate) fn run(&self, records: &[Record]) -> (Output, usize) {
-        let scratch = MemScratch::default();
+        let scratch = MemoryScratch::default();
         let runs = self.map(&scratch, records).unwrap();
         let out = self.reduce(&scratch, &runs).unwrap();
         let run_names: Vec<String> = runs.iter().map(|r| r.0.clone()).collect();
@@ -306,7 +222,7 @@ mod tests {
             budget: 8 << 10,
             fan_in: 2,
         };
-        let scratch = MemScratch::default();
+        let scratch = MemoryScratch::default();
         let runs = tester.map(&scratch, &recs).unwrap();
         let map_files = scratch.created();
         assert!(runs.len() > 16);
@@ -323,11 +239,11 @@ mod tests {
             budget: 32 << 10,
             fan_in: 2,
         };
-        let scratch = MemScratch::default();
+        let scratch = MemoryScratch::default();
         let runs = tester.map(&scratch, &recs).unwrap();
         let (name, index) = &runs[runs.len() / 2];
         let at = (index.file_bytes / 2) as usize;
-        scratch.edit(name, |bytes| bytes[at] ^= 0x01);
+        assert!(scratch.edit(name, |bytes| bytes[at] ^= 0x01));
         let err = tester.reduce(&scratch, &runs).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
         assert!(err.to_string().contains(name.as_str()), "{err}");
@@ -346,7 +262,7 @@ mod tests {
             budget: 8 << 10,
             fan_in: 2,
         };
-        let scratch = MemScratch::default();
+        let scratch = MemoryScratch::default();
         let runs = tester.map(&scratch, &recs).unwrap();
         let refs: Vec<SegmentRef> = runs
             .iter()
@@ -372,7 +288,7 @@ mod tests {
 
     #[test]
     fn unsorted_input_is_invalid_data() {
-        let scratch = MemScratch::default();
+        let scratch = MemoryScratch::default();
         let mut file = scratch.create("bad").unwrap();
         let mut w = super::super::SegmentWriter::new();
         for t in [5, 3] {
@@ -396,7 +312,7 @@ mod tests {
 
     #[test]
     fn no_inputs_emit_nothing() {
-        let scratch = MemScratch::default();
+        let scratch = MemoryScratch::default();
         let n = merge_segments(&scratch, &[], 2, "tmp", &mut |_, _| Ok(())).unwrap();
         assert_eq!(n, 0);
     }

@@ -56,23 +56,6 @@ impl Token {
         }
     }
 
-    /// For an AMRMToken: the application attempt it was issued to (the
-    /// identifier is an `AMRMTokenIdentifierProto`).
-    pub fn am_rm_token_attempt(&self) -> Result<crate::records::ApplicationAttemptId> {
-        let id = crate::proto::yarn::AmrmTokenIdentifierProto::decode(self.identifier.as_slice())
-            .map_err(|e| Error::Credentials {
-            source_name: self.kind.clone(),
-            message: format!("identifier is not an AMRMTokenIdentifierProto: {e}"),
-        })?;
-        id.app_attempt_id
-            .as_ref()
-            .map(crate::records::ApplicationAttemptId::from_proto)
-            .ok_or_else(|| Error::Credentials {
-                source_name: self.kind.clone(),
-                message: "AMRMToken identifier has no attempt id".into(),
-            })
-    }
-
     pub(crate) fn to_proto(&self) -> TokenProto {
         TokenProto {
             identifier: self.identifier.clone(),

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use prost::Message as _;
+
 use crate::credentials::Token;
 use crate::error::{Error, Result};
 use crate::proto::yarn as pb;
@@ -102,6 +104,25 @@ impl ApplicationAttemptId {
                 }),
             attempt_id: p.attempt_id(),
         }
+    }
+
+    /// The attempt an AMRMToken was issued to (its identifier is an
+    /// `AMRMTokenIdentifierProto`).
+    pub fn of_am_rm_token(token: &Token) -> Result<ApplicationAttemptId> {
+        let id =
+            pb::AmrmTokenIdentifierProto::decode(token.identifier.as_slice()).map_err(|e| {
+                Error::Credentials {
+                    source_name: token.kind.clone(),
+                    message: format!("identifier is not an AMRMTokenIdentifierProto: {e}"),
+                }
+            })?;
+        id.app_attempt_id
+            .as_ref()
+            .map(ApplicationAttemptId::from_proto)
+            .ok_or_else(|| Error::Credentials {
+                source_name: token.kind.clone(),
+                message: "AMRMToken identifier has no attempt id".into(),
+            })
     }
 }
 

@@ -332,7 +332,7 @@ async fn submit_follow_and_kill() {
         .expect("AMRMToken in the AM's token file");
     assert_eq!(amrm.service, "");
     assert_eq!(
-        Some(amrm.am_rm_token_attempt().expect("identifier decodes")),
+        Some(yarn::ApplicationAttemptId::of_am_rm_token(amrm).expect("identifier decodes")),
         r.current_attempt
     );
 

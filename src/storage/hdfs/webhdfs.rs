@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::locality::BlockHosts;
+use crate::percent;
 
 /// Time allowed to connect to the NameNode's HTTP port.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -89,8 +90,8 @@ fn op_url(base: &str, path: &str, op: &str, user: &str) -> String {
     format!(
         "{}{PREFIX}{}?op={op}&user.name={}",
         base.trim_end_matches('/'),
-        percent_encode(path, true),
-        percent_encode(user, false)
+        percent::encode(path, percent::unreserved_or_slash),
+        percent::encode(user, percent::unreserved)
     )
 }
 
@@ -208,22 +209,6 @@ pub fn parse_located_blocks(body: &[u8]) -> Result<Vec<BlockHosts>, String> {
                 .collect(),
         })
         .collect())
-}
-
-/// Percent-encodes `s` for a URL path (`/` kept when `path`) or query value.
-fn percent_encode(s: &str, path: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        let keep = b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'_' | b'.' | b'~')
-            || (path && b == b'/');
-        if keep {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// `GET url`, returning the status and the body (any status: the caller reads WebHDFS's

@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::ObjectError;
+use crate::percent;
 
 /// S3 limits on a multipart upload's parts.
 pub const MIN_PART_SIZE: u64 = 5 << 20;
@@ -248,7 +249,7 @@ impl Endpoint {
 
     /// Host header value and encoded path of `key` in `bucket` (`key` empty: the bucket).
     pub fn locate(&self, bucket: &str, key: &str) -> (String, String) {
-        let key_enc = super::sigv4::uri_encode(key, true);
+        let key_enc = percent::encode(key, percent::unreserved_or_slash);
         if self.path_style {
             (
                 self.authority.clone(),

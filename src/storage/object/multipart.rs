@@ -1,4 +1,5 @@
-//! The staged writer: the reducer's gzip stream cut into parts of `part_size` bytes and
+//! Multipart uploads: the open uploads of one output root (created, aborted, completed here),
+//! and the staged writer: the reducer's gzip stream cut into parts of `part_size` bytes and
 //! uploaded as one S3 multipart upload, whose completion is left to `commit`.
 //!
 //! Memory: the part being filled plus at most `concurrency` parts in flight, each held
@@ -6,18 +7,18 @@
 //! reused. Parts are numbered in write order; with `sequential` (concurrency 1) part
 //! `n + 1` is not sent before part `n` succeeded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 use std::sync::mpsc;
 use std::sync::Arc;
 
 use md5::{Digest as _, Md5};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::client::{digests, Call, Fault};
+use super::client::{digests, xml_escape, xml_tag, Call, Fault, S3Client};
 use super::config::MAX_PARTS;
-use super::store::Inner;
 use super::ObjectError;
 use crate::storage::{StagedObject, StagedWriter, StorageError};
 
@@ -40,6 +41,111 @@ pub struct Handle {
     pub parts: Vec<PartDone>,
     /// The ETag S3 gives the completed object: md5 of the parts' md5s, `-N`.
     pub etag: String,
+}
+
+/// The multipart uploads of one output root, shared by the store and its writers' part
+/// threads.
+pub struct Uploads {
+    pub client: S3Client,
+    pub prefix: String,
+    /// Uploads created here and neither completed nor aborted: upload id → key.
+    pub(super) open: Mutex<HashMap<String, String>>,
+}
+
+impl Uploads {
+    pub fn new(client: S3Client, prefix: &str) -> Uploads {
+        Uploads {
+            client,
+            prefix: prefix.trim_matches('/').to_string(),
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The object key of `rel`.
+    pub fn key(&self, rel: &str) -> String {
+        let rel = rel.trim_start_matches('/');
+        if self.prefix.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{}/{rel}", self.prefix)
+        }
+    }
+
+    /// CreateMultipartUpload; the upload is tracked until completed or aborted.
+    pub fn create_upload(&self, key: &str) -> Result<String, ObjectError> {
+        let call = Call::new("CreateMultipartUpload", "POST", key).query("uploads", "");
+        let reply = self.client.execute(&call)?;
+        let text = String::from_utf8_lossy(&reply.body);
+        let id = xml_tag(&text, "UploadId")
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ObjectError::Internal {
+                url: self.client.url(key),
+                what: "CreateMultipartUpload answered without an UploadId".into(),
+            })?;
+        self.open.lock().insert(id.clone(), key.to_string());
+        tracing::debug!(key, upload_id = %id, "multipart upload created");
+        Ok(id)
+    }
+
+    /// AbortMultipartUpload, best effort (logged); an upload already gone is fine.
+    pub fn abort_upload(&self, key: &str, upload_id: &str) {
+        match self.try_abort(key, upload_id) {
+            Ok(()) => {
+                self.open.lock().remove(upload_id);
+            }
+            Err(e) => tracing::warn!(key, error = %e, "could not abort a multipart upload"),
+        }
+    }
+
+    pub(super) fn try_abort(&self, key: &str, upload_id: &str) -> Result<(), ObjectError> {
+        let call = Call::new("AbortMultipartUpload", "DELETE", key).query("uploadId", upload_id);
+        match self.client.execute(&call) {
+            Ok(_) => Ok(()),
+            Err(ObjectError::Request { code, .. }) if code == "NoSuchUpload" => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// CompleteMultipartUpload of a staged object; the upload is no longer tracked.
+    pub fn complete(&self, h: &Handle) -> Result<(), ObjectError> {
+        let mut xml = String::from("<CompleteMultipartUpload>");
+        for p in &h.parts {
+            xml.push_str(&format!(
+                "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>",
+                p.number,
+                xml_escape(&p.etag)
+            ));
+        }
+        xml.push_str("</CompleteMultipartUpload>");
+        let mut call =
+            Call::new("CompleteMultipartUpload", "POST", &h.key).query("uploadId", &h.upload_id);
+        call.body = xml.as_bytes();
+        let (md5, sha) = digests(call.body);
+        call.body_sha256 = Some(sha);
+        call.content_md5 = self.client.content_md5(&md5);
+        let result = self.client.execute_with(&call, |reply| {
+            // S3 may answer 200 and report the failure in the body.
+            let text = String::from_utf8_lossy(&reply.body);
+            if text.contains("<Error>") {
+                return Err(Fault::Status {
+                    status: reply.status,
+                    code: xml_tag(&text, "Code").unwrap_or_else(|| "InternalError".into()),
+                    message: xml_tag(&text, "Message").unwrap_or_default(),
+                });
+            }
+            Ok(())
+        });
+        match result {
+            Ok(_) => {}
+            // A retried completion whose first try went through: the upload is gone and
+            // the object is there; the check below decides.
+            Err(ObjectError::Request { code, attempts, .. })
+                if code == "NoSuchUpload" && attempts > 1 => {}
+            Err(e) => return Err(e),
+        }
+        self.open.lock().remove(&h.upload_id);
+        Ok(())
+    }
 }
 
 /// The multipart ETag of parts with these (hex) MD5s: md5 of their concatenated binary
@@ -80,7 +186,7 @@ struct PartResult {
 
 /// Writes one object as a deferred multipart upload.
 pub struct S3Writer {
-    inner: Arc<Inner>,
+    inner: Arc<Uploads>,
     rel: String,
     key: String,
     part_size: usize,
@@ -99,7 +205,7 @@ pub struct S3Writer {
 }
 
 impl S3Writer {
-    pub(super) fn new(inner: Arc<Inner>, rel: &str) -> S3Writer {
+    pub(super) fn new(inner: Arc<Uploads>, rel: &str) -> S3Writer {
         let (tx, rx) = mpsc::channel();
         let part_size = inner.client.cfg.part_size as usize;
         let key = inner.key(rel);
@@ -308,7 +414,7 @@ impl Drop for S3Writer {
 
 /// Uploads one part (with retries); checks the answered ETag against the part's MD5.
 fn upload_part(
-    inner: &Inner,
+    inner: &Uploads,
     key: &str,
     upload_id: &str,
     number: u32,

@@ -2,204 +2,25 @@
 //! CompleteMultipartUpload then the whole-object check, abort = AbortMultipartUpload of
 //! every upload not completed, put_atomic = one PutObject (atomic by itself).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use sha2::{Digest as _, Sha256};
 
-use super::client::{digests, xml_escape, xml_tag, Call, Fault, S3Client};
+use super::client::{digests, Call, Fault, S3Client};
 use super::config::VerifyMode;
-use super::multipart::{is_md5_etag, is_multipart_etag, unquote, Handle, S3Writer};
+use super::multipart::{is_md5_etag, is_multipart_etag, unquote, Handle, S3Writer, Uploads};
 use super::ObjectError;
 use crate::storage::{OutputStore, StagedObject, StagedWriter, StorageError};
 
-/// State shared by the store and its writers' part threads.
-pub struct Inner {
-    pub client: S3Client,
-    pub prefix: String,
-    /// Uploads created here and neither completed nor aborted: upload id → key.
-    open: Mutex<HashMap<String, String>>,
-}
-
-impl Inner {
-    /// The object key of `rel`.
-    pub fn key(&self, rel: &str) -> String {
-        let rel = rel.trim_start_matches('/');
-        if self.prefix.is_empty() {
-            rel.to_string()
-        } else {
-            format!("{}/{rel}", self.prefix)
-        }
-    }
-
-    /// CreateMultipartUpload; the upload is tracked until completed or aborted.
-    pub fn create_upload(&self, key: &str) -> Result<String, ObjectError> {
-        let call = Call::new("CreateMultipartUpload", "POST", key).query("uploads", "");
-        let reply = self.client.execute(&call)?;
-        let text = String::from_utf8_lossy(&reply.body);
-        let id = xml_tag(&text, "UploadId")
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ObjectError::Internal {
-                url: self.client.url(key),
-                what: "CreateMultipartUpload answered without an UploadId".into(),
-            })?;
-        self.open.lock().insert(id.clone(), key.to_string());
-        tracing::debug!(key, upload_id = %id, "multipart upload created");
-        Ok(id)
-    }
-
-    /// AbortMultipartUpload, best effort (logged); an upload already gone is fine.
-    pub fn abort_upload(&self, key: &str, upload_id: &str) {
-        match self.try_abort(key, upload_id) {
-            Ok(()) => {
-                self.open.lock().remove(upload_id);
-            }
-            Err(e) => tracing::warn!(key, error = %e, "could not abort a multipart upload"),
-        }
-    }
-
-    fn try_abort(&self, key: &str, upload_id: &str) -> Result<(), ObjectError> {
-        let call = Call::new("AbortMultipartUpload", "DELETE", key).query("uploadId", upload_id);
-        match self.client.execute(&call) {
-            Ok(_) => Ok(()),
-            Err(ObjectError::Request { code, .. }) if code == "NoSuchUpload" => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn head(&self, key: &str) -> Result<(u64, String), ObjectError> {
-        let reply = self.client.execute(&Call::new("HeadObject", "HEAD", key))?;
-        let len = reply
-            .header("content-length")
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| ObjectError::Internal {
-                url: self.client.url(key),
-                what: "HeadObject answered without Content-Length".into(),
-            })?;
-        let etag = unquote(reply.header("etag").unwrap_or("")).to_string();
-        Ok((len, etag))
-    }
-
-    fn delete(&self, key: &str) {
-        if let Err(e) = self
-            .client
-            .execute(&Call::new("DeleteObject", "DELETE", key))
-        {
-            tracing::warn!(key, error = %e, "could not delete an object that failed its check");
-        }
-    }
-
-    /// Size, ETag and (if configured) read-back SHA-256 of a completed object.
-    fn verify(
-        &self,
-        key: &str,
-        bytes: u64,
-        sha256: &str,
-        expected_etag: Option<&str>,
-    ) -> Result<(), ObjectError> {
-        let mode = self.client.cfg.verify;
-        if mode == VerifyMode::None {
-            return Ok(());
-        }
-        let mismatch = |what: String| ObjectError::Integrity {
-            url: self.client.url(key),
-            what,
-        };
-        let (len, etag) = self.head(key)?;
-        if len != bytes {
-            return Err(mismatch(format!(
-                "size {len} on the server, {bytes} written"
-            )));
-        }
-        if let Some(want) = expected_etag {
-            let comparable = (is_multipart_etag(want) && is_multipart_etag(&etag))
-                || (is_md5_etag(want) && is_md5_etag(&etag));
-            if comparable && !etag.eq_ignore_ascii_case(want) {
-                return Err(mismatch(format!(
-                    "ETag {etag} on the server, {want} computed"
-                )));
-            }
-            if !comparable {
-                tracing::debug!(key, etag = %etag, "server ETag not comparable; size checked");
-            }
-        }
-        if mode == VerifyMode::ReadBack {
-            let mut h = Sha256::new();
-            let n = self.client.get_stream(key, |chunk| match chunk {
-                Some(c) => h.update(c),
-                None => h = Sha256::new(),
-            })?;
-            let got = hex::encode(h.finalize());
-            if n != bytes || got != sha256 {
-                return Err(mismatch(format!(
-                    "read back {n} bytes with SHA-256 {got}, wrote {bytes} with {sha256}"
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    fn complete(&self, obj: &StagedObject, h: &Handle) -> Result<(), ObjectError> {
-        let mut xml = String::from("<CompleteMultipartUpload>");
-        for p in &h.parts {
-            xml.push_str(&format!(
-                "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>",
-                p.number,
-                xml_escape(&p.etag)
-            ));
-        }
-        xml.push_str("</CompleteMultipartUpload>");
-        let mut call =
-            Call::new("CompleteMultipartUpload", "POST", &h.key).query("uploadId", &h.upload_id);
-        call.body = xml.as_bytes();
-        let (md5, sha) = digests(call.body);
-        call.body_sha256 = Some(sha);
-        call.content_md5 = self.client.content_md5(&md5);
-        let result = self.client.execute_with(&call, |reply| {
-            // S3 may answer 200 and report the failure in the body.
-            let text = String::from_utf8_lossy(&reply.body);
-            if text.contains("<Error>") {
-                return Err(Fault::Status {
-                    status: reply.status,
-                    code: xml_tag(&text, "Code").unwrap_or_else(|| "InternalError".into()),
-                    message: xml_tag(&text, "Message").unwrap_or_default(),
-                });
-            }
-            Ok(())
-        });
-        match result {
-            Ok(_) => {}
-            // A retried completion whose first try went through: the upload is gone and
-            // the object is there; the check below decides.
-            Err(ObjectError::Request { code, attempts, .. })
-                if code == "NoSuchUpload" && attempts > 1 => {}
-            Err(e) => return Err(e),
-        }
-        self.open.lock().remove(&h.upload_id);
-        if let Err(e) = self.verify(&h.key, obj.bytes, &obj.sha256, Some(&h.etag)) {
-            if matches!(e, ObjectError::Integrity { .. }) {
-                self.delete(&h.key);
-            }
-            return Err(e);
-        }
-        Ok(())
-    }
-}
-
 /// The output root `s3://bucket/prefix`.
 pub struct S3Output {
-    inner: Arc<Inner>,
+    inner: Arc<Uploads>,
 }
 
 impl S3Output {
     pub fn new(client: S3Client, prefix: String) -> S3Output {
         S3Output {
-            inner: Arc::new(Inner {
-                client,
-                prefix: prefix.trim_matches('/').to_string(),
-                open: Mutex::new(HashMap::new()),
-            }),
+            inner: Arc::new(Uploads::new(client, &prefix)),
         }
     }
 
@@ -236,6 +57,95 @@ impl S3Output {
     fn storage_err(&self, rel: &str, e: ObjectError) -> StorageError {
         e.into_storage(&self.url(rel))
     }
+
+    fn head(&self, key: &str) -> Result<(u64, String), ObjectError> {
+        let reply = self
+            .inner
+            .client
+            .execute(&Call::new("HeadObject", "HEAD", key))?;
+        let len = reply
+            .header("content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| ObjectError::Internal {
+                url: self.inner.client.url(key),
+                what: "HeadObject answered without Content-Length".into(),
+            })?;
+        let etag = unquote(reply.header("etag").unwrap_or("")).to_string();
+        Ok((len, etag))
+    }
+
+    fn delete(&self, key: &str) {
+        if let Err(e) = self
+            .inner
+            .client
+            .execute(&Call::new("DeleteObject", "DELETE", key))
+        {
+            tracing::warn!(key, error = %e, "could not delete an object that failed its check");
+        }
+    }
+
+    /// Completes a staged object's upload, then checks the object; one that fails its check
+    /// is deleted.
+    fn complete(&self, obj: &StagedObject, h: &Handle) -> Result<(), ObjectError> {
+        self.inner.complete(h)?;
+        if let Err(e) = self.verify(&h.key, obj.bytes, &obj.sha256, Some(&h.etag)) {
+            if matches!(e, ObjectError::Integrity { .. }) {
+                self.delete(&h.key);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Size, ETag and (if configured) read-back SHA-256 of a completed object.
+    fn verify(
+        &self,
+        key: &str,
+        bytes: u64,
+        sha256: &str,
+        expected_etag: Option<&str>,
+    ) -> Result<(), ObjectError> {
+        let mode = self.inner.client.cfg.verify;
+        if mode == VerifyMode::None {
+            return Ok(());
+        }
+        let mismatch = |what: String| ObjectError::Integrity {
+            url: self.inner.client.url(key),
+            what,
+        };
+        let (len, etag) = self.head(key)?;
+        if len != bytes {
+            return Err(mismatch(format!(
+                "size {len} on the server, {bytes} written"
+            )));
+        }
+        if let Some(want) = expected_etag {
+            let comparable = (is_multipart_etag(want) && is_multipart_etag(&etag))
+                || (is_md5_etag(want) && is_md5_etag(&etag));
+            if comparable && !etag.eq_ignore_ascii_case(want) {
+                return Err(mismatch(format!(
+                    "ETag {etag} on the server, {want} computed"
+                )));
+            }
+            if !comparable {
+                tracing::debug!(key, etag = %etag, "server ETag not comparable; size checked");
+            }
+        }
+        if mode == VerifyMode::ReadBack {
+            let mut h = Sha256::new();
+            let n = self.inner.client.get_stream(key, |chunk| match chunk {
+                Some(c) => h.update(c),
+                None => h = Sha256::new(),
+            })?;
+            let got = hex::encode(h.finalize());
+            if n != bytes || got != sha256 {
+                return Err(mismatch(format!(
+                    "read back {n} bytes with SHA-256 {got}, wrote {bytes} with {sha256}"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl OutputStore for S3Output {
@@ -263,8 +173,7 @@ impl OutputStore for S3Output {
             handles.push(h);
         }
         for (obj, h) in staged.iter().zip(&handles) {
-            self.inner
-                .complete(obj, h)
+            self.complete(obj, h)
                 .map_err(|e| self.storage_err(&obj.rel, e))?;
             tracing::debug!(key = %h.key, etag = %h.etag, bytes = obj.bytes, "published");
         }
@@ -326,8 +235,7 @@ impl OutputStore for S3Output {
             })
             .map_err(|e| self.storage_err(rel, e))?;
         drop(reply);
-        self.inner
-            .verify(&key, bytes.len() as u64, &sha, Some(&md5_hex))
+        self.verify(&key, bytes.len() as u64, &sha, Some(&md5_hex))
             .map_err(|e| self.storage_err(rel, e))
     }
 

@@ -32,7 +32,7 @@ async fn run() -> yarn::Result<()> {
             service: None,
         })?;
     let token = creds.am_rm_token()?.clone();
-    let attempt = token.am_rm_token_attempt()?;
+    let attempt = yarn::ApplicationAttemptId::of_am_rm_token(&token)?;
     if attempt != env.attempt_id() {
         eprintln!(
             "token attempt {attempt} differs from CONTAINER_ID attempt {}",
