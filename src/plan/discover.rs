@@ -3,20 +3,11 @@
 //! read range `[start − slack, end + slack)`.
 
 use super::duplicates::{remove_duplicates, DuplicateShard};
+use super::DiscoveredShard;
 use crate::job::template::{match_segment, Captures, Field, SegmentPattern, Token};
 use crate::job::{DuplicateShardPolicy, Job, Source};
 use crate::storage::location::Location;
 use crate::storage::{input_store, InputStore, StorageError};
-
-/// A shard found on storage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiscoveredShard {
-    pub location: Location,
-    pub size: u64,
-    pub domain: Option<String>,
-    pub slot_start_ms: Option<i64>,
-    pub hosts: Vec<String>,
-}
 
 /// What discovery found: the shards to read, per source, and the duplicates left out.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::discover::DiscoveredShard;
+use super::DiscoveredShard;
 use crate::storage::location::Location;
 use crate::storage::{HashingWriter, InputStore, StorageError};
 

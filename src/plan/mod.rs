@@ -6,7 +6,7 @@
 mod discover;
 mod duplicates;
 
-pub use discover::{discover, Discovered, DiscoveredShard};
+pub use discover::{discover, Discovered};
 pub use duplicates::DuplicateShard;
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,16 @@ use crate::storage::location::Location;
 pub const DEFAULT_MAP_TASK_BYTES: u64 = 64 << 20;
 /// At most this many shards in one map task.
 pub const MAX_SHARDS_PER_TASK: usize = 256;
+
+/// A shard found on storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveredShard {
+    pub location: Location,
+    pub size: u64,
+    pub domain: Option<String>,
+    pub slot_start_ms: Option<i64>,
+    pub hosts: Vec<String>,
+}
 
 /// One input shard, with its place in the total order of shards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
