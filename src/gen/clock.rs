@@ -1,6 +1,6 @@
 //! The time layouts the generator writes besides RFC 3339 (CLF in brackets, 14 digits,
 //! CloudFront's date + time, the strftime subset of path templates), on the
-//! [`calendar`](crate::calendar)'s fields and writers, from epoch seconds at a fixed offset.
+//! [`calendar`]'s fields and writers, from epoch seconds at a fixed offset.
 
 use super::text::push_u64;
 use crate::calendar::{self, push_2, push_date, push_time, push_year, Civil};
