@@ -6,9 +6,12 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use flate2::write::GzEncoder;
+
+mod common;
+use common::filex;
 
 /// The job files `conf/` must offer (the README and `conf/README.md` name them).
 const EXPECTED_JOBS: [&str; 4] = [
@@ -37,23 +40,6 @@ fn toml_files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out.sort();
-    out
-}
-
-fn filex(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_filex"))
-        .args(args)
-        .env("FILEX_LOG", "warn")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start filex: {e}"));
-    assert!(
-        out.status.success(),
-        "filex {} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
     out
 }
 

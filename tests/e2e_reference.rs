@@ -19,33 +19,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use flate2::read::MultiGzDecoder;
 use regex::bytes::Regex;
 use sha2::{Digest, Sha256};
 
+mod common;
+use common::filex;
+
 /// Platforms generated, in job (tie-break) order.
 const PLATFORMS: &str = "upyun,aliyun,tencent,nginx,cloudfront,cloudflare,apache,huawei,qiniu";
 /// Time zone of the output partitions, as the generated job file says.
 const OUTPUT_OFFSET_S: i64 = 8 * 3600;
-
-fn filex(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_filex"))
-        .args(args)
-        .env("FILEX_LOG", "warn")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start filex: {e}"));
-    assert!(
-        out.status.success(),
-        "filex {} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn gunzip(bytes: &[u8], what: &str) -> Vec<u8> {
     let mut out = Vec::new();
