@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use yarn::Config;
@@ -109,6 +110,21 @@ pub const LOCALITY_WAIT_MS: Setting = Setting {
     meaning: "how long a map task waits for a worker on its hosts, ms",
 };
 
+/// How often a client asks the ResourceManager for an application's report: `filex submit`
+/// following its application, and `filex kill` (or a signalled `submit`) waiting for a kill
+/// to complete. The default, one second, is what Hadoop users already live with: MapReduce's
+/// job client polls every 1000 ms (`mapreduce.client.progressmonitor.pollinterval`) and Spark
+/// on YARN every second (`spark.yarn.report.interval`). A state change shows within a second,
+/// which is all a person or a scheduler needs, and hundreds of hourly jobs followed at once
+/// cost the RM one report a second each. The name follows YARN's own client setting,
+/// `yarn.client.application-client-protocol.poll-interval-ms`.
+pub const CLIENT_POLL_INTERVAL_MS: Setting = Setting {
+    key: "filex.client.poll-interval-ms",
+    kind: Kind::Integer,
+    default: "1000",
+    meaning: "how often the client asks the ResourceManager for an application's report (following, killing), ms; at least 1",
+};
+
 /// Every `filex.*` setting, in the README's order.
 pub const SETTINGS: &[Setting] = &[
     AM_MEMORY_MB,
@@ -120,6 +136,7 @@ pub const SETTINGS: &[Setting] = &[
     BYTES_PER_WORKER,
     TASK_BYTES,
     LOCALITY_WAIT_MS,
+    CLIENT_POLL_INTERVAL_MS,
 ];
 
 /// A configuration that cannot be used.
@@ -165,6 +182,19 @@ impl Setting {
                 .map_err(|_| bad("not a non-negative integer".into())),
             Kind::Bytes => parse_size(text).map_err(|e| bad(e.to_string())),
         }
+    }
+}
+
+/// [`CLIENT_POLL_INTERVAL_MS`] in `conf`: a positive interval.
+pub fn client_poll_interval(conf: &Config) -> Result<Duration, SettingsError> {
+    let s = CLIENT_POLL_INTERVAL_MS;
+    match s.value(conf)? {
+        0 => Err(SettingsError::BadValue {
+            key: s.key,
+            value: "0".into(),
+            reason: "must be at least 1 (ms)".into(),
+        }),
+        ms => Ok(Duration::from_millis(ms)),
     }
 }
 
@@ -230,6 +260,7 @@ impl ConfArgs {
         for s in SETTINGS {
             s.value(&conf)?;
         }
+        client_poll_interval(&conf)?;
         Ok(conf)
     }
 
@@ -319,6 +350,7 @@ mod tests {
             assert_eq!(SETTINGS.iter().filter(|t| t.key == s.key).count(), 1);
         }
         assert_eq!(BYTES_PER_WORKER.value(&conf).unwrap(), 256 << 20);
+        assert_eq!(client_poll_interval(&conf).unwrap(), Duration::from_secs(1));
     }
 
     fn load(defines: &[&str]) -> Result<Config, SettingsError> {
@@ -350,6 +382,17 @@ mod tests {
             "filex.workers.max = \"lots\": not a non-negative integer"
         );
         assert!(load(&["novalue"]).is_err());
+        assert_eq!(
+            client_poll_interval(&load(&["filex.client.poll-interval-ms=250"]).unwrap()).unwrap(),
+            Duration::from_millis(250)
+        );
+        let zero = load(&["filex.client.poll-interval-ms=0"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            zero.starts_with("filex.client.poll-interval-ms = \"0\""),
+            "{zero}"
+        );
         // Hadoop's own keys are not checked.
         assert!(load(&["some.other.key=x"]).is_ok());
     }

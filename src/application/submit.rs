@@ -36,7 +36,6 @@ pub const CONF_FILE: &str = "core-site.xml";
 pub const OOZIE_ACTION_CONF: &str = "OOZIE_ACTION_CONF_XML";
 /// The key holding the tag Oozie kills child applications by.
 pub const OOZIE_CHILD_TAGS: &str = "oozie.child.mapreduce.job.tags";
-const POLL: Duration = Duration::from_millis(500);
 const KILL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `filex submit` options.
@@ -129,6 +128,8 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
     let job =
         Job::load(&opts.job, &opts.set).map_err(|e| fail(exit::USAGE, crate::errors::chain(&e)))?;
     check_cluster_locations(&job).map_err(|e| fail(exit::USAGE, format!("{e:#}")))?;
+    let poll =
+        settings::client_poll_interval(conf).map_err(|e| fail(exit::USAGE, e.to_string()))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -178,9 +179,12 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
                 &rt,
                 &rm,
                 app.application_id,
-                opts.detach,
+                Follow {
+                    detach: opts.detach,
+                    poll,
+                    submitted: None,
+                },
                 &interrupted,
-                None,
             );
         }
     }
@@ -250,9 +254,12 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
             &rt,
             &rm,
             app_id,
-            opts.detach,
+            Follow {
+                detach: opts.detach,
+                poll,
+                submitted: Some(Instant::now()),
+            },
             &interrupted,
-            Some(Instant::now()),
         )
     })();
     let finished = !matches!(result, Ok(exit::SUCCESS)) || !opts.detach;
@@ -291,15 +298,30 @@ fn fetch_status(tracking_url: &str) -> Option<AmStatus> {
     serde_json::from_str(&body).ok()
 }
 
+/// How [`follow`] follows an application.
+#[derive(Debug, Clone, Copy)]
+struct Follow {
+    /// Return once the application is accepted.
+    detach: bool,
+    /// Pause between two reports ([`settings::CLIENT_POLL_INTERVAL_MS`]).
+    poll: Duration,
+    /// When this client submitted it (`None` when attaching to a running one).
+    submitted: Option<Instant>,
+}
+
 /// Follows an application to its end; returns the exit code.
 fn follow(
     rt: &tokio::runtime::Runtime,
     rm: &ApplicationClient,
     id: ApplicationId,
-    detach: bool,
+    how: Follow,
     interrupted: &AtomicBool,
-    submitted: Option<Instant>,
 ) -> Result<u8> {
+    let Follow {
+        detach,
+        poll,
+        submitted,
+    } = how;
     let started = submitted.unwrap_or_else(Instant::now);
     let mut last_state = None;
     let mut last_line = String::new();
@@ -309,6 +331,7 @@ fn follow(
             rt.block_on(rm.kill_application(
                 id,
                 Some("killed by filex submit (signal)"),
+                poll,
                 KILL_TIMEOUT,
             ))
             .with_context(|| format!("could not kill {id}"))?;
@@ -385,7 +408,7 @@ fn follow(
             write_oozie_output(&report, code);
             return Ok(code);
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(poll);
     }
 }
 

@@ -119,6 +119,7 @@ pub fn run(command: OpsCommand) -> anyhow::Result<ExitCode> {
         parse_app_id(&a.app_id)?;
     }
     let config = hadoop.conf.load()?;
+    let poll = crate::settings::client_poll_interval(&config)?;
     let timeout = Duration::from_secs(hadoop.timeout.max(1));
     let options = IpcOptions::from_config(&config)?
         .with_connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -135,7 +136,7 @@ pub fn run(command: OpsCommand) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
-        match tokio::time::timeout(timeout, execute(&rm, command)).await {
+        match tokio::time::timeout(timeout, execute(&rm, command, poll)).await {
             Ok(r) => r,
             Err(_) => Err(yarn::Error::Timeout {
                 addr: rm.addresses().join(","),
@@ -153,7 +154,11 @@ fn parse_app_id(s: &str) -> anyhow::Result<ApplicationId> {
         .map_err(|_| anyhow!("{s:?} is not an application id (expected application_<ts>_<n>)"))
 }
 
-async fn execute(rm: &ApplicationClient, command: OpsCommand) -> anyhow::Result<ExitCode> {
+async fn execute(
+    rm: &ApplicationClient,
+    command: OpsCommand,
+    poll: Duration,
+) -> anyhow::Result<ExitCode> {
     let mut out = String::new();
     let code = match command {
         OpsCommand::Yarn(YarnCommand::Nodes(a)) => {
@@ -234,8 +239,13 @@ async fn execute(rm: &ApplicationClient, command: OpsCommand) -> anyhow::Result<
                 ));
             } else {
                 out.push_str(&format!("Killing application {id}\n"));
-                rm.kill_application(id, Some("killed by filex kill"), Duration::from_secs(3600))
-                    .await?;
+                rm.kill_application(
+                    id,
+                    Some("killed by filex kill"),
+                    poll,
+                    Duration::from_secs(3600),
+                )
+                .await?;
                 out.push_str(&format!("Killed application {id}\n"));
             }
             ExitCode::SUCCESS

@@ -346,6 +346,7 @@ async fn submit_follow_and_kill() {
     rm.kill_application(
         long.application_id,
         Some("filex-yarn test"),
+        Duration::from_millis(200),
         Duration::from_secs(60),
     )
     .await

@@ -28,9 +28,6 @@ const IDEMPOTENT: &[&str] = &[
     "getQueueInfo",
 ];
 
-/// Pause between `forceKillApplication` polls.
-const KILL_POLL: Duration = Duration::from_millis(200);
-
 /// Result of `getNewApplication`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewApplication {
@@ -178,12 +175,13 @@ impl ApplicationClient {
         Ok(r.is_kill_completed())
     }
 
-    /// Calls `forceKillApplication` until the RM reports the kill complete,
-    /// or `timeout` passes.
+    /// Calls `forceKillApplication` every `poll` until the RM reports the kill
+    /// complete, or `timeout` passes.
     pub async fn kill_application(
         &self,
         id: ApplicationId,
         diagnostics: Option<&str>,
+        poll: Duration,
         timeout: Duration,
     ) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -198,7 +196,7 @@ impl ApplicationClient {
                     timeout,
                 });
             }
-            tokio::time::sleep(KILL_POLL).await;
+            tokio::time::sleep(poll).await;
         }
     }
 
