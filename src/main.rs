@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, LogFormat};
 use filex::application::submit::SubmitError;
 use filex::driver::{self, RunOptions};
 use filex::exit;
@@ -22,7 +22,7 @@ use filex::task::Progress;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log.as_deref());
+    init_logging(cli.log.as_deref(), cli.log_format);
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -52,17 +52,30 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     }
 }
 
-fn init_logging(filter: Option<&str>) {
+/// Logs go to stderr: compact text, coloured only when stderr is a terminal (and `NO_COLOR`
+/// is not set) so that container logs, Airflow task logs and files carry no escape codes;
+/// or one JSON object per line (`--log-format json`) for log shippers.
+fn init_logging(filter: Option<&str>, format: LogFormat) {
     let filter = filter
         .map(str::to_string)
         .or_else(|| std::env::var("FILEX_LOG").ok())
         .unwrap_or_else(|| "info".to_string());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .compact()
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .compact()
+            .try_init(),
+        LogFormat::Json => builder
+            .with_ansi(false)
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
 }
 
 fn load_job(args: &cli::JobArgs) -> anyhow::Result<Job> {

@@ -418,4 +418,9 @@ fn an_unreachable_source_fails_with_a_clear_message() {
         stdout.contains("127.0.0.1:9"),
         "the diagnostics name the address: {stdout}"
     );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("yarn logs -applicationId {}", app_id(&stdout))),
+        "a failed submit says where the containers' logs are: {stderr}"
+    );
 }

@@ -36,6 +36,10 @@ fn environment() -> BTreeMap<String, String> {
         "FILEX_LOG".to_string(),
         std::env::var("FILEX_LOG").unwrap_or_else(|_| "info".to_string()),
     );
+    // The AM and workers log as the client was asked to (`FILEX_LOG_FORMAT=json`).
+    if let Ok(format) = std::env::var("FILEX_LOG_FORMAT") {
+        env.insert("FILEX_LOG_FORMAT".to_string(), format);
+    }
     // The test hooks travel client → AM → workers, in builds that have them.
     #[cfg(feature = "fault-injection")]
     for key in crate::fault::ENV_VARS {

@@ -337,6 +337,7 @@ fn follow(
             .with_context(|| format!("could not kill {id}"))?;
             let report = rt.block_on(rm.get_application_report(id))?;
             eprintln!("filex: {id} is {}", report.state.as_str());
+            print_logs_hint(id);
             return Ok(exit::KILLED);
         }
         let report: ApplicationReport = rt
@@ -405,11 +406,20 @@ fn follow(
                 (false, ApplicationState::Killed) => exit::KILLED,
                 _ => exit::FAILED,
             };
+            if code != exit::SUCCESS {
+                print_logs_hint(id);
+            }
             write_oozie_output(&report, code);
             return Ok(code);
         }
         std::thread::sleep(poll);
     }
+}
+
+/// Says where the AM's and workers' logs are once an application has failed or was killed
+/// (with YARN log aggregation on), as MapReduce and Spark do.
+fn print_logs_hint(id: ApplicationId) {
+    eprintln!("filex: the containers' logs: yarn logs -applicationId {id}");
 }
 
 /// Where Oozie's `<capture-output/>` wants the action's result (see `docs/SCHEDULING.md`).

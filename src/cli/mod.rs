@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use filex::gen::GenArgs;
 use filex::settings::ConfArgs;
@@ -22,8 +22,25 @@ pub struct Cli {
     /// Log filter (tracing env-filter syntax); also read from FILEX_LOG.
     #[arg(long, global = true, value_name = "FILTER")]
     pub log: Option<String>,
+    /// How log lines on stderr are written: `text` (colours only on a terminal) or `json`
+    /// (one object per line, for log shippers).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "FILEX_LOG_FORMAT",
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
