@@ -176,9 +176,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ops(cmd) => filex::ops::run(cmd),
+        Command::Validate(args) => Ok(validate(&args)),
         Command::Formats => {
             report::print_formats();
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `filex validate`: the job file's problems, one line each on stderr (exit 2), or one line
+/// on stdout saying what the job is (exit 0).
+fn validate(args: &cli::JobArgs) -> ExitCode {
+    let file = args.job.display();
+    match Job::check_file(&args.job, &args.set) {
+        Ok(job) => {
+            println!(
+                "{file}: OK: job '{}', {} source(s), window {}, output {}",
+                job.name,
+                job.sources.len(),
+                job.window_id(),
+                job.output.spec.root
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{file}: {}", filex::errors::one_line(&p.to_string()));
+            }
+            ExitCode::from(exit::USAGE)
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The binary's command-line surface, as scripts and schedulers meet it: what its logs look
-//! like when stderr is not a terminal.
+//! like when stderr is not a terminal, and `filex validate`.
 
 use std::path::Path;
 
@@ -73,4 +73,95 @@ fn json_logs_are_one_object_per_line() {
     }
     let bad = filex_status(&["--log-format", "xml", "formats"], &[]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+}
+
+fn conf_jobs() -> Vec<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf");
+    let mut jobs: Vec<_> = std::fs::read_dir(&dir)
+        .expect("conf/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    jobs.sort();
+    jobs
+}
+
+#[test]
+fn the_conf_examples_validate() {
+    let jobs = conf_jobs();
+    assert!(jobs.len() >= 4, "{jobs:?}");
+    for job in jobs {
+        let out = filex(&["validate", job.to_str().expect("utf-8")]);
+        let stdout = text(&out.stdout);
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+        assert!(stdout.contains(": OK: job '"), "{stdout}");
+    }
+}
+
+#[test]
+fn validate_names_every_problem_on_its_own_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        r#"name = "three-problems"
+[window]
+start = "2026-11-05T00:00:00+08:00"
+end = "2026-11-05T03:00:00+08:00"
+[[source]]
+name = "edge"
+format = { regex = '(?P<host>\S+) \[(?P<time>[^\]]+', time_layout = "%d/%b/%Y:%H:%M:%S %z" }
+shards = "hdfs://nn:8020/logs/%Y%m%d/%H%M/*.gz"
+[output]
+root = "s3://bucket/fused"
+path = "{domain}/%Y%m%d/{domain}_%Y%m%d%H.log.gz"
+gzip_level = 12
+[output.store]
+part_size = "1M"
+"#,
+    )
+    .expect("write job");
+    let job = job.to_str().expect("utf-8");
+    let out = filex_status(&["validate", job], &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    for (line, key) in lines.iter().zip([
+        "source[0].format",
+        "output.gzip_level",
+        "output.store.part_size",
+    ]) {
+        assert!(line.starts_with(&format!("{job}: ")), "{line}");
+        assert!(line.contains(key), "{line} does not name {key}");
+    }
+    // --set fixes them, and nothing was contacted (nn:8020 and the bucket do not exist).
+    let out = filex(&[
+        "validate",
+        job,
+        "--set",
+        r"source.0.format.regex=(?P<host>\S+) \[(?P<time>[^\]]+)\]",
+        "--set",
+        "output.gzip_level=9",
+        "--set",
+        "output.store.part_size=8M",
+    ]);
+    assert!(text(&out.stdout).contains("OK: job 'three-problems'"));
+    // A file that does not parse is one problem.
+    std::fs::write(dir.path().join("bad.toml"), "name = \n").expect("write");
+    let out = filex_status(
+        &[
+            "validate",
+            dir.path().join("bad.toml").to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).lines().count(),
+        1,
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -56,6 +56,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Write synthetic multi-platform shards and a matching job file.
     Gen(GenArgs),
+    /// Check a job file without touching HDFS, S3 or YARN: every problem on its own line,
+    /// naming the key; exit 0 when there is none, else 2.
+    Validate(JobArgs),
     /// List the built-in input formats with a sample line each.
     Formats,
     #[command(flatten)]

@@ -41,13 +41,15 @@ pub enum JobError {
     },
     #[error("--set {arg}: {reason}")]
     Override { arg: String, reason: String },
-    #[error("source '{source_name}': {error}")]
+    #[error("job key '{key}' (source '{source_name}'): {error}")]
     Format {
+        key: String,
         source_name: String,
         error: FormatError,
     },
-    #[error(transparent)]
-    Location(#[from] LocationError),
+    /// `detail` follows the key: `" = 1M: must be …"`.
+    #[error("job key '{key}'{detail}")]
+    Store { key: &'static str, detail: String },
     #[error("cannot write the job as TOML: {0}")]
     ToToml(#[from] toml::ser::Error),
 }
@@ -268,88 +270,166 @@ impl JobFile {
         JobFile::deserialize(toml::Value::Table(table)).map_err(|e| syntax(e.to_string()))
     }
 
-    /// Checks every value and compiles templates. `base_dir` resolves relative paths.
+    /// Checks every value and compiles templates. `base_dir` resolves relative paths. Fails
+    /// with the first problem [`JobFile::check`] finds.
     pub fn validate(self, base_dir: &Path) -> Result<Job, JobError> {
+        self.check(base_dir).map_err(|problems| {
+            problems
+                .into_iter()
+                .next()
+                .expect("check fails with a problem")
+        })
+    }
+
+    /// As [`JobFile::validate`], but goes on past a problem: every one found, each naming its
+    /// key, in the order of the file (`filex validate` prints them all). Touches neither the
+    /// network nor the file system.
+    pub fn check(self, base_dir: &Path) -> Result<Job, Vec<JobError>> {
+        let mut p = Problems::default();
         let invalid = |key: &str, value: &str, reason: &str| JobError::Invalid {
             key: key.to_string(),
             value: value.to_string(),
             reason: reason.to_string(),
         };
         if self.name.trim().is_empty() || self.name.contains('/') {
-            return Err(invalid(
+            p.push(invalid(
                 "name",
                 &self.name,
                 "must be non-empty, without '/'",
             ));
         }
-        let start_ms = time::parse_instant("window.start", &self.window.start.as_string())?;
-        let end_ms = time::parse_instant("window.end", &self.window.end.as_string())?;
-        if end_ms <= start_ms {
-            return Err(invalid(
-                "window.end",
-                &self.window.end.as_string(),
-                "must be after window.start",
-            ));
+        let start_ms = p.take(time::parse_instant(
+            "window.start",
+            &self.window.start.as_string(),
+        ));
+        let end_ms = p.take(time::parse_instant(
+            "window.end",
+            &self.window.end.as_string(),
+        ));
+        if let (Some(start), Some(end)) = (start_ms, end_ms) {
+            if end <= start {
+                p.push(invalid(
+                    "window.end",
+                    &self.window.end.as_string(),
+                    "must be after window.start",
+                ));
+            }
         }
         let slack_text = self.window.slack.as_deref().unwrap_or(DEFAULT_SLACK);
-        let slack_ms = time::parse_duration("window.slack", slack_text)?;
+        let slack_ms = p.take(time::parse_duration("window.slack", slack_text));
         if self.sources.is_empty() {
-            return Err(invalid("source", "[]", "at least one [[source]] is needed"));
+            p.push(invalid("source", "[]", "at least one [[source]] is needed"));
         }
         let mut sources = Vec::with_capacity(self.sources.len());
         for (i, s) in self.sources.iter().enumerate() {
             let key = |k: &str| format!("source[{i}].{k}");
             if s.name.trim().is_empty() {
-                return Err(invalid(&key("name"), &s.name, "must not be empty"));
+                p.push(invalid(&key("name"), &s.name, "must not be empty"));
             }
             if self.sources[..i].iter().any(|o| o.name == s.name) {
-                return Err(invalid(&key("name"), &s.name, "duplicate source name"));
+                p.push(invalid(&key("name"), &s.name, "duplicate source name"));
             }
-            let format = Format::from_spec(&s.format).map_err(|error| JobError::Format {
-                source_name: s.name.clone(),
-                error,
-            })?;
+            let format = p.take(
+                Format::from_spec(&s.format).map_err(|error| JobError::Format {
+                    key: key("format"),
+                    source_name: s.name.clone(),
+                    error,
+                }),
+            );
             let tz_offset_secs = match s.timezone.as_deref() {
-                Some(tz) => time::parse_offset(&key("timezone"), tz)?,
+                Some(tz) => p.take(time::parse_offset(&key("timezone"), tz)),
                 // Formats whose times carry no offset have a documented zone (Tencent: +08:00).
-                None => format.default_tz_offset_secs().unwrap_or(0),
+                None => Some(
+                    format
+                        .as_ref()
+                        .and_then(Format::default_tz_offset_secs)
+                        .unwrap_or(0),
+                ),
             };
-            let shards = compile_shard_template(&key("shards"), &s.shards, base_dir)?;
-            if format.host_from_shard_path()
-                && !shards
-                    .segments
-                    .iter()
-                    .flatten()
-                    .any(|t| *t == template::Token::Domain)
-            {
-                return Err(invalid(
-                    &key("shards"),
-                    &s.shards,
-                    "this format takes the host from the shard path: the template needs {domain}",
-                ));
+            let shards = p.take(compile_shard_template(&key("shards"), &s.shards, base_dir));
+            if let (Some(format), Some(shards)) = (&format, &shards) {
+                if format.host_from_shard_path()
+                    && !shards
+                        .segments
+                        .iter()
+                        .flatten()
+                        .any(|t| *t == template::Token::Domain)
+                {
+                    p.push(invalid(
+                        &key("shards"),
+                        &s.shards,
+                        "this format takes the host from the shard path: the template needs {domain}",
+                    ));
+                }
             }
-            sources.push(Source {
-                name: s.name.clone(),
-                format,
-                shards,
-                tz_offset_secs,
-            });
+            if let (Some(format), Some(shards), Some(tz_offset_secs)) =
+                (format, shards, tz_offset_secs)
+            {
+                sources.push(Source {
+                    name: s.name.clone(),
+                    format,
+                    shards,
+                    tz_offset_secs,
+                });
+            }
         }
         let o = &self.output;
-        let tz = time::parse_offset("output.timezone", o.timezone.as_deref().unwrap_or("UTC"))?;
-        let root = Location::parse(&o.root, base_dir)?;
-        let template = OutputTemplate::parse("output.path", &o.path, tz)?;
+        let tz = p.take(time::parse_offset(
+            "output.timezone",
+            o.timezone.as_deref().unwrap_or("UTC"),
+        ));
+        let root = p.take(located("output.root", Location::parse(&o.root, base_dir)));
+        if let Some(root) = &root {
+            if let Err(e) = storage::object::check_root(root) {
+                p.push(invalid("output.root", &o.root, &e.to_string()));
+            }
+        }
+        // The template is checked even when the zone is not.
+        let template = p.take(OutputTemplate::parse(
+            "output.path",
+            &o.path,
+            tz.unwrap_or(0),
+        ));
         let gzip_level = o.gzip_level.unwrap_or(DEFAULT_GZIP_LEVEL);
         if !(1..=9).contains(&gzip_level) {
-            return Err(invalid(
+            p.push(invalid(
                 "output.gzip_level",
                 &gzip_level.to_string(),
                 "must be 1 to 9",
             ));
         }
+        if let Some(store) = &o.store {
+            for (key, detail) in store.problems() {
+                p.push(JobError::Store { key, detail });
+            }
+        }
         let scratch = match &self.scratch {
-            Some(s) => Some(Location::parse(s, base_dir)?),
-            None => None,
+            Some(s) => p
+                .take(located("scratch", Location::parse(s, base_dir)))
+                .map(Some),
+            None => Some(None),
+        };
+        let (
+            Some(start_ms),
+            Some(end_ms),
+            Some(slack_ms),
+            Some(tz),
+            Some(root),
+            Some(template),
+            Some(scratch),
+            true,
+        ) = (
+            start_ms,
+            end_ms,
+            slack_ms,
+            tz,
+            root,
+            template,
+            scratch,
+            p.0.is_empty(),
+        )
+        else {
+            return Err(p.0);
         };
         Ok(Job {
             name: self.name.clone(),
@@ -380,10 +460,45 @@ impl JobFile {
     }
 }
 
+/// The problems found so far by [`JobFile::check`].
+#[derive(Debug, Default)]
+struct Problems(Vec<JobError>);
+
+impl Problems {
+    fn push(&mut self, e: JobError) {
+        self.0.push(e);
+    }
+
+    /// The value, or `None` with the problem noted.
+    fn take<T>(&mut self, r: Result<T, JobError>) -> Option<T> {
+        r.map_err(|e| self.push(e)).ok()
+    }
+}
+
+/// A location error as a problem of the key that holds it.
+fn located<T>(key: &str, r: Result<T, LocationError>) -> Result<T, JobError> {
+    r.map_err(|e| JobError::Invalid {
+        key: key.to_string(),
+        value: e.url,
+        reason: e.reason,
+    })
+}
+
 impl Job {
     /// Loads and validates a job file; relative paths resolve against its directory.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Job, JobError> {
-        let file = JobFile::load(path, overrides)?;
+        Self::check_file(path, overrides).map_err(|problems| {
+            problems
+                .into_iter()
+                .next()
+                .expect("check fails with a problem")
+        })
+    }
+
+    /// As [`Job::load`], with every problem ([`JobFile::check`]); a file that cannot be read
+    /// or parsed is one problem.
+    pub fn check_file(path: &Path, overrides: &[String]) -> Result<Job, Vec<JobError>> {
+        let file = JobFile::load(path, overrides).map_err(|e| vec![e])?;
         let base = path
             .parent()
             .map(|p| {
@@ -395,7 +510,7 @@ impl Job {
             })
             .unwrap_or(Path::new("."));
         let base = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
-        file.validate(&base)
+        file.check(&base)
     }
 
     /// Parses and validates a job shipped by [`Job::to_toml`] (`origin` names it in
@@ -422,7 +537,7 @@ impl Job {
 
 /// Splits a shard template into its literal root and the pattern segments after it.
 fn compile_shard_template(key: &str, text: &str, base: &Path) -> Result<ShardTemplate, JobError> {
-    let location = Location::parse(text, base)?;
+    let location = located(key, Location::parse(text, base))?;
     let path = location.path_str();
     let parts: Vec<&str> = path.split('/').collect();
     let first_pattern = parts

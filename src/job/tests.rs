@@ -110,3 +110,36 @@ fn bare_toml_datetimes_are_accepted() {
     let job = load(&text, &[]).unwrap();
     assert_eq!(job.window.end_ms - job.window.start_ms, 3 * time::HOUR_MS);
 }
+
+#[test]
+fn check_collects_every_problem_in_file_order() {
+    let problems = JobFile::from_toml(
+        JOB,
+        Path::new("job.toml"),
+        &[
+            "name=".to_string(),
+            "window.slack=soon".to_string(),
+            "source.1.format=nosuch".to_string(),
+            "output.timezone=Mars".to_string(),
+            "output.store.concurrency=0".to_string(),
+        ],
+    )
+    .unwrap()
+    .check(Path::new("/jobs"))
+    .unwrap_err();
+    let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let keys = [
+        "'name'",
+        "'window.slack'",
+        "'source[1].format'",
+        "'output.timezone'",
+        "'output.store.concurrency'",
+    ];
+    assert_eq!(text.len(), keys.len(), "{text:#?}");
+    for (t, k) in text.iter().zip(keys) {
+        assert!(t.contains(k), "{t} does not name {k}");
+    }
+    // validate stops at the first of them.
+    let first = load(JOB, &["name=", "window.slack=soon"]).unwrap_err();
+    assert!(first.to_string().contains("'name'"), "{first}");
+}

@@ -122,6 +122,67 @@ pub struct ObjectStoreOptions {
     pub max_attempts: Option<u32>,
 }
 
+impl ObjectStoreOptions {
+    /// `part_size`, checked against S3's limits (default [`DEFAULT_PART_SIZE`]).
+    pub fn part_size(&self) -> Result<u64, ObjectError> {
+        let part_size = match &self.part_size {
+            Some(p) => p
+                .bytes()
+                .map_err(|e| ObjectError::Config(format!("output.store.part_size: {e}")))?,
+            None => DEFAULT_PART_SIZE,
+        };
+        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&part_size) {
+            return Err(ObjectError::Config(format!(
+                "output.store.part_size = {part_size}: must be between 5 MiB and 5 GiB \
+                 (S3's limits on a multipart upload's parts)"
+            )));
+        }
+        Ok(part_size)
+    }
+
+    /// Parts in flight per object: 1 when `sequential`, else `concurrency` (1 to 64).
+    pub fn concurrency(&self) -> Result<usize, ObjectError> {
+        if self.sequential.unwrap_or(false) {
+            return Ok(1);
+        }
+        let concurrency = self.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+        if concurrency == 0 || concurrency > 64 {
+            return Err(ObjectError::Config(format!(
+                "output.store.concurrency = {concurrency}: must be 1 to 64"
+            )));
+        }
+        Ok(concurrency)
+    }
+
+    /// What can be checked without the environment or the network: the endpoint when one is
+    /// written, the part size and the concurrency. Every problem, as `(key, what follows the
+    /// key in a message)`: `" = 1048576: must be …"` or `": endpoint … must …"`.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(url) = &self.endpoint {
+            if let Err(e) = Endpoint::parse(url.trim(), self.path_style) {
+                out.push(("output.store.endpoint", format!(": {e}")));
+            }
+        }
+        for (key, r) in [
+            ("output.store.part_size", self.part_size().map(drop)),
+            ("output.store.concurrency", self.concurrency().map(drop)),
+        ] {
+            let text = match r {
+                Ok(()) => continue,
+                Err(ObjectError::Config(e)) => e,
+                Err(e) => e.to_string(),
+            };
+            let detail = match text.strip_prefix(key) {
+                Some(rest) => rest.to_string(),
+                None => format!(": {text}"),
+            };
+            out.push((key, detail));
+        }
+        out
+    }
+}
+
 impl fmt::Debug for ObjectStoreOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // No secrets in here, but keep the output short.
@@ -311,29 +372,9 @@ impl ResolvedConfig {
             Some(url) => Endpoint::parse(url.trim(), opts.path_style).map_err(invalid)?,
             None => Endpoint::aws(&region, opts.path_style),
         };
-        let part_size = match &opts.part_size {
-            Some(p) => p
-                .bytes()
-                .map_err(|e| invalid(format!("output.store.part_size: {e}")))?,
-            None => DEFAULT_PART_SIZE,
-        };
-        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&part_size) {
-            return Err(invalid(format!(
-                "output.store.part_size = {part_size}: must be between 5 MiB and 5 GiB \
-                 (S3's limits on a multipart upload's parts)"
-            )));
-        }
+        let part_size = opts.part_size()?;
         let sequential = opts.sequential.unwrap_or(false);
-        let concurrency = if sequential {
-            1
-        } else {
-            opts.concurrency.unwrap_or(DEFAULT_CONCURRENCY)
-        };
-        if concurrency == 0 || concurrency > 64 {
-            return Err(invalid(format!(
-                "output.store.concurrency = {concurrency}: must be 1 to 64"
-            )));
-        }
+        let concurrency = opts.concurrency()?;
         let timeout = Duration::from_secs(opts.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS).max(1));
         let max_attempts = opts.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1);
         let profile = opts

@@ -154,6 +154,21 @@ fn native_scheme_hint(scheme: &str) -> &'static str {
     }
 }
 
+/// Refuses an object-store root filex cannot write to: the native APIs of `oss://`, `cos://`,
+/// `obs://` and `upyun://`, with the S3-compatible endpoint to use instead. Other roots pass.
+pub fn check_root(root: &Location) -> Result<(), StorageError> {
+    match root {
+        Location::Object { scheme, .. } if scheme != "s3" => Err(StorageError::Unsupported {
+            location: root.to_string(),
+            what: format!(
+                "the native {scheme}:// API ({})",
+                native_scheme_hint(scheme)
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Opens the S3 output at `root` (`s3://bucket/prefix`) with `opts`, reading the process
 /// environment; relative paths in `opts` are taken against `base_dir`. Checks the bucket
 /// and credentials with one listing before returning.
@@ -163,26 +178,13 @@ pub fn open_output(
     opts: Option<&ObjectStoreOptions>,
     base_dir: &Path,
 ) -> Result<Arc<S3Output>, StorageError> {
-    let Location::Object {
-        scheme,
-        bucket,
-        prefix,
-    } = root
-    else {
+    check_root(root)?;
+    let Location::Object { bucket, prefix, .. } = root else {
         return Err(StorageError::Unsupported {
             location: root.to_string(),
             what: "a non-object location in the object store".into(),
         });
     };
-    if scheme != "s3" {
-        return Err(StorageError::Unsupported {
-            location: root.to_string(),
-            what: format!(
-                "the native {scheme}:// API ({})",
-                native_scheme_hint(scheme)
-            ),
-        });
-    }
     let default = ObjectStoreOptions::default();
     let env = |k: &str| std::env::var(k).ok();
     let cfg = ResolvedConfig::resolve(opts.unwrap_or(&default), &env, base_dir)
