@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command, LogFormat};
@@ -177,10 +177,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Ops(cmd) => filex::ops::run(cmd),
         Command::Validate(args) => Ok(validate(&args)),
+        Command::Completions { shell } => {
+            // Generated into memory: the generator panics on a write error (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "filex", &mut script);
+            write_stdout(&script).context("cannot write the completion script")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            write_stdout(&page).context("cannot write the man page")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Formats => {
             report::print_formats();
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Writes `bytes` to stdout; a reader that went away (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
     }
 }
 

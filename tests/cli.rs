@@ -1,5 +1,6 @@
 //! The binary's command-line surface, as scripts and schedulers meet it: what its logs look
-//! like when stderr is not a terminal, and `filex validate`.
+//! like when stderr is not a terminal, `filex validate`, the shell completions and the man
+//! page.
 
 use std::path::Path;
 
@@ -164,4 +165,35 @@ part_size = "1M"
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn completions_and_the_man_page_name_the_subcommands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = filex(&["completions", shell]);
+        let script = text(&out.stdout);
+        for sub in ["submit", "validate", "status", "completions"] {
+            assert!(script.contains(sub), "{shell} completion lacks {sub}");
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bash = dir.path().join("filex.bash");
+    std::fs::write(&bash, filex(&["completions", "bash"]).stdout).expect("write");
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&bash)
+        .output()
+        .expect("run bash -n");
+    assert!(check.status.success(), "{}", text(&check.stderr));
+
+    let man = text(&filex(&["man"]).stdout);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH filex"),
+        "{}",
+        &man[..man.len().min(200)]
+    );
+    assert!(man.contains(".TH filex"), "no title");
+    for sub in ["submit", "validate", "status", "completions"] {
+        assert!(man.contains(sub), "the man page lacks {sub}");
+    }
 }

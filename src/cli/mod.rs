@@ -61,6 +61,14 @@ pub enum Command {
     Validate(JobArgs),
     /// List the built-in input formats with a sample line each.
     Formats,
+    /// Print a shell completion script: `filex completions bash > /etc/bash_completion.d/filex`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `filex man | man -l -`.
+    Man,
     #[command(flatten)]
     Ops(filex::ops::OpsCommand),
     /// Run tasks for a coordinator (started by `filex run --workers` or the application
