@@ -1,6 +1,6 @@
 //! The binary's command-line surface, as scripts and schedulers meet it: what its logs look
 //! like when stderr is not a terminal, `filex validate`, the shell completions and the man
-//! page.
+//! page, and `filex --version`.
 
 use std::path::Path;
 
@@ -195,5 +195,38 @@ fn completions_and_the_man_page_name_the_subcommands() {
     assert!(man.contains(".TH filex"), "no title");
     for sub in ["submit", "validate", "status", "completions"] {
         assert!(man.contains(sub), "the man page lacks {sub}");
+    }
+}
+
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let version = text(&filex(&["--version"]).stdout);
+    let rest = version
+        .strip_prefix(&format!("filex {}", env!("CARGO_PKG_VERSION")))
+        .unwrap_or_else(|| panic!("{version:?}"));
+    let rest = rest.trim_end_matches('\n');
+    let rest = rest.strip_suffix(" +fault-injection").unwrap_or(rest);
+    let head = std::process::Command::new("git")
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "rev-parse",
+            "--short=12",
+            "HEAD",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| text(&o.stdout).trim().to_string());
+    match head {
+        // Tests run from a checkout: the commit is there, possibly marked dirty.
+        Some(head) => {
+            let inner = rest
+                .strip_prefix(" (")
+                .and_then(|r| r.strip_suffix(')'))
+                .unwrap_or_else(|| panic!("no commit in {version:?}"));
+            assert_eq!(inner.trim_end_matches("-dirty"), head, "{version:?}");
+        }
+        None => assert_eq!(rest, "", "{version:?}"),
     }
 }

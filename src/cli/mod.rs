@@ -8,11 +8,17 @@ use filex::gen::GenArgs;
 use filex::settings::ConfArgs;
 use filex::size::parse_size;
 
-/// `filex --version`; a build with the test hooks says so, and the integration tests check it.
+/// `filex --version`: the version, the commit it was built from (`build.rs`; absent outside
+/// a git checkout), and ` +fault-injection` for a build with the test hooks (the integration
+/// tests check it).
 const VERSION: &str = if cfg!(feature = "fault-injection") {
-    concat!(env!("CARGO_PKG_VERSION"), " +fault-injection")
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        env!("FILEX_COMMIT_SUFFIX"),
+        " +fault-injection"
+    )
 } else {
-    env!("CARGO_PKG_VERSION")
+    concat!(env!("CARGO_PKG_VERSION"), env!("FILEX_COMMIT_SUFFIX"))
 };
 
 /// filex: fuse multi-platform CDN access logs into one time-ordered log per domain and hour.
