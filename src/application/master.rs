@@ -27,6 +27,8 @@ use crate::task::Progress;
 
 /// Share of a worker container's memory its task buffers may use.
 const TASK_MEMORY_SHARE: f64 = 0.6;
+/// The tracking URL given at unregister: none, so the RM points at its own application page.
+const FINAL_TRACKING_URL: &str = "";
 
 /// Runs the application master with the spec file localized in the container.
 pub fn run_am(spec_path: &Path) -> Result<()> {
@@ -97,8 +99,12 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
     if let Err(e) = Staging::open(hdfs_path(&spec.staging)).and_then(|s| s.remove()) {
         tracing::warn!(error = %e, "could not remove the staging directory");
     }
+    // No final tracking URL: this AM and its status page are about to go. Given an empty
+    // one, the ResourceManager records `N/A` and its web proxy sends the application's
+    // tracking link to the RM's application page (or the history server's), where the
+    // final status, the diagnostics above and the container logs stay.
     runtime
-        .block_on(amrm.finish_application_master(status, &diagnostics, &tracking_url))
+        .block_on(amrm.finish_application_master(status, &diagnostics, FINAL_TRACKING_URL))
         .context("cannot unregister from the ResourceManager")?;
     outcome.map(|_| ())
 }
