@@ -50,9 +50,12 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
     let progress = Arc::new(Progress::default());
     let origin = Path::new("(job from the client)");
     let job = Arc::new(Job::from_toml(&spec.job_toml, origin, Path::new("/"))?);
+    // The NodeManager sets USER to the application's user in every container.
+    let user = std::env::var("USER").unwrap_or_default();
     let board = Arc::new(StatusBoard::new(
         spec.application_id.clone(),
         job.name.clone(),
+        user,
         progress.clone(),
     ));
     board.mark("submitted", Some(spec.submitted_ms));
@@ -138,6 +141,7 @@ fn run_job(
         )
     };
     let coordinator = Arc::new(Coordinator::start(config)?);
+    board.attach(coordinator.clone());
     let worker_creds = Credentials {
         tokens: vec![],
         secrets: vec![(SECRET_ALIAS.to_string(), secret.into_bytes())],
@@ -176,6 +180,7 @@ fn run_job(
         let report = driver::execute(&run, plan, coordinator.as_ref())?;
         let locality = coordinator.locality();
         *board.locality.lock() = (locality.local, locality.preferring);
+        *board.manifest_json.lock() = serde_json::to_vec_pretty(&report.manifest).ok();
         *board.manifest.lock() = Some(report.manifest_url.clone());
         Ok(report.manifest_url)
     })();
