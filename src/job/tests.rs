@@ -110,3 +110,37 @@ fn bare_toml_datetimes_are_accepted() {
     let job = load(&text, &[]).unwrap();
     assert_eq!(job.window.end_ms - job.window.start_ms, 3 * time::HOUR_MS);
 }
+
+#[test]
+fn the_done_flag_goes_where_the_window_is_complete() {
+    // (overrides, marker relative to the output root)
+    let cases: [(&[&str], Option<&str>); 5] = [
+        // The documented job: domain first, three hours: the output root.
+        (&[], Some("_SUCCESS")),
+        (
+            &[
+                "output.path=%Y/%m/%d/%H/{domain}.log.gz",
+                "window.end=2026-11-05T01:00:00+08:00",
+            ],
+            Some("2026/11/05/00/_SUCCESS"),
+        ),
+        (
+            &[
+                "output.path=%Y/%m/%d/%H/{domain}.log.gz",
+                "window.end=2026-11-06T00:00:00+08:00",
+            ],
+            Some("2026/11/05/_SUCCESS"),
+        ),
+        (
+            &["output.path=%Y/%m/%d/%H/{domain}.log.gz"],
+            Some("_SUCCESS"),
+        ),
+        (&["output.success_marker=false"], None),
+    ];
+    for (overrides, want) in cases {
+        let job = load(JOB, overrides).unwrap();
+        assert_eq!(job.success_marker().as_deref(), want, "{overrides:?}");
+    }
+    let err = load(JOB, &["output.success_marker=yes"]).unwrap_err();
+    assert!(err.to_string().contains("success_marker"), "{err}");
+}
