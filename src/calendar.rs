@@ -196,6 +196,28 @@ pub fn now_rfc3339() -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `ms` for people reading a page: `2026-11-04 16:00:05 UTC`.
+pub fn format_readable_utc(ms: i64) -> String {
+    let c = Civil::at_ms(ms, 0);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
+/// A duration of `ms` milliseconds for people: `850 ms`, `12.3 s`, `4 min 05 s`,
+/// `2 h 03 min` (negative durations read as 0).
+pub fn format_elapsed(ms: i64) -> String {
+    let ms = ms.max(0);
+    let secs = ms / MS_PER_SEC;
+    match secs {
+        0 => format!("{ms} ms"),
+        1..=59 => format!("{:.1} s", ms as f64 / 1000.0),
+        60..=3599 => format!("{} min {:02} s", secs / 60, secs % 60),
+        _ => format!("{} h {:02} min", secs / 3600, secs % 3600 / 60),
+    }
+}
+
 /// The compact UTC form of file names and SigV4 dates: `20261104T160000Z`.
 pub fn format_compact_utc(ms: i64) -> String {
     let c = Civil::at_ms(ms, 0);
@@ -230,6 +252,25 @@ mod tests {
 
     fn jiff_ms(s: &str) -> i64 {
         s.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+    }
+
+    #[test]
+    fn readable_times_and_durations() {
+        assert_eq!(
+            format_readable_utc(jiff_ms("2026-11-04T16:00:05.999Z")),
+            "2026-11-04 16:00:05 UTC"
+        );
+        // (milliseconds, as written for people)
+        let cases = [
+            (-5, "0 ms"),
+            (850, "850 ms"),
+            (12_345, "12.3 s"),
+            (245_000, "4 min 05 s"),
+            (7_380_000, "2 h 03 min"),
+        ];
+        for (ms, text) in cases {
+            assert_eq!(format_elapsed(ms), text, "{ms} ms");
+        }
     }
 
     #[test]

@@ -523,3 +523,77 @@ fn a_shard_delivered_twice_is_read_once_unless_kept() {
     let ((in0, out0, rej0), (in2, out2, rej2)) = (counts(&m0), counts(&m2));
     assert_eq!((in2, out2, rej2), (in0 + 41, out0 + 40, rej0 + 1));
 }
+
+#[test]
+fn the_done_flag_is_published_last_and_taken_down_before_a_rerun_replaces_files() {
+    let (c, _) = standard_corpus();
+    let job = c.job("");
+    let job = job.to_str().unwrap();
+    let run = |sets: &[&str]| {
+        let mut args = vec!["run", job];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        filex(&args)
+    };
+    // The job's path starts with {domain} and its window is two hours: no directory holds
+    // exactly the window, so the flag goes in the output root, after the manifest.
+    let out = run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let flag = c.out().join("_SUCCESS");
+    assert_eq!(
+        fs::read(&flag).unwrap(),
+        b"",
+        "an empty _SUCCESS in the root"
+    );
+    let manifest = c
+        .out()
+        .join("_manifests/t/20261104T160000Z-20261104T180000Z.json");
+    let mtime = |p: &Path| fs::metadata(p).unwrap().modified().unwrap();
+    assert!(
+        mtime(&flag) >= mtime(&manifest),
+        "the flag comes after the manifest"
+    );
+
+    // A re-run whose commit fails half-way (the last partition's name is taken by a
+    // directory) has taken the flag down before replacing the first file.
+    let last = c
+        .out()
+        .join("b.example.com/20261105/b.example.com_2026110501.log.gz");
+    fs::remove_file(&last).unwrap();
+    fs::create_dir_all(last.join("in-the-way")).unwrap();
+    let a_file = c
+        .out()
+        .join("a.example.com/20261105/a.example.com_2026110500.log.gz");
+    let before = mtime(&a_file);
+    let failed = run(&[]);
+    assert_eq!(failed.status.code(), Some(1), "the commit fails");
+    assert!(mtime(&a_file) > before, "earlier partitions were replaced");
+    assert!(!flag.exists(), "no stale done-flag after a failed commit");
+    // Once the way is clear, the re-run flags the window complete again.
+    fs::remove_dir_all(&last).unwrap();
+    assert!(run(&[]).status.success());
+    assert!(flag.exists() && last.is_file());
+
+    // A path starting with the window's time fields, and a one-hour window: the flag goes
+    // in the window's own directory (in the output zone, +08:00).
+    fs::remove_file(&flag).unwrap();
+    let hourly = [
+        "output.path=%Y%m%d/%H/{domain}.log.gz",
+        "window.end=2026-11-05T01:00:00+08:00",
+    ];
+    assert!(run(&hourly).status.success());
+    assert!(c.out().join("20261105/00/a.example.com.log.gz").is_file());
+    assert_eq!(fs::read(c.out().join("20261105/00/_SUCCESS")).unwrap(), b"");
+    assert!(!flag.exists(), "not in the root");
+
+    // Turned off: none written.
+    fs::remove_file(c.out().join("20261105/00/_SUCCESS")).unwrap();
+    let off = [hourly[0], hourly[1], "output.success_marker=false"];
+    assert!(run(&off).status.success());
+    assert!(!c.out().join("20261105/00/_SUCCESS").exists() && !flag.exists());
+}

@@ -159,7 +159,49 @@ fn hdfs_run_matches_the_local_run_byte_for_byte() {
         // The run's private scratch directory was removed.
         let scratch = hdfs_files(&fs, &format!("{base}/scratch"));
         assert!(scratch.is_empty(), "scratch left behind: {scratch:?}");
+
+        // The done-flag (the job's path starts with {domain}: in the output root), empty,
+        // written after the manifest.
+        let flag = fs
+            .file_status(&format!("{base}/out/_SUCCESS"))
+            .unwrap_or_else(|e| panic!("attempt {attempt}: no _SUCCESS: {e}"));
+        assert_eq!(json_field(&flag, "length"), Some("0"), "{flag}");
+        let manifest_status = fs.file_status(&manifest_path).expect("manifest status");
+        let mtime = |status: &str| -> u64 {
+            json_field(status, "modificationTime")
+                .and_then(|v| v.parse().ok())
+                .expect("modificationTime")
+        };
+        assert!(
+            mtime(&flag) >= mtime(&manifest_status),
+            "the done-flag comes after the manifest"
+        );
     }
+
+    // A re-run whose commit fails half-way (the last partition's name is taken by a
+    // non-empty directory) has taken the done-flag down before replacing any file.
+    let last = want_data
+        .iter()
+        .filter(|f| !f.starts_with('_'))
+        .max()
+        .expect("a partition");
+    assert!(fs
+        .delete(&format!("{base}/out/{last}"), false)
+        .expect("delete"));
+    assert!(fs
+        .mkdirs(&format!("{base}/out/{last}/in-the-way"))
+        .expect("mkdirs"));
+    let (failed, _) = filex(&args_ref, &[]);
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "the commit fails: {}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    assert!(
+        fs.file_status(&format!("{base}/out/_SUCCESS")).is_err(),
+        "a stale done-flag after a failed commit"
+    );
 
     fs.delete(&base, true).expect("clean up");
 }

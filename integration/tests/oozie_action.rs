@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 
 use filex_integration::cluster::{project_root, require_cluster};
 use filex_integration::http;
-use filex_integration::webhdfs::WebHdfs;
+use filex_integration::webhdfs::{json_field, WebHdfs};
 
 const WINDOW_START: &str = "2026-09-01T08:00:00+08:00";
 const WINDOW_END: &str = "2026-09-01T09:00:00+08:00";
@@ -175,7 +175,18 @@ fn the_shell_action_tags_the_application_and_captures_its_outcome() {
     let tag = oozie_tag();
     let action_xml = action_conf(corpus.dir.path(), &tag);
 
-    let out = action(&cluster.conf_dir, &action_xml, &corpus.job(), &[]);
+    // The output laid out as the coordinator's dataset expects it: one directory per UTC hour.
+    let out = action(
+        &cluster.conf_dir,
+        &action_xml,
+        &corpus.job(),
+        &[
+            "--set",
+            "output.path=%Y/%m/%d/%H/{domain}.log.gz",
+            "--set",
+            "output.timezone=UTC",
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
@@ -203,6 +214,18 @@ fn the_shell_action_tags_the_application_and_captures_its_outcome() {
     assert_eq!(
         n("lines_in"),
         n("lines_out") + n("rejected") + n("out_of_window")
+    );
+
+    // The coordinator's dataset instance for this window is where filex put the done-flag.
+    let (dir, flag) = dataset_instance(&format!("/filex-it/{}/out", corpus.name));
+    let status = webhdfs
+        .file_status(&format!("{dir}/{flag}"))
+        .unwrap_or_else(|e| panic!("no {flag} in the dataset instance {dir}: {e}"));
+    assert_eq!(json_field(&status, "length"), Some("0"), "{status}");
+    let listing = webhdfs.list_status(&dir).unwrap();
+    assert!(
+        listing.contains(".log.gz"),
+        "the hour's files are there: {listing}"
     );
 
     // The application carries Oozie's child tag next to filex's own tags.
@@ -256,6 +279,63 @@ fn a_failing_shell_action_exits_1_and_captures_the_error() {
     assert!(props["application_id"].starts_with("application_"));
     assert!(!props.contains_key("manifest"), "{props:?}");
     assert!(props["error"].contains("failed"), "{props:?}");
+}
+
+/// The text between `<tag>` and `</tag>` in `xml` (first occurrence).
+fn element<'a>(xml: &'a str, tag: &str) -> &'a str {
+    let open = format!("<{tag}>");
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{tag}> in the coordinator"))
+        + open.len();
+    let end = xml[start..].find(&format!("</{tag}>")).unwrap() + start;
+    xml[start..end].trim()
+}
+
+/// The directory and done-flag of the coordinator's output dataset for this test's window
+/// (`WINDOW_START`–`WINDOW_END`, one hour), with `${fusedRoot}` at `root`. Checks on the way
+/// that the output event's `coord:current(n)` names this window's hour for the nominal time
+/// of the action fusing it (`window end − windowEndOffset`, job.properties).
+fn dataset_instance(root: &str) -> (String, String) {
+    let examples = project_root().join("scripts/oozie");
+    let xml = fs::read_to_string(examples.join("coordinator.xml")).unwrap();
+    let props = fs::read_to_string(examples.join("job.properties")).unwrap();
+    let offset_min: i64 = props
+        .lines()
+        .find_map(|l| l.strip_prefix("windowEndOffset="))
+        .expect("windowEndOffset in job.properties")
+        .trim()
+        .parse()
+        .unwrap();
+    let instance = element(&xml, "instance");
+    let n: i64 = instance
+        .strip_prefix("${coord:current(")
+        .and_then(|r| r.strip_suffix(")}"))
+        .unwrap_or_else(|| panic!("instance {instance} is not coord:current(n)"))
+        .parse()
+        .unwrap();
+    // Minutes from the window's start (on the hour): its end, the action's nominal time,
+    // the dataset instance (hourly, at :00) it names.
+    let end = 60;
+    let nominal = end - offset_min;
+    let instance_at = nominal.div_euclid(60) * 60 + 60 * n;
+    assert_eq!(
+        instance_at, 0,
+        "coord:current({n}) with windowEndOffset={offset_min} is not the window's hour"
+    );
+    // 2026-09-01T08:00:00+08:00 is 00:00 UTC, the dataset's zone.
+    assert_eq!(
+        (WINDOW_START, WINDOW_END),
+        ("2026-09-01T08:00:00+08:00", "2026-09-01T09:00:00+08:00")
+    );
+    let dir = element(&xml, "uri-template")
+        .replace("${fusedRoot}", root)
+        .replace("${YEAR}", "2026")
+        .replace("${MONTH}", "09")
+        .replace("${DAY}", "01")
+        .replace("${HOUR}", "00");
+    assert!(!dir.contains("${"), "unresolved variables in {dir}");
+    (dir, element(&xml, "done-flag").to_string())
 }
 
 /// A small validator run with the JDK's source launcher (no build step, no dependency).
@@ -342,8 +422,21 @@ fn the_example_workflow_and_coordinator_follow_oozies_schemas() {
         .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
         .collect();
     let from_coordinator = ["windowStart", "windowEnd"];
+    // What Oozie resolves in a dataset's uri-template.
+    let dataset_variables = ["YEAR", "MONTH", "DAY", "HOUR", "MINUTE"];
     for file in ["workflow.xml", "coordinator.xml"] {
         let text = fs::read_to_string(examples.join(file)).unwrap();
+        // Parameters the file declares itself, with their defaults.
+        let declared: Vec<&str> = text
+            .split_once("<parameters>")
+            .and_then(|(_, rest)| rest.split_once("</parameters>"))
+            .map_or(Vec::new(), |(section, _)| {
+                section
+                    .split("<name>")
+                    .skip(1)
+                    .filter_map(|p| p.split_once("</name>").map(|(n, _)| n.trim()))
+                    .collect()
+            });
         for part in text.split("${").skip(1) {
             let name: String = part
                 .chars()
@@ -351,7 +444,12 @@ fn the_example_workflow_and_coordinator_follow_oozies_schemas() {
                 .collect();
             let is_function =
                 part[name.len()..].starts_with(':') || part[name.len()..].starts_with('(');
-            if name.is_empty() || is_function || from_coordinator.contains(&name.as_str()) {
+            if name.is_empty()
+                || is_function
+                || from_coordinator.contains(&name.as_str())
+                || dataset_variables.contains(&name.as_str())
+                || declared.contains(&name.as_str())
+            {
                 continue;
             }
             assert!(

@@ -331,7 +331,15 @@ fn assert_manifest_last(s3: &S3Env, prefix: &str) {
         .collect();
     assert_eq!(manifests.len(), 1, "one manifest: {manifests:?}");
     let m_time = mtime(&manifests[0]);
-    let others = tree(&root, &["_manifests"]);
+    // The done-flag alone comes after it (the gen job's path starts with {domain}: the
+    // flag is in the output root).
+    let flag = root.join("_SUCCESS");
+    assert_eq!(fs::read(&flag).expect("the done-flag _SUCCESS"), b"");
+    assert!(
+        mtime(&flag) >= m_time,
+        "the done-flag comes after the manifest"
+    );
+    let others = tree(&root, &["_manifests", "_SUCCESS"]);
     for name in others.keys() {
         assert!(
             mtime(&root.join(name)) <= m_time,
@@ -843,6 +851,66 @@ fn s3_permanent_failure_leaves_no_object_and_no_open_upload() {
         "the failing part was not retried: {:?}",
         proxy.faults()
     );
+}
+
+#[test]
+fn s3_a_rerun_takes_the_done_flag_down_before_it_commits() {
+    let s3 = s3env();
+    let corpus = Corpus::gen("flag", &[]);
+    let prefix = unique("flag");
+    let flag = s3.data_dir.join(&s3.bucket).join(&prefix).join("_SUCCESS");
+    let sets = s3_sets(&s3, &s3.endpoint, &prefix, &[]);
+    let (out, _) = run_filex(&corpus.job(), &sets, &s3, None);
+    assert!(out.status.success(), "first run: {}", text(&out));
+    assert_manifest_last(&s3, &prefix);
+
+    // The re-run's every CompleteMultipartUpload fails: its commit fails, after the
+    // DeleteObject of the flag.
+    let requests = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = requests.clone();
+    let plan: Arc<Plan> = Arc::new(move |r: &ReqInfo<'_>| {
+        if let Ok(mut v) = seen.lock() {
+            v.push(format!("{} {}", r.method, r.target));
+        }
+        if r.method == "POST" && r.target.contains("uploadId=") {
+            Fault::Error500
+        } else {
+            Fault::Pass
+        }
+    });
+    let proxy = Proxy::start(&s3.endpoint, plan);
+    let failing = s3_sets(
+        &s3,
+        &proxy.endpoint(),
+        &prefix,
+        &["output.store.max_attempts=2"],
+    );
+    let (out, _) = run_filex(&corpus.job(), &failing, &s3, None);
+    assert!(
+        !out.status.success(),
+        "the re-run succeeded: {}",
+        text(&out)
+    );
+    assert!(!flag.exists(), "a stale done-flag after a failed commit");
+    let requests = requests.lock().map(|v| v.clone()).unwrap_or_default();
+    let delete = requests
+        .iter()
+        .position(|r| r.starts_with("DELETE ") && r.contains("/_SUCCESS"))
+        .unwrap_or_else(|| panic!("no DeleteObject of the flag in {requests:?}"));
+    let complete = requests
+        .iter()
+        .position(|r| r.starts_with("POST ") && r.contains("uploadId="))
+        .unwrap_or_else(|| panic!("no CompleteMultipartUpload in {requests:?}"));
+    assert!(
+        delete < complete,
+        "the flag went after the commit began: {requests:?}"
+    );
+    drop(proxy);
+
+    // A good re-run flags the window complete again.
+    let (out, _) = run_filex(&corpus.job(), &sets, &s3, None);
+    assert!(out.status.success(), "third run: {}", text(&out));
+    assert_manifest_last(&s3, &prefix);
 }
 
 #[test]

@@ -424,3 +424,158 @@ fn an_unreachable_source_fails_with_a_clear_message() {
         "a failed submit says where the containers' logs are: {stderr}"
     );
 }
+
+/// The `"key": number` values inside the JSON array `"array": [ … ]` of `doc` (std only: the
+/// status document is pretty-printed by serde_json, one key per line).
+fn numbers_in(doc: &str, array: &str, key: &str) -> Vec<u64> {
+    let Some(start) = doc.find(&format!("\"{array}\": [")) else {
+        return Vec::new();
+    };
+    let section = &doc[start..];
+    let section = &section[..section.find("\n  ]").unwrap_or(section.len())];
+    section
+        .match_indices(&format!("\"{key}\": "))
+        .filter_map(|(i, m)| {
+            let digits: String = section[i + m.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn the_status_page_shows_workers_and_failures_and_the_tracking_link_outlives_the_am() {
+    require_fault_injection();
+    let cluster = require_cluster();
+    let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
+    let corpus = Corpus::new(&cluster.conf_dir, &webhdfs, "20");
+    // The worker running the first attempt of map task 0 dies (exit 137): a failed attempt
+    // with a reason, a retry, and a worker row that counts it.
+    let mut child = Command::new(filex_bin())
+        .args(["submit", &corpus.hdfs_job(), "--force-new"])
+        .args([
+            "-D",
+            "filex.workers.max=2",
+            "-D",
+            "filex.worker.memory-mb=512",
+        ])
+        .env("HADOOP_CONF_DIR", &cluster.conf_dir)
+        .env("FILEX_LOG", "warn")
+        .env("FILEX_FAULT_EXIT_AT", "map:0:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let Ok(line) = line else { break };
+            let _ = lines_tx.send(line);
+        }
+    });
+    // While it runs: the AM's status address from the RM (its RPC port is the status port).
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let (mut out, mut doc, mut html) = (String::new(), String::new(), String::new());
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the application did not end: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+        while let Ok(line) = lines.try_recv() {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        if !out.contains("Submitted application ") {
+            continue;
+        }
+        let id = app_id(&out);
+        let Ok(app) = http::request(
+            "GET",
+            &format!("{}/ws/v1/cluster/apps/{id}", cluster.env.rm_webapp),
+            None,
+        ) else {
+            continue;
+        };
+        let app = app.text();
+        let addr = filex_integration::webhdfs::json_field(&app, "amRPCAddress").unwrap_or("");
+        if !addr.contains(':') || addr.starts_with("N/A") {
+            continue;
+        }
+        if let Ok(r) = http::request("GET", &format!("http://{addr}/status"), None) {
+            if r.status == 200 && r.text().contains("\"containers\"") {
+                doc = r.text();
+            }
+        }
+        if doc.contains("container_") {
+            if let Ok(r) = http::request("GET", &format!("http://{addr}/"), None) {
+                if r.status == 200 {
+                    html = r.text();
+                }
+            }
+        }
+    }
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    out.extend(lines.try_iter().map(|l| l + "\n"));
+    assert!(status.success(), "submit failed: {out}");
+    let id = app_id(&out);
+    assert!(
+        doc.contains(&id),
+        "the status document is this application's: {doc}"
+    );
+
+    // The last document seen: one row per worker container, with its node, what it did and
+    // a link to its logs on its NodeManager; the failed attempt with its reason.
+    let logs = "/node/containerlogs/container_";
+    assert!(doc.contains("\"container_id\": \"container_"), "{doc}");
+    assert!(
+        doc.contains(logs) && doc.contains(&format!("/{}\"", user())),
+        "{doc}"
+    );
+    assert!(
+        numbers_in(&doc, "containers", "tasks_done")
+            .iter()
+            .sum::<u64>()
+            > 0,
+        "no worker has done a task: {doc}"
+    );
+    assert!(
+        numbers_in(&doc, "containers", "task_failures").contains(&1),
+        "the dying worker's failure is not counted: {doc}"
+    );
+    assert!(doc.contains("\"task\": \"map task 0\""), "{doc}");
+    assert!(doc.contains(" UTC\""), "readable times: {doc}");
+    // The page shows the same, as a table with links.
+    assert!(
+        html.contains("<th>container</th>") && html.contains(logs),
+        "{html}"
+    );
+    assert!(
+        html.contains("map task 0") && html.contains(" UTC"),
+        "{html}"
+    );
+    // The log link works on the NodeManager.
+    let link_at = doc.find("\"logs_url\": \"").unwrap() + "\"logs_url\": \"".len();
+    let link = &doc[link_at..link_at + doc[link_at..].find('"').unwrap()];
+    let nm = http::request("GET", link, None).unwrap();
+    assert_eq!(nm.status, 200, "{link}: {}", nm.text());
+
+    // After the AM has gone, the application's tracking link (the RM's web proxy) leads to
+    // the RM's application page, not to the AM's dead address.
+    let proxy = http::request(
+        "GET",
+        &format!("{}/proxy/{id}/", cluster.env.rm_webapp),
+        None,
+    )
+    .unwrap();
+    let location = proxy.header("location").unwrap_or_default().to_string();
+    assert!(
+        (300..400).contains(&proxy.status) && location.ends_with(&format!("/cluster/app/{id}")),
+        "the tracking link goes to {} {location}",
+        proxy.status
+    );
+}

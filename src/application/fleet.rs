@@ -120,6 +120,11 @@ fn run(
                     }
                 }
                 for s in resp.completed {
+                    cfg.board.container_ended(
+                        &s.container_id.to_string(),
+                        s.exit_status,
+                        &s.diagnostics,
+                    );
                     let ended = Ended {
                         id: s.container_id,
                         exit_status: s.exit_status,
@@ -211,6 +216,11 @@ fn start_worker(cfg: &FleetConfig, c: &Container) -> bool {
     let why = match rt.block_on(cfg.nm.start_container(c, &token, &launch)) {
         Ok(r) if r.failed.is_empty() => {
             tracing::info!(container = %c.id, node = %c.node_id, "worker container started");
+            cfg.board.container_started(
+                &c.id.to_string(),
+                &c.node_id.to_string(),
+                &c.node_http_address,
+            );
             cfg.board.mark_once("first worker started");
             return true;
         }

@@ -27,6 +27,8 @@ use crate::task::Progress;
 
 /// Share of a worker container's memory its task buffers may use.
 const TASK_MEMORY_SHARE: f64 = 0.6;
+/// The tracking URL given at unregister: none, so the RM points at its own application page.
+const FINAL_TRACKING_URL: &str = "";
 
 /// Runs the application master with the spec file localized in the container.
 pub fn run_am(spec_path: &Path) -> Result<()> {
@@ -48,9 +50,12 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
     let progress = Arc::new(Progress::default());
     let origin = Path::new("(job from the client)");
     let job = Arc::new(Job::from_toml(&spec.job_toml, origin, Path::new("/"))?);
+    // The NodeManager sets USER to the application's user in every container.
+    let user = std::env::var("USER").unwrap_or_default();
     let board = Arc::new(StatusBoard::new(
         spec.application_id.clone(),
         job.name.clone(),
+        user,
         progress.clone(),
     ));
     board.mark("submitted", Some(spec.submitted_ms));
@@ -97,8 +102,12 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
     if let Err(e) = Staging::open(hdfs_path(&spec.staging)).and_then(|s| s.remove()) {
         tracing::warn!(error = %e, "could not remove the staging directory");
     }
+    // No final tracking URL: this AM and its status page are about to go. Given an empty
+    // one, the ResourceManager records `N/A` and its web proxy sends the application's
+    // tracking link to the RM's application page (or the history server's), where the
+    // final status, the diagnostics above and the container logs stay.
     runtime
-        .block_on(amrm.finish_application_master(status, &diagnostics, &tracking_url))
+        .block_on(amrm.finish_application_master(status, &diagnostics, FINAL_TRACKING_URL))
         .context("cannot unregister from the ResourceManager")?;
     outcome.map(|_| ())
 }
@@ -132,6 +141,7 @@ fn run_job(
         )
     };
     let coordinator = Arc::new(Coordinator::start(config)?);
+    board.attach(coordinator.clone());
     let worker_creds = Credentials {
         tokens: vec![],
         secrets: vec![(SECRET_ALIAS.to_string(), secret.into_bytes())],
@@ -170,6 +180,7 @@ fn run_job(
         let report = driver::execute(&run, plan, coordinator.as_ref())?;
         let locality = coordinator.locality();
         *board.locality.lock() = (locality.local, locality.preferring);
+        *board.manifest_json.lock() = serde_json::to_vec_pretty(&report.manifest).ok();
         *board.manifest.lock() = Some(report.manifest_url.clone());
         Ok(report.manifest_url)
     })();

@@ -1,6 +1,7 @@
 //! The sequence both modes share, from a plan: run the map tasks, gather each partition's
 //! run segments, run the reduce tasks, publish every partition and the rejects at once, write
-//! the manifest last. On any failure nothing is published (the [`Run`]'s drop cleans up).
+//! the manifest, then the done-flag (`_SUCCESS`, taken down before the commit). On any failure
+//! nothing is published (the [`Run`]'s drop cleans up).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -118,6 +119,12 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
     let rejects_obj = stage_rejects(job, &maps, output, scratch, &rejects_rel)?;
     let mut staged: Vec<StagedObject> = merged.iter().map(|(_, r)| r.staged.clone()).collect();
     staged.push(rejects_obj.clone());
+    // A re-run takes the old done-flag down before it replaces a single file, so a crash
+    // in the middle of the commit never leaves a window flagged complete.
+    let marker = job.success_marker();
+    if let Some(m) = &marker {
+        output.remove(m)?;
+    }
     output.commit(&staged)?;
 
     let partitions = merged
@@ -183,6 +190,11 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
         .map_err(|e| DriverError::Inconsistent(format!("manifest: {e}")))?;
     bytes.push(b'\n');
     output.put_atomic(&manifest_rel, &bytes)?;
+    // The very last publication: the done-flag downstream jobs wait for.
+    if let Some(m) = &marker {
+        output.put_atomic(m, b"")?;
+        tracing::info!(marker = %output.url(m), "done-flag written");
+    }
     Ok(RunReport {
         manifest,
         manifest_url: output.url(&manifest_rel),

@@ -22,6 +22,11 @@ use template::{OutputTemplate, SegmentPattern};
 pub const DEFAULT_SLACK: &str = "5m";
 /// Default gzip level of the fused files.
 pub const DEFAULT_GZIP_LEVEL: u32 = 6;
+/// Default `output.success_marker`: downstream jobs wait for the done-flag.
+pub const DEFAULT_SUCCESS_MARKER: bool = true;
+/// The done-flag's name, Hadoop's (what Oozie datasets' `<done-flag>` and Hive/Spark jobs
+/// wait for); written last, empty.
+pub const SUCCESS_MARKER: &str = "_SUCCESS";
 
 /// Errors in a job file.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +144,10 @@ pub struct OutputFile {
     /// gzip level 1–9 of the fused files (default 6).
     #[serde(default)]
     pub gzip_level: Option<u32>,
+    /// Write the done-flag `_SUCCESS` once the window is published (default true); where it
+    /// goes is [`Job::success_marker`]'s rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_marker: Option<bool>,
     /// Object-store options (`[output.store]`: endpoint, region, part size…) for `s3://`
     /// roots. Never a secret: credentials come from the environment or a named file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -226,6 +235,8 @@ pub struct Output {
     pub format: OutputFormat,
     pub tz_offset_secs: i32,
     pub gzip_level: u32,
+    /// `output.success_marker`: write [`SUCCESS_MARKER`] at the end of each run.
+    pub success_marker: bool,
 }
 
 /// The output root with everything needed to open it: resolved once, at validation, and
@@ -450,6 +461,7 @@ impl JobFile {
                 format: o.format,
                 tz_offset_secs: tz,
                 gzip_level,
+                success_marker: o.success_marker.unwrap_or(DEFAULT_SUCCESS_MARKER),
             },
             on_corrupt_shard: self.on_corrupt_shard,
             on_duplicate_shard: self.on_duplicate_shard,
@@ -526,6 +538,31 @@ impl Job {
     }
 
     /// A short, file-name-safe id of the window: `20261104T160000Z-20261104T190000Z`.
+    /// Where the run's done-flag goes, relative to the output root, or `None` with
+    /// `output.success_marker = false`. It is [`SUCCESS_MARKER`] in the window's own directory
+    /// when the output path starts with one ([`OutputTemplate::window_dir`]: the deepest
+    /// leading directory of literals and time fields that spans exactly the window, such as
+    /// `2026/11/05/10/` for `%Y/%m/%d/%H/{domain}.gz` and an hourly window), so that its
+    /// presence means "this window is complete"; otherwise (a path starting with `{domain}`,
+    /// or a window that is not one whole hour, day, month or year of the path) in the output
+    /// root, as Hadoop's committers write it, where it means only "the last run here is
+    /// complete".
+    pub fn success_marker(&self) -> Option<String> {
+        if !self.output.success_marker {
+            return None;
+        }
+        Some(
+            match self
+                .output
+                .template
+                .window_dir(self.window.start_ms, self.window.end_ms)
+            {
+                Some(dir) => format!("{dir}/{SUCCESS_MARKER}"),
+                None => SUCCESS_MARKER.to_string(),
+            },
+        )
+    }
+
     pub fn window_id(&self) -> String {
         format!(
             "{}-{}",

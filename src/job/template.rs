@@ -133,6 +133,13 @@ impl Captures {
         }
     }
 
+    /// Whether the captured time fields are the coarsest ones without a gap (`%Y`, `%Y %m`,
+    /// …): only then does [`Captures::span`] describe all of them.
+    fn coarsest_first(&self) -> bool {
+        let set = self.fields.iter().take_while(|f| f.is_some()).count();
+        self.fields[set..].iter().all(Option::is_none)
+    }
+
     /// The time span the captured fields pin down, if they start with the year:
     /// `[start, start + length)` at `offset_secs`, and the finest field known.
     pub fn span(&self, offset_secs: i32) -> Option<(i64, i64, Field)> {
@@ -335,20 +342,78 @@ impl OutputTemplate {
             if i > 0 {
                 out.push('/');
             }
-            for t in seg {
-                match t {
-                    Token::Literal(l) => out.push_str(l),
-                    Token::Domain => out.push_str(domain),
-                    Token::Time(Field::Year) => out.push_str(&format!("{:04}", c.year)),
-                    Token::Time(Field::Month) => out.push_str(&format!("{:02}", c.month)),
-                    Token::Time(Field::Day) => out.push_str(&format!("{:02}", c.day)),
-                    Token::Time(Field::Hour) => out.push_str(&format!("{:02}", c.hour)),
-                    Token::Time(Field::Minute) => out.push_str(&format!("{:02}", c.minute)),
-                    Token::Star | Token::One => {}
-                }
-            }
+            render_segment(seg, domain, &c, &mut out);
         }
         out
+    }
+
+    /// The directory that holds exactly the window `[start_ms, end_ms)`, relative to the
+    /// output root: of the template's leading directories made only of literals and time
+    /// fields (none after a `{domain}`), the deepest one whose time fields are the coarsest
+    /// ones without a gap (`%Y`, `%Y %m`, `%Y %m %d` or `%Y %m %d %H`) and pin down, at the
+    /// window's start, a span equal to the window. `None` when there is none: the template
+    /// starts with `{domain}` or a literal-only path, or the window is not one whole year,
+    /// month, day or hour of it.
+    ///
+    /// `%Y/%m/%d/%H/{domain}.gz` with the window 10:00–11:00 → `2026/11/05/10`; with the whole
+    /// day → `2026/11/05`; with 10:00–12:00 → `None`. `dt=%Y-%m-%d/{domain}_%H.gz` with a day
+    /// → `dt=2026-11-05`.
+    pub fn window_dir(&self, start_ms: i64, end_ms: i64) -> Option<String> {
+        let c = Civil::at_ms(start_ms, self.offset_secs);
+        let (_file, dirs) = self.segments.split_last()?;
+        let mut caps = Captures::default();
+        let mut rendered: Vec<String> = Vec::new();
+        let mut found = None;
+        for seg in dirs {
+            if seg
+                .iter()
+                .any(|t| matches!(t, Token::Domain | Token::Star | Token::One))
+            {
+                break;
+            }
+            for t in seg {
+                if let Token::Time(f) = t {
+                    if !caps.set(*f, field_value(&c, *f)) {
+                        return found;
+                    }
+                }
+            }
+            let mut dir = String::new();
+            render_segment(seg, "", &c, &mut dir);
+            rendered.push(dir);
+            let exact = caps.coarsest_first()
+                && matches!(caps.span(self.offset_secs),
+                    Some((s, e, _)) if s == start_ms && e == end_ms);
+            if exact {
+                found = Some(rendered.join("/"));
+            }
+        }
+        found
+    }
+}
+
+/// The value of field `f` in `c`.
+fn field_value(c: &Civil, f: Field) -> u32 {
+    match f {
+        // Years before 0 or past u32 do not occur in log windows; clamp rather than wrap.
+        Field::Year => u32::try_from(c.year).unwrap_or(0),
+        Field::Month => c.month,
+        Field::Day => c.day,
+        Field::Hour => c.hour,
+        Field::Minute => c.minute,
+    }
+}
+
+/// Appends one rendered segment to `out`.
+fn render_segment(seg: &[Token], domain: &str, c: &Civil, out: &mut String) {
+    for t in seg {
+        match t {
+            Token::Literal(l) => out.push_str(l),
+            Token::Domain => out.push_str(domain),
+            Token::Time(f @ Field::Year) => out.push_str(&format!("{:04}", field_value(c, *f))),
+            Token::Time(f) => out.push_str(&format!("{:02}", field_value(c, *f))),
+            Token::Star | Token::One => {}
+        }
     }
 }
 
@@ -399,6 +464,109 @@ mod tests {
             daily.render("a", daily.bucket_of(late)),
             "a/20261106.log.gz"
         );
+    }
+
+    #[test]
+    fn the_window_directory_holds_exactly_the_window() {
+        let at = |s: &str| time::parse_instant("t", s).unwrap();
+        // (template, zone offset, window start, window end, the window's own directory)
+        let cases: [(&str, i32, &str, &str, Option<&str>); 12] = [
+            (
+                "%Y/%m/%d/%H/{domain}.gz",
+                0,
+                "2026-11-05T10:00:00Z",
+                "2026-11-05T11:00:00Z",
+                Some("2026/11/05/10"),
+            ),
+            (
+                "%Y/%m/%d/%H/{domain}.gz",
+                0,
+                "2026-11-05T00:00:00Z",
+                "2026-11-06T00:00:00Z",
+                Some("2026/11/05"),
+            ),
+            (
+                "%Y/%m/%d/%H/{domain}.gz",
+                0,
+                "2026-11-01T00:00:00Z",
+                "2026-12-01T00:00:00Z",
+                Some("2026/11"),
+            ),
+            (
+                "%Y/%m/%d/%H/{domain}.gz",
+                0,
+                "2026-11-05T10:00:00Z",
+                "2026-11-05T12:00:00Z",
+                None,
+            ),
+            (
+                "%Y/%m/%d/%H/{domain}.gz",
+                0,
+                "2026-11-05T10:30:00Z",
+                "2026-11-05T11:30:00Z",
+                None,
+            ),
+            // The hour of the path is the output zone's.
+            (
+                "%Y/%m/%d/%H/{domain}.gz",
+                8 * 3600,
+                "2026-11-05T02:00:00Z",
+                "2026-11-05T03:00:00Z",
+                Some("2026/11/05/10"),
+            ),
+            (
+                "fused/%Y%m%d/%H/{domain}.gz",
+                0,
+                "2026-11-05T10:00:00Z",
+                "2026-11-05T11:00:00Z",
+                Some("fused/20261105/10"),
+            ),
+            (
+                "dt=%Y-%m-%d/{domain}_%H.gz",
+                0,
+                "2026-11-05T00:00:00Z",
+                "2026-11-06T00:00:00Z",
+                Some("dt=2026-11-05"),
+            ),
+            // Literals after the time fields: the deepest directory of the window.
+            (
+                "%Y%m%d%H/logs/{domain}.gz",
+                0,
+                "2026-11-05T10:00:00Z",
+                "2026-11-05T11:00:00Z",
+                Some("2026110510/logs"),
+            ),
+            // Domain first, a gap in the fields, or only the file name: no such directory.
+            (
+                "{domain}/%Y/%m/%d/%H.gz",
+                0,
+                "2026-11-05T10:00:00Z",
+                "2026-11-05T11:00:00Z",
+                None,
+            ),
+            (
+                "%Y/%d/{domain}_%m%H.gz",
+                0,
+                "2026-11-05T00:00:00Z",
+                "2026-11-06T00:00:00Z",
+                None,
+            ),
+            (
+                "{domain}_%Y%m%d%H.gz",
+                0,
+                "2026-11-05T10:00:00Z",
+                "2026-11-05T11:00:00Z",
+                None,
+            ),
+        ];
+        for (path, offset, start, end, want) in cases {
+            let t = OutputTemplate::parse("p", path, offset).unwrap();
+            assert_eq!(
+                t.window_dir(at(start), at(end)).as_deref(),
+                want,
+                "{path} at {offset}s, {start}–{end}"
+            );
+        }
     }
 
     #[test]

@@ -143,3 +143,37 @@ fn check_collects_every_problem_in_file_order() {
     let first = load(JOB, &["name=", "window.slack=soon"]).unwrap_err();
     assert!(first.to_string().contains("'name'"), "{first}");
 }
+
+#[test]
+fn the_done_flag_goes_where_the_window_is_complete() {
+    // (overrides, marker relative to the output root)
+    let cases: [(&[&str], Option<&str>); 5] = [
+        // The documented job: domain first, three hours: the output root.
+        (&[], Some("_SUCCESS")),
+        (
+            &[
+                "output.path=%Y/%m/%d/%H/{domain}.log.gz",
+                "window.end=2026-11-05T01:00:00+08:00",
+            ],
+            Some("2026/11/05/00/_SUCCESS"),
+        ),
+        (
+            &[
+                "output.path=%Y/%m/%d/%H/{domain}.log.gz",
+                "window.end=2026-11-06T00:00:00+08:00",
+            ],
+            Some("2026/11/05/_SUCCESS"),
+        ),
+        (
+            &["output.path=%Y/%m/%d/%H/{domain}.log.gz"],
+            Some("_SUCCESS"),
+        ),
+        (&["output.success_marker=false"], None),
+    ];
+    for (overrides, want) in cases {
+        let job = load(JOB, overrides).unwrap();
+        assert_eq!(job.success_marker().as_deref(), want, "{overrides:?}");
+    }
+    let err = load(JOB, &["output.success_marker=yes"]).unwrap_err();
+    assert!(err.to_string().contains("success_marker"), "{err}");
+}

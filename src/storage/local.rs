@@ -232,6 +232,16 @@ impl OutputStore for LocalOutput {
         self.commit(&[obj])
     }
 
+    fn remove(&self, rel: &str) -> Result<(), StorageError> {
+        let path = self.root.join(rel);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(StorageError::io("remove", Self::url_of(&path), e))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn url(&self, rel: &str) -> String {
         Self::url_of(&self.root.join(rel))
     }

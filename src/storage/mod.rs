@@ -116,6 +116,10 @@ pub trait OutputStore: Send + Sync {
     fn abort(&self) -> Result<(), StorageError>;
     /// Writes a small object (manifest, rejects index) atomically.
     fn put_atomic(&self, rel: &str, bytes: &[u8]) -> Result<(), StorageError>;
+    /// Removes the published object `rel` (the done-flag, before a run replaces what it
+    /// vouched for); once this returns, readers no longer see it. A missing object is not
+    /// an error.
+    fn remove(&self, rel: &str) -> Result<(), StorageError>;
     /// The URL of `rel`, for messages and the manifest.
     fn url(&self, rel: &str) -> String;
 }

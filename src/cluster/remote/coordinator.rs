@@ -5,6 +5,7 @@
 //! Every decision (which task, retries, stale reports, sending a worker away) is the
 //! [`Scheduler`]'s, in `schedule.rs`.
 
+use std::collections::BTreeMap;
 use std::io::{self, BufReader, BufWriter};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::schedule::{Assignment, Locality, Next, Scheduler};
+use super::schedule::{Assignment, FailedAttempt, Locality, Next, Scheduler, WorkerTally};
 use super::wire::{
     constant_time_eq, hmac_sha256_hex, random_hex, read_msg, write_msg, ToCoordinator, ToWorker,
     WorkerSetup,
@@ -108,6 +109,12 @@ impl Coordinator {
     /// Tasks placed on one of their preferred hosts, of those that had preferred hosts.
     pub fn locality(&self) -> Locality {
         self.shared.state.lock().locality()
+    }
+
+    /// What each worker did so far (by worker id) and the run's first failed attempts.
+    pub fn activity(&self) -> (BTreeMap<String, WorkerTally>, Vec<FailedAttempt>) {
+        let s = self.shared.state.lock();
+        (s.tallies().clone(), s.failed_attempts().to_vec())
     }
 
     /// How many workers the work in sight can use: `fleet` while more batches may come,

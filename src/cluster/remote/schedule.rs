@@ -14,7 +14,7 @@
 //! retried, on another worker while there are several, up to [`MAX_ATTEMPTS`]; a worker that
 //! failed [`MAX_WORKER_FAILURES`] attempts is told to shut down.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::cluster::ClusterError;
@@ -24,6 +24,8 @@ use crate::task::{Task, TaskOutput};
 pub const MAX_ATTEMPTS: u32 = 4;
 /// Failed attempts after which a worker is sent away.
 pub const MAX_WORKER_FAILURES: u32 = 3;
+/// Failed attempts kept for the status page (the first ones: they name the first cause).
+pub const FAILED_ATTEMPTS_KEPT: usize = 50;
 
 /// Where one task of the batch stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +74,25 @@ pub enum Next {
     Shutdown,
 }
 
+/// What one worker did over the whole run (every batch), kept after it disconnects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerTally {
+    /// Attempts it finished and that were accepted.
+    pub tasks_done: u64,
+    /// Attempts that failed on it, reported or lost with its connection.
+    pub task_failures: u64,
+}
+
+/// A task attempt that failed, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedAttempt {
+    /// `map task 3`, `reduce task 1 (a.example.com/…)`.
+    pub task: String,
+    pub attempt: u32,
+    pub worker: String,
+    pub reason: String,
+}
+
 /// Tasks placed on one of their preferred hosts, of those that had preferred hosts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Locality {
@@ -99,6 +120,10 @@ pub struct Scheduler {
     aborted: Option<String>,
     /// In the last batch: idle workers beyond the unfinished tasks are sent away.
     draining: bool,
+    /// Per worker id, over the run.
+    tallies: BTreeMap<String, WorkerTally>,
+    /// The first [`FAILED_ATTEMPTS_KEPT`] failed attempts of the run.
+    failed_attempts: Vec<FailedAttempt>,
 }
 
 fn preferred_hosts(task: &Task) -> &[String] {
@@ -118,6 +143,8 @@ impl Scheduler {
             closing: false,
             aborted: None,
             draining: false,
+            tallies: BTreeMap::new(),
+            failed_attempts: Vec::new(),
         }
     }
 
@@ -127,6 +154,7 @@ impl Scheduler {
             return false;
         }
         self.workers.insert(worker.to_string(), 0);
+        self.tallies.entry(worker.to_string()).or_default();
         true
     }
 
@@ -266,6 +294,10 @@ impl Scheduler {
             tracing::debug!(task, attempt, worker, "ignoring a stale task report");
             return None;
         }
+        self.tallies
+            .entry(worker.to_string())
+            .or_default()
+            .tasks_done += 1;
         let b = self.batch.as_mut()?;
         b.remaining -= 1;
         let slot = &mut b.slots[task];
@@ -326,6 +358,18 @@ impl Scheduler {
             return;
         };
         let slot = &mut b.slots[task];
+        self.tallies
+            .entry(worker.to_string())
+            .or_default()
+            .task_failures += 1;
+        if self.failed_attempts.len() < FAILED_ATTEMPTS_KEPT {
+            self.failed_attempts.push(FailedAttempt {
+                task: slot.task.describe(),
+                attempt,
+                worker: worker.to_string(),
+                reason: error.clone(),
+            });
+        }
         slot.attempt += 1;
         slot.avoid.insert(worker.to_string());
         tracing::warn!(task = %slot.task.describe(), attempt, worker, %error, "task attempt failed");
@@ -382,6 +426,16 @@ impl Scheduler {
 
     pub fn locality(&self) -> Locality {
         self.locality
+    }
+
+    /// What each worker that ever connected did, by worker id.
+    pub fn tallies(&self) -> &BTreeMap<String, WorkerTally> {
+        &self.tallies
+    }
+
+    /// The run's first failed attempts, in order.
+    pub fn failed_attempts(&self) -> &[FailedAttempt] {
+        &self.failed_attempts
     }
 
     /// Attempts running now.
@@ -518,6 +572,19 @@ mod tests {
         assert!(!s.busy());
         let outputs = s.finish_batch().unwrap().unwrap();
         assert_eq!(outputs, vec![output(0), output(1)]);
+        // What each worker did, for the status page.
+        let tally = |w: &str| s.tallies()[w];
+        assert_eq!((tally("a").tasks_done, tally("a").task_failures), (0, 1));
+        assert_eq!((tally("b").tasks_done, tally("b").task_failures), (2, 0));
+        assert_eq!(
+            s.failed_attempts(),
+            &[FailedAttempt {
+                task: "map task 0".into(),
+                attempt: 0,
+                worker: "a".into(),
+                reason: "disk".into(),
+            }]
+        );
     }
 
     #[test]
@@ -574,6 +641,9 @@ mod tests {
         // A duplicate of the accepted report changes nothing either.
         assert!(s.done("b", 0, 1, output(9)).is_none());
         assert_eq!(s.finish_batch().unwrap().unwrap(), vec![output(0)]);
+        // Stale reports count neither as done nor as failed attempts.
+        assert_eq!(s.tallies()["b"].tasks_done, 1);
+        assert_eq!(s.failed_attempts().len(), 1);
     }
 
     #[test]

@@ -499,6 +499,15 @@ impl OutputStore for HdfsOutput {
         self.commit(&[obj])
     }
 
+    fn remove(&self, rel: &str) -> Result<(), StorageError> {
+        let (nn, root, _) = self.namenode()?;
+        let path = child(&root, rel);
+        match nn.call(nn.client.delete(&path, false)) {
+            Ok(_) | Err(HdfsFailure::NotFound) => Ok(()),
+            Err(f) => Err(op_error("remove", &nn.url(&path), f)),
+        }
+    }
+
     /// `hdfs://<authority>/<root>/<rel>`, with the authority of `fs.defaultFS` filled in for
     /// `hdfs:///` roots when the configuration names one.
     fn url(&self, rel: &str) -> String {

@@ -239,6 +239,21 @@ impl OutputStore for S3Output {
             .map_err(|e| self.storage_err(rel, e))
     }
 
+    /// DeleteObject: S3 answers 204 for a missing key too; a NoSuchKey answer (some
+    /// S3-compatible servers) counts as removed.
+    fn remove(&self, rel: &str) -> Result<(), StorageError> {
+        let key = self.inner.key(rel);
+        match self
+            .inner
+            .client
+            .execute(&Call::new("DeleteObject", "DELETE", &key))
+        {
+            Ok(_) => Ok(()),
+            Err(ObjectError::Request { code, .. }) if code == "NoSuchKey" => Ok(()),
+            Err(e) => Err(self.storage_err(rel, e)),
+        }
+    }
+
     fn url(&self, rel: &str) -> String {
         self.inner.client.url(&self.inner.key(rel))
     }
