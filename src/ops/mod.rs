@@ -40,7 +40,7 @@ pub enum OpsCommand {
     #[command(subcommand)]
     Yarn(YarnCommand),
     /// Show the report of one application.
-    Status(AppArgs),
+    Status(StatusArgs),
     /// Kill an application (waits until the ResourceManager confirms).
     Kill(AppArgs),
 }
@@ -60,6 +60,9 @@ pub struct NodesArgs {
     /// Include nodes in every state, not only RUNNING.
     #[arg(long)]
     pub all: bool,
+    /// Print a JSON array of nodes instead of the table.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub hadoop: HadoopArgs,
 }
@@ -79,6 +82,9 @@ pub struct AppsArgs {
     /// Every state.
     #[arg(long, conflicts_with = "states")]
     pub all: bool,
+    /// Print a JSON array of application reports instead of the table.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub hadoop: HadoopArgs,
 }
@@ -92,14 +98,24 @@ pub struct AppArgs {
     pub hadoop: HadoopArgs,
 }
 
+/// `filex status APP_ID`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Print the report as one JSON object (exit 0 whatever the application's state).
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Runs one operator command.
 pub fn run(command: OpsCommand) -> anyhow::Result<ExitCode> {
     let hadoop = match &command {
         OpsCommand::Yarn(YarnCommand::Nodes(a)) => a.hadoop.clone(),
         OpsCommand::Yarn(YarnCommand::Apps(a)) => a.hadoop.clone(),
-        OpsCommand::Status(a) | OpsCommand::Kill(a) => a.hadoop.clone(),
+        OpsCommand::Status(StatusArgs { app: a, .. }) | OpsCommand::Kill(a) => a.hadoop.clone(),
     };
-    if let OpsCommand::Status(a) | OpsCommand::Kill(a) = &command {
+    if let OpsCommand::Status(StatusArgs { app: a, .. }) | OpsCommand::Kill(a) = &command {
         parse_app_id(&a.app_id)?;
     }
     let config = hadoop.conf.load()?;
@@ -143,7 +159,11 @@ async fn execute(rm: &ApplicationClient, command: OpsCommand) -> anyhow::Result<
         OpsCommand::Yarn(YarnCommand::Nodes(a)) => {
             let states: &[NodeState] = if a.all { &[] } else { &[NodeState::Running] };
             let nodes = rm.get_cluster_nodes(states).await?;
-            out.push_str(&render::nodes(&nodes));
+            out.push_str(&if a.json {
+                render::nodes_json(&nodes)
+            } else {
+                render::nodes(&nodes)
+            });
             ExitCode::SUCCESS
         }
         OpsCommand::Yarn(YarnCommand::Apps(a)) => {
@@ -172,14 +192,22 @@ async fn execute(rm: &ApplicationClient, command: OpsCommand) -> anyhow::Result<
             };
             let mut apps = rm.get_applications(&filter).await?;
             apps.sort_by_key(|r| r.application_id);
-            out.push_str(&render::apps(&apps, &states, &a.types));
+            out.push_str(&if a.json {
+                render::apps_json(&apps)
+            } else {
+                render::apps(&apps, &states, &a.types)
+            });
             ExitCode::SUCCESS
         }
-        OpsCommand::Status(a) => {
+        OpsCommand::Status(StatusArgs { app: a, json }) => {
             let id = parse_app_id(&a.app_id)?;
             match rm.get_application_report(id).await {
                 Ok(r) => {
-                    out.push_str(&render::report(&r));
+                    out.push_str(&if json {
+                        render::report_json(&r)
+                    } else {
+                        render::report(&r)
+                    });
                     ExitCode::SUCCESS
                 }
                 Err(e) if e.remote().is_some_and(|r| r.is_application_not_found()) => {
