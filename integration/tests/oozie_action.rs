@@ -354,7 +354,10 @@ fn the_example_workflow_and_coordinator_follow_oozies_schemas() {
     // The launcher lands in ${launcherQueue}, the filex application in ${queueName}.
     let workflow = fs::read_to_string(examples.join("workflow.xml")).unwrap();
     let conf = action_properties(&workflow);
-    for key in ["oozie.launcher.mapred.job.queue.name", "mapred.job.queue.name"] {
+    for key in [
+        "oozie.launcher.mapred.job.queue.name",
+        "mapred.job.queue.name",
+    ] {
         assert_eq!(
             conf.get(key).map(String::as_str),
             Some("${launcherQueue}"),
