@@ -31,8 +31,10 @@ from airflow import DAG
 
 try:  # Airflow 3 (apache-airflow-providers-standard)
     from airflow.providers.standard.sensors.time_delta import TimeDeltaSensor
+    from airflow.sdk import CronDataIntervalTimetable
 except ImportError:  # Airflow 2
     from airflow.sensors.time_delta import TimeDeltaSensor
+    from airflow.timetables.interval import CronDataIntervalTimetable
 
 from filex_airflow import FilexSubmitOperator, filex_manifest_outlet
 
@@ -56,7 +58,8 @@ def fusion_dag(dag_id: str, wait: timedelta, description: str) -> DAG:
     with DAG(
         dag_id=dag_id,
         description=description,
-        schedule="@hourly",
+        # One-hour data intervals: Airflow 3's "@hourly" has none (a point in time).
+        schedule=CronDataIntervalTimetable("@hourly", timezone="UTC"),
         start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
         catchup=True,
         max_active_runs=4,

@@ -132,6 +132,16 @@ def dags_test_env(corpus, dag_id: str, sets: list[str] = (), extra=None) -> dict
 
 
 def dags_test(corpus, dag_id: str, sets: list[str] = (), extra=None) -> subprocess.CompletedProcess:
+    if extra and extra.get("FILEX_IT_OUTLET"):
+        # `dags test` does not write the DAG to the metadata DB, and Airflow drops events of
+        # outlets it has no record of: register the DAG and its outlet first.
+        subprocess.run(
+            [airflow_cli(), "dags", "reserialize"],
+            env=dags_test_env(corpus, dag_id, sets, extra),
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     return subprocess.run(
         [airflow_cli(), "dags", "test", dag_id, LOGICAL_DATE],
         env=dags_test_env(corpus, dag_id, sets, extra),

@@ -17,6 +17,7 @@ import pendulum
 from airflow import DAG
 
 from filex_airflow import FilexRunOperator, FilexSubmitOperator, filex_manifest_outlet
+from filex_airflow.compat import CronDataIntervalTimetable
 
 outlet = os.environ.get("FILEX_IT_OUTLET", "").split()
 common = dict(
@@ -30,7 +31,8 @@ common = dict(
 
 with DAG(
     dag_id=os.environ.get("FILEX_IT_DAG_ID", "filex_it"),
-    schedule="@hourly",
+    # Hourly data intervals in Airflow 2 and 3 alike (3's "@hourly" has none).
+    schedule=CronDataIntervalTimetable("@hourly", timezone="UTC"),
     start_date=pendulum.datetime(2026, 9, 1, tz="UTC"),
     catchup=False,
     default_args={"retries": 0, "execution_timeout": timedelta(minutes=10)},
