@@ -78,6 +78,7 @@ cleanup() {
 }
 trap cleanup EXIT
 eval "$("$ROOT/scripts/cluster.sh" env)"
+failed=()
 
 if [[ "$WHAT" == airflow || "$WHAT" == all ]]; then
   for airflow in "${AIRFLOWS[@]}"; do
@@ -89,12 +90,22 @@ if [[ "$WHAT" == airflow || "$WHAT" == all ]]; then
     export AIRFLOW_HOME="$DIR/airflow-home-$version"
     mkdir -p "$AIRFLOW_HOME"
     t0=$(now)
-    (cd "$ROOT/integration/airflow" && "$venv/bin/python" -m pytest -q -p no:cacheprovider tests)
-    echo "Airflow $version tests took $(($(now) - t0)) s"
+    # Both versions run even when the first fails; the script fails at the end.
+    if (cd "$ROOT/integration/airflow" && "$venv/bin/python" -m pytest -q -p no:cacheprovider tests); then
+      echo "Airflow $version tests took $(($(now) - t0)) s"
+    else
+      echo "Airflow $version tests FAILED after $(($(now) - t0)) s"
+      failed+=("airflow $version")
+    fi
   done
 fi
 
 if [[ "$WHAT" == oozie || "$WHAT" == all ]]; then
   step "Oozie: shell action against the mini cluster, schemas"
-  cargo test -p filex-integration --test oozie_action -- --test-threads=1
+  cargo test -p filex-integration --test oozie_action -- --test-threads=1 || failed+=(oozie)
+fi
+
+if ((${#failed[@]})); then
+  echo "failed: ${failed[*]}" >&2
+  exit 1
 fi
