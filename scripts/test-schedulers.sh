@@ -5,10 +5,12 @@
 #
 #   scripts/test-schedulers.sh [airflow|oozie|all]     (default: all)
 #
-# Installs what it needs: a Python venv under target/schedulers/ with uv and the pinned
-# Airflow set (integration/airflow/constraints.txt: apache-airflow 2.10.5 and its
-# dependencies, pytest), reinstalled only when the constraints change; a SQLite Airflow
-# metadata DB in target/schedulers/airflow-home. Builds target/debug/filex with the test
+# Installs what it needs: one Python venv per Airflow under target/schedulers/ with uv and a
+# pinned set (integration/airflow/constraints-airflow-2.10.txt: apache-airflow 2.10.5;
+# constraints-airflow-3.3.txt: apache-airflow 3.3.2; each with its dependencies and pytest),
+# reinstalled only when its constraints or the package's pyproject.toml change; a SQLite
+# Airflow metadata DB per venv in target/schedulers/airflow-home-<version>. The Airflow
+# tests run in both, 2.10 first. Builds target/debug/filex with the test
 # hooks (--features fault-injection; FILEX_BIN overrides). Uses the running mini cluster,
 # or starts it and stops it afterwards.
 #
@@ -22,18 +24,20 @@ case "$WHAT" in airflow | oozie | all) ;; *) echo "usage: $0 [airflow|oozie|all]
 
 UV_VERSION=0.13.8
 DIR="$ROOT/target/schedulers"
-VENV="$DIR/venv"
-CONSTRAINTS="$ROOT/integration/airflow/constraints.txt"
+# Airflow version and its constraints file (integration/airflow/), one venv each.
+AIRFLOWS=("2.10.5 constraints-airflow-2.10.txt" "3.3.2 constraints-airflow-3.3.txt")
 
 step() { printf '\n==> %s\n' "$*"; }
 now() { date +%s; }
 
+# install_airflow VERSION CONSTRAINTS VENV
 install_airflow() {
-  local stamp="$VENV/.filex-constraints"
+  local version="$1" constraints="$ROOT/integration/airflow/$2" venv="$3"
+  local stamp="$venv/.filex-constraints"
   local want
-  want="$(sha256sum "$CONSTRAINTS" "$ROOT/integration/airflow/pyproject.toml" | sha256sum | cut -c1-16)"
-  if [[ -x "$VENV/bin/airflow" && "$(cat "$stamp" 2>/dev/null)" == "$want" ]]; then
-    echo "venv up to date ($VENV)"
+  want="$(sha256sum "$constraints" "$ROOT/integration/airflow/pyproject.toml" | sha256sum | cut -c1-16)"
+  if [[ -x "$venv/bin/airflow" && "$(cat "$stamp" 2>/dev/null)" == "$want" ]]; then
+    echo "venv up to date ($venv)"
     return
   fi
   local python="${PYTHON:-}"
@@ -42,17 +46,17 @@ install_airflow() {
   fi
   local t0
   t0=$(now)
-  rm -rf "$VENV" "$DIR/airflow-home"
-  "$python" -m venv "$VENV"
-  "$VENV/bin/pip" install -q "uv==$UV_VERSION"
+  rm -rf "$venv" "$DIR/airflow-home-$version"
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install -q "uv==$UV_VERSION"
   # uv resolves and installs the ~140 packages in seconds (pip takes minutes). It uses the
   # system's CA store, as pip does here.
   [[ -f /etc/ssl/certs/ca-certificates.crt ]] && export SSL_CERT_FILE="${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}"
-  UV_NATIVE_TLS=1 UV_CACHE_DIR="$DIR/uv-cache" "$VENV/bin/uv" pip install -q \
-    --python "$VENV/bin/python" -c "$CONSTRAINTS" \
-    "apache-airflow==2.10.5" "pytest==8.3.4" -e "$ROOT/integration/airflow"
+  UV_NATIVE_TLS=1 UV_CACHE_DIR="$DIR/uv-cache" "$venv/bin/uv" pip install -q \
+    --python "$venv/bin/python" -c "$constraints" \
+    "apache-airflow==$version" "pytest==8.3.4" -e "$ROOT/integration/airflow"
   echo "$want" >"$stamp"
-  echo "installed Airflow in $(($(now) - t0)) s"
+  echo "installed Airflow $version in $(($(now) - t0)) s"
 }
 
 FILEX_BIN="${FILEX_BIN:-}"
@@ -74,19 +78,34 @@ cleanup() {
 }
 trap cleanup EXIT
 eval "$("$ROOT/scripts/cluster.sh" env)"
+failed=()
 
 if [[ "$WHAT" == airflow || "$WHAT" == all ]]; then
-  step "Airflow: install (pinned, into $VENV)"
-  install_airflow
-  export AIRFLOW_HOME="$DIR/airflow-home"
-  mkdir -p "$AIRFLOW_HOME"
-  step "Airflow: operator tests and a real Airflow against the mini cluster"
-  t0=$(now)
-  (cd "$ROOT/integration/airflow" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests)
-  echo "Airflow tests took $(($(now) - t0)) s"
+  for airflow in "${AIRFLOWS[@]}"; do
+    read -r version constraints <<<"$airflow"
+    venv="$DIR/venv-airflow-$version"
+    step "Airflow $version: install (pinned, into $venv)"
+    install_airflow "$version" "$constraints" "$venv"
+    step "Airflow $version: operator tests and a real Airflow against the mini cluster"
+    export AIRFLOW_HOME="$DIR/airflow-home-$version"
+    mkdir -p "$AIRFLOW_HOME"
+    t0=$(now)
+    # Both versions run even when the first fails; the script fails at the end.
+    if (cd "$ROOT/integration/airflow" && "$venv/bin/python" -m pytest -q -p no:cacheprovider tests); then
+      echo "Airflow $version tests took $(($(now) - t0)) s"
+    else
+      echo "Airflow $version tests FAILED after $(($(now) - t0)) s"
+      failed+=("airflow $version")
+    fi
+  done
 fi
 
 if [[ "$WHAT" == oozie || "$WHAT" == all ]]; then
   step "Oozie: shell action against the mini cluster, schemas"
-  cargo test -p filex-integration --test oozie_action -- --test-threads=1
+  cargo test -p filex-integration --test oozie_action -- --test-threads=1 || failed+=(oozie)
+fi
+
+if ((${#failed[@]})); then
+  echo "failed: ${failed[*]}" >&2
+  exit 1
 fi

@@ -386,6 +386,23 @@ fn oozie_client_jar() -> PathBuf {
     jar
 }
 
+/// The `<name>`/`<value>` pairs of the `<property>` elements of a workflow's action
+/// configuration, comments left out.
+fn action_properties(xml: &str) -> BTreeMap<String, String> {
+    let inner = |s: &str, tag: &str| -> Option<String> {
+        let (_, rest) = s.split_once(&format!("<{tag}>"))?;
+        let (value, _) = rest.split_once(&format!("</{tag}>"))?;
+        Some(value.trim().to_string())
+    };
+    xml.split("<property>")
+        .skip(1)
+        .filter_map(|p| {
+            let p = p.split("</property>").next()?;
+            Some((inner(p, "name")?, inner(p, "value")?))
+        })
+        .collect()
+}
+
 #[test]
 fn the_example_workflow_and_coordinator_follow_oozies_schemas() {
     let jar = oozie_client_jar();
@@ -414,6 +431,28 @@ fn the_example_workflow_and_coordinator_follow_oozies_schemas() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // The launcher lands in ${launcherQueue}, the filex application in ${queueName}.
+    let workflow = fs::read_to_string(examples.join("workflow.xml")).unwrap();
+    let conf = action_properties(&workflow);
+    for key in [
+        "oozie.launcher.mapred.job.queue.name",
+        "mapred.job.queue.name",
+    ] {
+        assert_eq!(
+            conf.get(key).map(String::as_str),
+            Some("${launcherQueue}"),
+            "{key} in workflow.xml: {conf:?}"
+        );
+    }
+    let args: Vec<&str> = workflow
+        .split("<argument>")
+        .skip(1)
+        .filter_map(|a| a.split_once("</argument>").map(|(v, _)| v))
+        .collect();
+    assert!(
+        args.windows(2).any(|w| w == ["--queue", "${queueName}"]),
+        "filex submit --queue ${{queueName}}: {args:?}"
+    );
     // job.properties names every parameter the two files use.
     let props = fs::read_to_string(examples.join("job.properties")).unwrap();
     let defined: Vec<&str> = props

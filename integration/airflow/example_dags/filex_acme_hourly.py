@@ -10,9 +10,15 @@ Two DAGs over the same job file:
   deliver late (Aliyun, CloudFront: up to 24 h). The re-run replaces each hour's files and
   manifest; nothing is duplicated.
 
-Deploy: ``pip install filex-airflow`` (integration/airflow) on the workers, put the ``filex``
-binary on their PATH, and point FILEX_ACME_JOB at the job file and HADOOP_CONF_DIR at the
-cluster's configuration.
+The fusion is deferrable: ``filex submit --detach``, then the triggerer polls the application,
+so an hour on YARN holds no worker slot. Both DAGs name the job's manifests as their outlet
+(``<output root>/_manifests/acme-hourly``): a DAG with ``schedule=[ACME_MANIFESTS]`` runs
+after each published hour, and its triggering event's ``extra["manifest"]`` names the hour.
+
+Deploy: ``pip install filex-airflow`` (integration/airflow) on the workers and the triggerer,
+put the ``filex`` binary there, create the ``filex_default`` connection (type ``filex``:
+binary, Hadoop conf dir, queue), point FILEX_ACME_JOB at the job file and
+FILEX_ACME_OUTPUT_ROOT at its ``[output] root``.
 """
 
 from __future__ import annotations
@@ -25,21 +31,25 @@ from airflow import DAG
 
 try:  # Airflow 3 (apache-airflow-providers-standard)
     from airflow.providers.standard.sensors.time_delta import TimeDeltaSensor
+    from airflow.sdk import CronDataIntervalTimetable
 except ImportError:  # Airflow 2
     from airflow.sensors.time_delta import TimeDeltaSensor
+    from airflow.timetables.interval import CronDataIntervalTimetable
 
-from filex_airflow import FilexSubmitOperator
+from filex_airflow import FilexSubmitOperator, filex_manifest_outlet
 
 JOB = os.environ.get("FILEX_ACME_JOB", "/etc/filex/jobs/acme-hourly.toml")
-FILEX = os.environ.get("FILEX_BIN", "filex")
-HADOOP_ENV = {"HADOOP_CONF_DIR": os.environ.get("HADOOP_CONF_DIR", "/etc/hadoop/conf")}
+OUTPUT_ROOT = os.environ.get("FILEX_ACME_OUTPUT_ROOT", "hdfs://namenode:8020/fused/acme")
+#: The job's manifests (its name is `acme-hourly`), for data-aware DAGs downstream.
+ACME_MANIFESTS = filex_manifest_outlet(OUTPUT_ROOT, "acme-hourly")
 
 DEFAULT_ARGS = {
     "owner": "cdn-logs",
     # exit 1 (job failed) and 4 (cluster unreachable) are retried; exit 2 (job file) is not.
     "retries": 3,
     "retry_delay": timedelta(minutes=10),
-    # A stuck hour is killed (on_kill → filex kill) and retried.
+    # A stuck hour fails after an hour and is retried. Deferred, the timeout ends the wait,
+    # not the application: the retry re-attaches to it (filex kill ends it for good).
     "execution_timeout": timedelta(hours=1),
 }
 
@@ -48,7 +58,8 @@ def fusion_dag(dag_id: str, wait: timedelta, description: str) -> DAG:
     with DAG(
         dag_id=dag_id,
         description=description,
-        schedule="@hourly",
+        # One-hour data intervals: Airflow 3's "@hourly" has none (a point in time).
+        schedule=CronDataIntervalTimetable("@hourly", timezone="UTC"),
         start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
         catchup=True,
         max_active_runs=4,
@@ -66,11 +77,13 @@ def fusion_dag(dag_id: str, wait: timedelta, description: str) -> DAG:
             task_id="fuse",
             job=JOB,
             # The window is the run's data interval [start, end): one hour.
+            # Binary, Hadoop conf dir and default queue: the filex_default connection.
             yarn_queue="fusion",
             yarn_tags=["customer:acme"],
             defines={"filex.workers.max": 16},
-            filex_bin=FILEX,
-            env=HADOOP_ENV,
+            deferrable=True,
+            poll_interval=30,
+            outlets=[ACME_MANIFESTS],
         )
         wait_for_shards >> fuse
     return dag

@@ -1,6 +1,9 @@
-"""FilexSubmitOperator in a real Airflow (`airflow dags test`, SQLite metadata DB) against the
-mini cluster (`scripts/cluster.sh start`): a run that succeeds and its retry (same bytes), a
-run that fails (the task fails and filex's message is in the task log), a task killed
+"""The filex operators in a real Airflow (`airflow dags test`, SQLite metadata DB; Airflow 2.10
+and 3) against the mini cluster (`scripts/cluster.sh start`): a run that succeeds and its retry
+(same bytes), a run that fails (the task fails and filex's message is in the task log), the
+deferrable mode (`dags test` runs the trigger in line: success with the same XComs and the
+outlet's event naming the manifest; a failing job fails the task), `FilexRunOperator`
+(embedded), a task killed
 while its application runs (the application ends KILLED), and a retry after the worker died
 without on_kill (it re-attaches to the running application). The last two stall a worker
 through FILEX_FAULT_STALL_AT, so FILEX_BIN must be built with `--features fault-injection`."""
@@ -106,7 +109,14 @@ def corpus(tmp_path_factory):
     hdfs_job = hdfs_job.replace('name = "demo-hourly"', f'name = "airflow-it-{run}"')
     assert f"airflow-it-{run}" in hdfs_job
     (local / "job-hdfs.toml").write_text(hdfs_job)
-    return {"env": env, "job": str(local / "job-hdfs.toml"), "root": root, "name": f"airflow-it-{run}"}
+    return {
+        "env": env,
+        "job": str(local / "job-hdfs.toml"),
+        "root": root,
+        "name": f"airflow-it-{run}",
+        # The job's manifests as an outlet, the output root with the NameNode's address.
+        "outlet": f"{env['FILEX_NAMENODE']}{root}/out airflow-it-{run}",
+    }
 
 
 def dags_test_env(corpus, dag_id: str, sets: list[str] = (), extra=None) -> dict[str, str]:
@@ -122,6 +132,16 @@ def dags_test_env(corpus, dag_id: str, sets: list[str] = (), extra=None) -> dict
 
 
 def dags_test(corpus, dag_id: str, sets: list[str] = (), extra=None) -> subprocess.CompletedProcess:
+    if extra and extra.get("FILEX_IT_OUTLET"):
+        # `dags test` does not write the DAG to the metadata DB, and Airflow drops events of
+        # outlets it has no record of: register the DAG and its outlet first.
+        subprocess.run(
+            [airflow_cli(), "dags", "reserialize"],
+            env=dags_test_env(corpus, dag_id, sets, extra),
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     return subprocess.run(
         [airflow_cli(), "dags", "test", dag_id, LOGICAL_DATE],
         env=dags_test_env(corpus, dag_id, sets, extra),
@@ -133,8 +153,13 @@ def dags_test(corpus, dag_id: str, sets: list[str] = (), extra=None) -> subproce
 
 def task_outcome(dag_id: str) -> tuple[str, dict[str, object]]:
     """(state, xcoms) of the `fuse` task of the run at LOGICAL_DATE, from the metadata DB."""
-    from airflow.models import TaskInstance, XCom
+    from airflow.models import TaskInstance
     from airflow.utils.session import create_session
+
+    try:  # Airflow 3: the table's model; values are stored as JSON
+        from airflow.models.xcom import XComModel as XCom
+    except ImportError:  # Airflow 2.10 hands back the deserialized value on a plain query
+        from airflow.models import XCom
 
     with create_session() as session:
         ti = (
@@ -144,9 +169,33 @@ def task_outcome(dag_id: str) -> tuple[str, dict[str, object]]:
         )
         xcoms = {}
         for x in session.query(XCom).filter(XCom.dag_id == dag_id, XCom.task_id == "fuse"):
-            # Airflow 2.10 hands back the deserialized value on a plain query.
-            xcoms[x.key] = x.value
+            value = x.value
+            if isinstance(value, str) and value.startswith('"'):
+                value = json.loads(value)
+            xcoms[x.key] = value
         return ti.state, xcoms
+
+
+def outlet_events(dag_id: str) -> list[tuple[str, dict]]:
+    """(uri, extra) of every Dataset (Airflow 2) / Asset (Airflow 3) event the DAG emitted."""
+    from airflow.utils.session import create_session
+
+    try:  # Airflow 3
+        from airflow.models.asset import AssetEvent as Event, AssetModel as Model
+
+        key = Event.asset_id
+    except ImportError:  # Airflow 2
+        from airflow.models.dataset import DatasetEvent as Event, DatasetModel as Model
+
+        key = Event.dataset_id
+    with create_session() as session:
+        rows = (
+            session.query(Model.uri, Event.extra)
+            .join(Model, Model.id == key)
+            .filter(Event.source_dag_id == dag_id)
+            .all()
+        )
+        return [(uri, dict(extra or {})) for uri, extra in rows]
 
 
 def partitions(corpus, manifest_url: str) -> dict[str, bytes]:
@@ -175,6 +224,7 @@ def test_a_run_succeeds_and_its_retry_writes_the_same_bytes(corpus):
     assert app_state(corpus["env"], app) == "FINISHED"
     assert f"Submitted application {app}" in log, "filex's output streams into the task log"
     assert str(xcoms["manifest"]).endswith(".json")
+    assert str(xcoms["tracking_url"]).startswith("http"), "behind the task's extra link"
     first = partitions(corpus, xcoms["manifest"])
     first_took = time.monotonic() - started
 
@@ -199,6 +249,60 @@ def test_a_failing_run_fails_the_task_with_filex_message(corpus):
     assert "filex submit exited with 1 (the job failed)" in log, log[-4000:]
     assert "127.0.0.1:9" in log, "filex's diagnostics name the address"
     assert app_state(corpus["env"], xcoms["application_id"]) == "FINISHED"  # FAILED final status
+
+
+def test_a_deferred_run_frees_the_worker_and_succeeds_with_the_same_xcoms(corpus):
+    dag_id = "filex_it_deferred"
+    done = dags_test(
+        corpus, dag_id, extra={"FILEX_IT_DEFERRABLE": "1", "FILEX_IT_OUTLET": corpus["outlet"]}
+    )
+    log = done.stdout + done.stderr
+    state, xcoms = task_outcome(dag_id)
+    assert state == "success", log[-4000:]
+    app = xcoms["application_id"]
+    assert xcoms["return_value"] == app
+    assert f"Deferring until application {app} ends" in log, log[-4000:]
+    assert "detached; follow it with: filex status" in log, "submitted with --detach"
+    assert app_state(corpus["env"], app) == "FINISHED"
+    assert str(xcoms["tracking_url"]).startswith("http"), xcoms
+    assert partitions(corpus, xcoms["manifest"]), "the manifest of the window"
+    # The outlet's event names the window's manifest.
+    uri = corpus["outlet"].replace(" ", "/_manifests/")
+    events = outlet_events(dag_id)
+    assert [u for u, _ in events] == [uri], events
+    assert events[0][1]["manifest"] == xcoms["manifest"]
+    assert events[0][1]["application_id"] == app
+
+
+def test_a_deferred_run_that_fails_fails_the_task(corpus):
+    dag_id = "filex_it_deferred_fail"
+    done = dags_test(
+        corpus,
+        dag_id,
+        ["source.0.shards=hdfs://127.0.0.1:9/nowhere/%Y%m%d/%H%M/*.gz"],
+        extra={"FILEX_IT_DEFERRABLE": "1", "FILEX_IT_OUTLET": corpus["outlet"]},
+    )
+    log = done.stdout + done.stderr
+    state, xcoms = task_outcome(dag_id)
+    assert state == "failed", log[-4000:]
+    app = xcoms["application_id"]
+    assert f"application {app} ended FINISHED FAILED (the job failed)" in log, log[-4000:]
+    assert "127.0.0.1:9" in log, "the diagnostics reach the task log"
+    assert outlet_events(dag_id) == [], "no event for a window that did not publish"
+
+
+def test_the_run_operator_fuses_the_window_in_the_worker(corpus):
+    dag_id = "filex_it_run"
+    done = dags_test(
+        corpus, dag_id, extra={"FILEX_IT_OPERATOR": "run", "FILEX_IT_OUTLET": corpus["outlet"]}
+    )
+    log = done.stdout + done.stderr
+    state, xcoms = task_outcome(dag_id)
+    assert state == "success", log[-4000:]
+    assert "application_id" not in xcoms, "embedded: no YARN application"
+    assert xcoms["return_value"] == xcoms["manifest"]
+    assert partitions(corpus, xcoms["manifest"])
+    assert [e["manifest"] for _, e in outlet_events(dag_id)] == [xcoms["manifest"]]
 
 
 class Running:
