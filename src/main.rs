@@ -18,6 +18,7 @@ use filex::driver::{self, RunOptions};
 use filex::exit;
 use filex::job::{Job, JobError};
 use filex::settings::{self, SettingsError};
+use filex::storage::object::hadoop::without_secrets;
 use filex::task::Progress;
 
 fn main() -> ExitCode {
@@ -88,7 +89,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let conf = settings::install(args.conf.load()?);
             // Worker processes read the same configuration, -D included.
             let _child_conf = (args.workers > 0 && args.conf.is_given())
-                .then(|| settings::ChildConf::export(&conf))
+                .then(|| settings::ChildConf::export(&without_secrets(&conf)))
                 .transpose()
                 .context("cannot write the configuration for the worker processes")?;
             let job = Arc::new(load_job(&args.job)?);
@@ -159,11 +160,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker(args) => {
-            let secret = match &args.secret_file {
-                Some(f) => std::fs::read_to_string(f)
-                    .with_context(|| format!("cannot read {}", f.display()))?,
-                None => filex::application::secret_from_credentials()?,
-            };
+            let creds = filex::cluster::handoff::read(args.credentials_file.as_deref())?;
+            let secret = filex::cluster::handoff::accept(&creds)?;
             let host = args.host.unwrap_or_else(local_host_name);
             let opts = filex::cluster::remote::WorkerOptions {
                 coordinator: args.connect,

@@ -272,7 +272,8 @@ impl ConfArgs {
 
 /// The effective configuration where child processes (`filex run --workers`) read it: one
 /// `core-site.xml` in a private directory (mode 700, the file 600) that becomes their
-/// `HADOOP_CONF_DIR`, as the YARN containers get theirs. Removed on drop.
+/// `HADOOP_CONF_DIR`, as the YARN containers get theirs. Removed on drop. Give it a
+/// configuration without secrets (`storage::object::hadoop::without_secrets`).
 pub struct ChildConf {
     dir: PathBuf,
 }

@@ -163,6 +163,19 @@ fn run_filex_env(
     creds: Option<(&str, &str)>,
     envs: &[(&str, &str)],
 ) -> (Output, u64) {
+    run_filex_watched(job, args, sets, s3, creds, envs, &mut |_| {})
+}
+
+/// As [`run_filex_env`], calling `watch` with the child's pid at every poll while it runs.
+fn run_filex_watched(
+    job: &Path,
+    args: &[&str],
+    sets: &[String],
+    s3: &S3Env,
+    creds: Option<(&str, &str)>,
+    envs: &[(&str, &str)],
+    watch: &mut dyn FnMut(u32),
+) -> (Output, u64) {
     let mut cmd = Command::new(filex_bin());
     cmd.arg("run").arg(job).arg("--no-progress").args(args);
     for s in sets {
@@ -177,6 +190,8 @@ fn run_filex_env(
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("AWS_ENDPOINT_URL_S3")
+        // The test's own copy of the secret is not filex's business.
+        .env_remove("FILEX_S3_SECRET_ACCESS_KEY")
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -208,6 +223,7 @@ fn run_filex_env(
                 peak_kib = peak_kib.max(kib);
             }
         }
+        watch(pid);
         match child.try_wait().expect("wait filex") {
             Some(s) => break s,
             None if started.elapsed() > RUN_DEADLINE => {
@@ -715,6 +731,142 @@ fn s3_worker_processes_stage_and_the_driver_commits() {
     assert_same_objects(&s3, &prefix, &want);
     assert_manifest_last(&s3, &prefix);
     assert_eq!(open_uploads(&s3), before, "multipart uploads left open");
+}
+
+/// A process seen while it ran: its argv and environment as `/proc` shows them.
+struct SeenProcess {
+    pid: u32,
+    cmdline: Vec<u8>,
+    environ: Vec<u8>,
+}
+
+/// The live children of `parent` (from `/proc/<pid>/stat`'s ppid field).
+fn children_of(parent: u32) -> Vec<SeenProcess> {
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may hold spaces, so split after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid != Some(parent) {
+            continue;
+        }
+        let (Ok(cmdline), Ok(environ)) = (
+            fs::read(format!("/proc/{pid}/cmdline")),
+            fs::read(format!("/proc/{pid}/environ")),
+        ) else {
+            continue;
+        };
+        out.push(SeenProcess {
+            pid,
+            cmdline,
+            environ,
+        });
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    find(hay, needle).is_some()
+}
+
+#[test]
+fn s3_worker_processes_get_the_credentials_in_a_file_not_argv_or_environment() {
+    // `filex run --workers 2` with the credentials in its environment: the worker processes
+    // write the same objects, with the credentials handed in a mode-600 credentials file
+    // named on their command line; neither their argv nor their environment holds the
+    // secret, and the file is gone after the run.
+    let s3 = s3env();
+    let corpus = Corpus::gen("handed", &[]);
+    let (_, want) = local_output(&corpus, "handed", &[], &[]);
+    let prefix = unique("handed");
+    let before = open_uploads(&s3);
+    let sets = vec![format!("output.root=s3a://{}/{prefix}", s3.bucket)];
+    let secret = s3.secret.as_bytes().to_vec();
+    let mut workers: BTreeMap<u32, SeenProcess> = BTreeMap::new();
+    let mut credential_files: BTreeMap<PathBuf, u32> = BTreeMap::new();
+    let (out, _) = run_filex_watched(
+        &corpus.job(),
+        &["--workers", "2"],
+        &sets,
+        &s3,
+        None,
+        &[("AWS_ENDPOINT_URL", s3.endpoint.as_str())],
+        &mut |pid| {
+            for p in children_of(pid) {
+                let args: Vec<&[u8]> = p.cmdline.split(|b| *b == 0).collect();
+                if args.get(1) != Some(&&b"worker"[..]) {
+                    continue;
+                }
+                if let Some(i) = args.iter().position(|a| *a == b"--credentials-file") {
+                    if let Some(f) = args.get(i + 1) {
+                        let f = PathBuf::from(String::from_utf8_lossy(f).into_owned());
+                        if let Ok(m) = fs::metadata(&f) {
+                            use std::os::unix::fs::PermissionsExt;
+                            credential_files.insert(f, m.permissions().mode() & 0o777);
+                        }
+                    }
+                }
+                workers.insert(p.pid, p);
+            }
+        },
+    );
+    assert!(
+        out.status.success(),
+        "run with worker processes: {}",
+        text(&out)
+    );
+    assert_same_objects(&s3, &prefix, &want);
+    assert_manifest_last(&s3, &prefix);
+    assert_eq!(open_uploads(&s3), before, "multipart uploads left open");
+
+    assert!(
+        !workers.is_empty(),
+        "no worker process of filex run --workers 2 was seen in /proc"
+    );
+    for (pid, w) in &workers {
+        assert!(
+            !contains(&w.cmdline, &secret),
+            "worker {pid}'s argv holds the secret"
+        );
+        assert!(
+            !contains(&w.environ, &secret),
+            "worker {pid}'s environment holds the secret"
+        );
+        assert!(
+            !contains(&w.environ, b"AWS_SECRET_ACCESS_KEY="),
+            "worker {pid} inherited AWS_SECRET_ACCESS_KEY"
+        );
+    }
+    assert!(
+        !credential_files.is_empty(),
+        "the workers' command lines name no --credentials-file"
+    );
+    for (file, mode) in &credential_files {
+        assert_eq!(*mode, 0o600, "{} has mode {mode:o}", file.display());
+        assert!(
+            !file.exists(),
+            "{} left behind after the run",
+            file.display()
+        );
+    }
+    assert!(!contains(&out.stdout, &secret), "stdout holds the secret");
+    assert!(!contains(&out.stderr, &secret), "stderr holds the secret");
+    println!(
+        "checked {} worker processes (argv and environment in /proc) and credentials files {:?}",
+        workers.len(),
+        credential_files.keys().collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@ use super::fleet::{Fleet, FleetConfig};
 use super::spec::AppSpec;
 use super::staging::Staging;
 use super::status::{serve, StatusBoard};
-use super::{secret_from_credentials, SECRET_ALIAS};
+use crate::cluster::handoff;
 use crate::cluster::remote::{Coordinator, CoordinatorConfig};
 use crate::cluster::Cluster;
 use crate::driver::{self, Run};
@@ -32,6 +32,10 @@ const FINAL_TRACKING_URL: &str = "";
 
 /// Runs the application master with the spec file localized in the container.
 pub fn run_am(spec_path: &Path) -> Result<()> {
+    // The secret and the object-store credentials the client put in the AM's credentials;
+    // from here on the output store is opened with those.
+    let handed = handoff::read(None).context("cannot read the container credentials")?;
+    let secret = handoff::accept(&handed)?;
     let spec: AppSpec = serde_json::from_slice(
         &std::fs::read(spec_path)
             .with_context(|| format!("cannot read {}", spec_path.display()))?,
@@ -75,7 +79,21 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
         .context("cannot register with the ResourceManager")?;
     board.mark("am registered", None);
 
-    let outcome = run_job(&spec, &job, &conf, &runtime, &amrm, &board, &host);
+    // The workers get the same credentials, without the AM's tokens (its AMRMToken).
+    let worker_creds = Credentials {
+        tokens: vec![],
+        secrets: handed.secrets,
+    };
+    let ctx = JobContext {
+        spec: &spec,
+        job: &job,
+        conf: &conf,
+        runtime: &runtime,
+        amrm: &amrm,
+        board: &board,
+        host: &host,
+    };
+    let outcome = run_job(&ctx, &secret, &worker_creds);
     board.mark("finished", None);
     let timeline = progress.timeline_text();
     let (local, with_prefs) = *board.locality.lock();
@@ -112,15 +130,28 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
     outcome.map(|_| ())
 }
 
-fn run_job(
-    spec: &AppSpec,
-    job: &Arc<Job>,
-    conf: &Config,
-    runtime: &Arc<tokio::runtime::Runtime>,
-    amrm: &Arc<AmRmClient>,
-    board: &Arc<StatusBoard>,
-    host: &str,
-) -> Result<String> {
+/// What the AM's run of the job works with.
+struct JobContext<'a> {
+    spec: &'a AppSpec,
+    job: &'a Arc<Job>,
+    conf: &'a Config,
+    runtime: &'a Arc<tokio::runtime::Runtime>,
+    amrm: &'a Arc<AmRmClient>,
+    board: &'a Arc<StatusBoard>,
+    host: &'a str,
+}
+
+/// Runs the job with workers that get `worker_creds` (holding `secret`).
+fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Result<String> {
+    let JobContext {
+        spec,
+        job,
+        conf,
+        runtime,
+        amrm,
+        board,
+        host,
+    } = *ctx;
     let scratch_base = match &job.scratch {
         Some(s) => s.clone(),
         None => Location::parse(&format!("{}/scratch", spec.staging), Path::new("/"))?,
@@ -129,12 +160,11 @@ fn run_job(
     let progress = board.progress.clone();
     let mut run = Run::open(job.clone(), run_id, Some(scratch_base), progress)?;
     let memory_per_task = ((spec.worker_memory_mb as f64) * TASK_MEMORY_SHARE) as usize * (1 << 20);
-    let secret = secret_from_credentials()?;
     let config = CoordinatorConfig {
         locality_wait: Duration::from_millis(spec.locality_wait_ms),
         ..CoordinatorConfig::new(
             SocketAddr::from(([0, 0, 0, 0], 0)),
-            secret.clone(),
+            secret.to_string(),
             run.worker_setup(memory_per_task)?,
             spec.workers_max.max(1),
             run.progress.clone(),
@@ -142,10 +172,6 @@ fn run_job(
     };
     let coordinator = Arc::new(Coordinator::start(config)?);
     board.attach(coordinator.clone());
-    let worker_creds = Credentials {
-        tokens: vec![],
-        secrets: vec![(SECRET_ALIAS.to_string(), secret.into_bytes())],
-    };
     let fleet = Fleet::start(FleetConfig {
         amrm: amrm.clone(),
         nm: Arc::new(NmClient::new(yarn::IpcOptions::from_config(conf)?)),

@@ -15,18 +15,20 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use yarn::{
     ApplicationClient, ApplicationFilter, ApplicationId, ApplicationReport, ApplicationState,
-    ApplicationSubmissionContext, Config, Credentials, FinalApplicationStatus, Resource,
+    ApplicationSubmissionContext, Config, FinalApplicationStatus, Resource,
 };
 
 use super::launch::am_context;
 use super::spec::{AppSpec, StagedFile};
 use super::staging::Staging;
-use super::{APPLICATION_TYPE, BINARY, SECRET_ALIAS, SPEC_FILE};
+use super::{APPLICATION_TYPE, BINARY, SPEC_FILE};
+use crate::cluster::handoff;
 use crate::cluster::remote::wire::random_hex;
 use crate::exit;
 use crate::job::Job;
 use crate::settings::{self, Setting};
 use crate::storage::location::Location;
+use crate::storage::object::hadoop::without_secrets;
 
 /// The file the effective configuration is shipped as: the containers' `HADOOP_CONF_DIR` is
 /// their working directory, and every reader of site files reads `core-site.xml`.
@@ -130,6 +132,13 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
     check_cluster_locations(&job).map_err(|e| fail(exit::USAGE, format!("{e:#}")))?;
     let poll =
         settings::client_poll_interval(conf).map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    // Resolved here, where the user's environment, profile and site files are; they travel
+    // only in the AM container's credentials.
+    let object_creds = job
+        .output
+        .spec
+        .object_credentials()
+        .map_err(|e| fail(exit::USAGE, crate::errors::chain(&e)))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -211,7 +220,7 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
             staged(BINARY, staging.put_file(BINARY, &exe)?),
             staged(
                 CONF_FILE,
-                staging.put(CONF_FILE, conf.to_xml().into_bytes())?,
+                staging.put(CONF_FILE, without_secrets(conf).to_xml().into_bytes())?,
             ),
         ];
         let spec = AppSpec {
@@ -231,11 +240,7 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
         let spec_json = serde_json::to_vec_pretty(&spec)?;
         files.push(staged(SPEC_FILE, staging.put(SPEC_FILE, spec_json)?));
 
-        let secret = random_hex(32)?;
-        let creds = Credentials {
-            tokens: vec![],
-            secrets: vec![(SECRET_ALIAS.to_string(), secret.into_bytes())],
-        };
+        let creds = handoff::credentials(&random_hex(32)?, object_creds.as_ref());
         let mut ctx = ApplicationSubmissionContext::new(
             app_id,
             opts.name

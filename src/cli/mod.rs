@@ -152,10 +152,11 @@ pub struct WorkerArgs {
     /// The coordinator's host:port.
     #[arg(long)]
     pub connect: String,
-    /// File holding the shared secret (read, never logged).
+    /// Hadoop credentials file holding the shared secret and the output's object-store
+    /// credentials (read, never logged), as `filex run --workers` writes it.
     #[arg(long, required_unless_present = "secret_from_credentials")]
-    pub secret_file: Option<PathBuf>,
-    /// Read the shared secret from the YARN container credentials.
+    pub credentials_file: Option<PathBuf>,
+    /// Read them from the YARN container credentials (`HADOOP_TOKEN_FILE_LOCATION`).
     #[arg(long)]
     pub secret_from_credentials: bool,
     /// This worker's id.

@@ -2,6 +2,7 @@
 //! outputs back in the same order; this trait is the only place where the embedded mode and
 //! the YARN mode differ.
 
+pub mod handoff;
 pub mod local;
 pub mod process;
 pub mod remote;

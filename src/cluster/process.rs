@@ -2,11 +2,12 @@
 //! `filex worker` processes that connect to it over 127.0.0.1. A task that crashes its
 //! process is retried in another one, and a worker that dies while work remains is replaced
 //! (up to a budget) — the same machinery the YARN application master uses with containers.
+//! Each worker gets the coordinator's secret and the output's object-store credentials in a
+//! credentials file (mode 600, [`super::handoff`]), never in argv or its environment.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,14 +17,22 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use super::handoff;
 use super::remote::wire::random_hex;
 use super::remote::{Coordinator, CoordinatorConfig, WorkerSetup};
 use super::{Cluster, ClusterError};
+use crate::storage::object::Credentials;
 use crate::task::{Progress, Task, TaskOutput};
 
 /// Replacement workers allowed per worker slot over a run.
 const RESPAWNS_PER_SLOT: usize = 2;
 const MONITOR_EVERY: Duration = Duration::from_millis(200);
+/// Environment variables a worker does not inherit: its credentials come in its file.
+const WITHHELD_ENV: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
 
 /// A coordinator and its worker processes.
 pub struct ProcessCluster {
@@ -37,52 +46,58 @@ pub struct ProcessCluster {
 struct Spawner {
     exe: PathBuf,
     addr: SocketAddr,
-    secret_file: PathBuf,
+    credentials_file: PathBuf,
 }
 
 impl Spawner {
     fn spawn(&self, id: usize) -> io::Result<Child> {
-        Command::new(&self.exe)
-            .arg("worker")
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("worker")
             .arg("--connect")
             .arg(self.addr.to_string())
-            .arg("--secret-file")
-            .arg(&self.secret_file)
+            .arg("--credentials-file")
+            .arg(&self.credentials_file)
             .arg("--id")
             .arg(format!("w{id}"))
-            .stdin(Stdio::null())
-            .spawn()
+            .stdin(Stdio::null());
+        for var in WITHHELD_ENV {
+            cmd.env_remove(var);
+        }
+        cmd.spawn()
     }
 }
 
 impl ProcessCluster {
     /// Starts the coordinator and `workers` processes of `exe` (the filex binary), counting
-    /// finished tasks in `progress`.
+    /// finished tasks in `progress`; `object` are the credentials of an object-store output,
+    /// handed to the workers with the secret in a file under `secret_dir`.
     pub fn start(
         exe: &Path,
         workers: usize,
         setup: WorkerSetup,
         progress: Arc<Progress>,
         secret_dir: PathBuf,
+        object: Option<&Credentials>,
     ) -> io::Result<Self> {
         let workers = workers.max(1);
         let secret = random_hex(32)?;
-        fs::create_dir_all(&secret_dir)?;
-        let secret_file = secret_dir.join("worker.secret");
-        fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&secret_file)?
-            .write_all(secret.as_bytes())?;
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&secret_dir)?;
+        }
+        let credentials_file = secret_dir.join("worker.credentials");
+        handoff::write_file(&credentials_file, &handoff::credentials(&secret, object))
+            .map_err(io::Error::other)?;
         let bind = SocketAddr::from(([127, 0, 0, 1], 0));
         let config = CoordinatorConfig::new(bind, secret, setup, workers, progress);
         let coordinator = Arc::new(Coordinator::start(config)?);
         let spawner = Spawner {
             exe: exe.to_path_buf(),
             addr: coordinator.addr(),
-            secret_file,
+            credentials_file,
         };
         let mut children = Vec::with_capacity(workers);
         for id in 0..workers {

@@ -63,6 +63,14 @@ fn start_workers(
     let setup = run.worker_setup(memory_per_task)?;
     let exe = std::env::current_exe().map_err(DriverError::Workers)?;
     let secret_dir = std::env::temp_dir().join(format!("filex-{}-secret", run.id));
-    ProcessCluster::start(&exe, workers, setup, run.progress.clone(), secret_dir)
-        .map_err(DriverError::Workers)
+    let object = run.job.output.spec.object_credentials()?;
+    ProcessCluster::start(
+        &exe,
+        workers,
+        setup,
+        run.progress.clone(),
+        secret_dir,
+        object.as_ref(),
+    )
+    .map_err(DriverError::Workers)
 }

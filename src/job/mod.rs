@@ -256,6 +256,19 @@ impl OutputSpec {
     pub fn open(&self, run_id: &str) -> Result<Arc<dyn OutputStore>, StorageError> {
         storage::object::output_store(&self.root, run_id, self.store.as_ref(), &self.base_dir)
     }
+
+    /// The credentials [`OutputSpec::open`] would use here, for an object-store root (`None`
+    /// for the others): resolved by the process that has them, to be handed to the processes
+    /// that open the output elsewhere (AM, workers) through their credentials files.
+    pub fn object_credentials(&self) -> Result<Option<storage::object::Credentials>, StorageError> {
+        match &self.root {
+            Location::Object { .. } => Ok(Some(
+                storage::object::resolve(&self.root, self.store.as_ref(), &self.base_dir)?
+                    .credentials,
+            )),
+            _ => Ok(None),
+        }
+    }
 }
 
 impl JobFile {

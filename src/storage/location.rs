@@ -1,8 +1,14 @@
 //! Locations: the URLs of the job file (`file:///…`, a plain path, `hdfs://nn:8020/…`,
-//! `hdfs:///…`, `s3://bucket/prefix`) parsed once into a typed value.
+//! `hdfs:///…`, `s3://bucket/prefix`) parsed once into a typed value. Hadoop's `s3a://` is an
+//! alias of `s3://`: both parse to the same [`Location::Object`] with scheme `s3`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// The object-store schemes a location may have.
+const OBJECT_SCHEMES: &[&str] = &["s3", "oss", "cos", "obs", "upyun"];
+/// Other spellings of a scheme: `(alias, scheme)`. Hadoop's S3A connector writes `s3a://`.
+const SCHEME_ALIASES: &[(&str, &str)] = &[("s3a", "s3")];
 
 /// Where a tree of files lives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -52,9 +58,13 @@ impl Location {
             return Ok(Location::Hdfs { authority, path });
         }
         if let Some((scheme, rest)) = url.split_once("://") {
-            if !matches!(scheme, "s3" | "oss" | "cos" | "obs" | "upyun") {
+            let scheme = SCHEME_ALIASES
+                .iter()
+                .find(|(alias, _)| *alias == scheme)
+                .map_or(scheme, |(_, s)| *s);
+            if !OBJECT_SCHEMES.contains(&scheme) {
                 return Err(err(
-                    "unsupported scheme (file, hdfs, s3, oss, cos, obs, upyun)",
+                    "unsupported scheme (file, hdfs, s3 or s3a, oss, cos, obs, upyun)",
                 ));
             }
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -162,6 +172,17 @@ mod tests {
         );
         let s3 = Location::parse("s3://bkt/fused/", base).unwrap();
         assert_eq!(s3.join("a/b.gz").to_string(), "s3://bkt/fused/a/b.gz");
+        assert_eq!(
+            Location::parse("s3a://bkt/fused", base).unwrap(),
+            s3,
+            "s3a:// is an alias of s3://"
+        );
+        assert_eq!(
+            Location::parse("s3a://bkt/fused", base)
+                .unwrap()
+                .to_string(),
+            "s3://bkt/fused"
+        );
         assert!(Location::parse("ftp://x/y", base).is_err());
         assert!(Location::parse("file://relative", base).is_err());
     }

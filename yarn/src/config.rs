@@ -385,6 +385,16 @@ impl Config {
         }
     }
 
+    /// A copy without the keys `drop` selects (site values and overrides alike), for
+    /// shipping a configuration whose secrets travel another way.
+    pub fn without(&self, drop: impl Fn(&str) -> bool) -> Config {
+        let mut c = self.clone();
+        c.props.retain(|k, _| !drop(k));
+        c.overrides.retain(|k, _| !drop(k));
+        c.finals.retain(|k| !drop(k));
+        c
+    }
+
     /// Every resolved key/value (for shipping the config to an AM).
     pub fn iter(&self) -> impl Iterator<Item = (String, String)> + '_ {
         let mut keys: Vec<&String> = self.props.keys().chain(self.overrides.keys()).collect();
@@ -479,6 +489,26 @@ mod tests {
   <property><name>missing</name><value>${nope}/y</value></property>
   <property><name>locked</name><value>one</value><final>true</final></property>
 </configuration>"#;
+
+    #[test]
+    fn without_drops_site_values_and_overrides() {
+        let mut c = Config::defaults();
+        c.add_xml(
+            "<configuration><property><name>a.secret</name><value>s</value><final>true</final></property>\
+             <property><name>a.kept</name><value>k</value></property></configuration>",
+            "test",
+        )
+        .unwrap();
+        c.set("b.secret", "t");
+        let shipped = c.without(|k| k.ends_with(".secret"));
+        assert_eq!(shipped.get("a.kept").as_deref(), Some("k"));
+        assert_eq!(shipped.get("a.secret"), None);
+        assert_eq!(shipped.get("b.secret"), None);
+        let xml = shipped.to_xml();
+        assert!(!xml.contains("secret"), "{xml}");
+        // The original is untouched.
+        assert_eq!(c.get("b.secret").as_deref(), Some("t"));
+    }
 
     #[test]
     fn substitution_and_defaults() {

@@ -1,12 +1,18 @@
 //! Object-store options of the job file (`[output.store]`), the environment users already
-//! set for S3 tools, and credentials.
+//! set for S3 tools, Hadoop's S3A keys, and credentials.
 //!
 //! Precedence, most specific first:
-//! * endpoint: `output.store.endpoint`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, else AWS
-//!   (`https://s3.<region>.amazonaws.com`);
-//! * region: `output.store.region`, `AWS_REGION`, `AWS_DEFAULT_REGION`, else `us-east-1`;
-//! * credentials: `output.store.credentials_file` (an AWS-style INI file; profile
-//!   `output.store.profile`, `AWS_PROFILE` or `default`), else `AWS_ACCESS_KEY_ID` /
+//! * endpoint: `output.store.endpoint`, `fs.s3a.bucket.<b>.endpoint`, `fs.s3a.endpoint`,
+//!   `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, else AWS (`https://s3.<region>.amazonaws.com`);
+//! * region: `output.store.region`, `fs.s3a[.bucket.<b>].endpoint.region`, `AWS_REGION`,
+//!   `AWS_DEFAULT_REGION`, else `us-east-1`;
+//! * path style: `output.store.path_style`, `fs.s3a[.bucket.<b>].path.style.access = true`,
+//!   else path style for an IP address or `localhost` endpoint;
+//! * credentials: those handed to this process by whoever started it (the YARN container's
+//!   credentials, the token file of `filex run --workers`: [`Provided::handed`]), else
+//!   `output.store.credentials_file` (an AWS-style INI file; profile `output.store.profile`,
+//!   `AWS_PROFILE` or `default`), else `fs.s3a.bucket.<b>.access.key`/`secret.key`/
+//!   `session.token`, else `fs.s3a.access.key`/…, else `AWS_ACCESS_KEY_ID` /
 //!   `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, else the shared credentials file
 //!   (`AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`) with the same profile.
 //!
@@ -232,13 +238,46 @@ pub struct Credentials {
 /// Where the credentials came from, for messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CredentialSource {
+    /// Handed to this process with its credentials (container token file).
+    Handed,
+    /// Hadoop's S3A keys; `key` is the access key's name.
+    Hadoop {
+        key: String,
+    },
     Environment,
-    File { path: PathBuf, profile: String },
+    File {
+        path: PathBuf,
+        profile: String,
+    },
+}
+
+/// What the Hadoop configuration says about one bucket (Hadoop's S3A keys, read by
+/// `hadoop.rs`); every field optional.
+#[derive(Clone, Debug, Default)]
+pub struct HadoopDefaults {
+    /// `http(s)://host[:port]`.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// `Some(true)` forces path-style addressing; `None` leaves the default.
+    pub path_style: Option<bool>,
+    /// Credentials with the name of the access key's setting.
+    pub credentials: Option<(Credentials, String)>,
+}
+
+/// What comes from outside the job file and the environment.
+#[derive(Clone, Debug, Default)]
+pub struct Provided {
+    /// Credentials handed to this process by the one that started it; when present, the
+    /// only ones used.
+    pub handed: Option<Credentials>,
+    pub hadoop: HadoopDefaults,
 }
 
 impl fmt::Display for CredentialSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            CredentialSource::Handed => f.write_str("the credentials handed to this process"),
+            CredentialSource::Hadoop { key } => write!(f, "{key} of the Hadoop configuration"),
             CredentialSource::Environment => f.write_str("AWS_ACCESS_KEY_ID from the environment"),
             CredentialSource::File { path, profile } => {
                 write!(f, "profile [{profile}] of {}", path.display())
@@ -349,28 +388,33 @@ fn env_nonempty(env: EnvFn<'_>, key: &str) -> Option<String> {
 }
 
 impl ResolvedConfig {
-    /// Resolves `opts` against the environment; `base_dir` anchors a relative
-    /// `credentials_file`.
+    /// Resolves `opts` against what is `provided` and the environment; `base_dir` anchors a
+    /// relative `credentials_file`.
     pub fn resolve(
         opts: &ObjectStoreOptions,
         env: EnvFn<'_>,
+        provided: &Provided,
         base_dir: &Path,
     ) -> Result<ResolvedConfig, ObjectError> {
         let invalid = |what: String| ObjectError::Config(what);
+        let hadoop = &provided.hadoop;
         let region = opts
             .region
             .clone()
+            .or_else(|| hadoop.region.clone())
             .or_else(|| env_nonempty(env, "AWS_REGION"))
             .or_else(|| env_nonempty(env, "AWS_DEFAULT_REGION"))
             .unwrap_or_else(|| "us-east-1".to_string());
+        let path_style = opts.path_style.or(hadoop.path_style);
         let endpoint = match opts
             .endpoint
             .clone()
+            .or_else(|| hadoop.endpoint.clone())
             .or_else(|| env_nonempty(env, "AWS_ENDPOINT_URL_S3"))
             .or_else(|| env_nonempty(env, "AWS_ENDPOINT_URL"))
         {
-            Some(url) => Endpoint::parse(url.trim(), opts.path_style).map_err(invalid)?,
-            None => Endpoint::aws(&region, opts.path_style),
+            Some(url) => Endpoint::parse(url.trim(), path_style).map_err(invalid)?,
+            None => Endpoint::aws(&region, path_style),
         };
         let part_size = opts.part_size()?;
         let sequential = opts.sequential.unwrap_or(false);
@@ -382,12 +426,16 @@ impl ResolvedConfig {
             .clone()
             .or_else(|| env_nonempty(env, "AWS_PROFILE"))
             .unwrap_or_else(|| "default".to_string());
-        let (credentials, credential_source) = if let Some(file) = &opts.credentials_file {
+        let (credentials, credential_source) = if let Some(c) = &provided.handed {
+            (c.clone(), CredentialSource::Handed)
+        } else if let Some(file) = &opts.credentials_file {
             let path = base_dir.join(file);
             (
                 credentials_from_file(&path, &profile)?,
                 CredentialSource::File { path, profile },
             )
+        } else if let Some((c, key)) = &hadoop.credentials {
+            (c.clone(), CredentialSource::Hadoop { key: key.clone() })
         } else if let (Some(id), Some(secret)) = (
             env_nonempty(env, "AWS_ACCESS_KEY_ID"),
             env_nonempty(env, "AWS_SECRET_ACCESS_KEY"),
@@ -510,6 +558,119 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
+    fn none() -> Provided {
+        Provided::default()
+    }
+
+    fn creds(id: &str, secret: &str) -> Credentials {
+        Credentials {
+            access_key_id: id.into(),
+            secret_access_key: Secret::new(secret.into()),
+            session_token: None,
+        }
+    }
+
+    #[test]
+    fn credential_order_handed_file_hadoop_environment_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("job-creds"),
+            "[default]\naws_access_key_id = FILE\naws_secret_access_key = fsecret\n",
+        )
+        .unwrap();
+        let shared = dir.path().join("shared");
+        std::fs::write(
+            &shared,
+            "[default]\naws_access_key_id = SHARED\naws_secret_access_key = ssecret\n",
+        )
+        .unwrap();
+        let shared = shared.to_string_lossy().into_owned();
+        let env = env_of(&[
+            ("AWS_ACCESS_KEY_ID", "ENV"),
+            ("AWS_SECRET_ACCESS_KEY", "esecret"),
+            ("AWS_SHARED_CREDENTIALS_FILE", &shared),
+        ]);
+        let with_file = ObjectStoreOptions {
+            credentials_file: Some("job-creds".into()),
+            ..Default::default()
+        };
+        let hadoop = HadoopDefaults {
+            credentials: Some((creds("HADOOP", "hsecret"), "fs.s3a.access.key".into())),
+            ..Default::default()
+        };
+        let all = Provided {
+            handed: Some(creds("HANDED", "xsecret")),
+            hadoop: hadoop.clone(),
+        };
+        let id = |opts: &ObjectStoreOptions, env: EnvFn<'_>, p: &Provided| {
+            let c = ResolvedConfig::resolve(opts, env, p, dir.path()).unwrap();
+            (c.credentials.access_key_id, c.credential_source)
+        };
+        assert_eq!(
+            id(&with_file, &env, &all),
+            ("HANDED".into(), CredentialSource::Handed)
+        );
+        let no_handed = Provided {
+            handed: None,
+            hadoop,
+        };
+        assert_eq!(id(&with_file, &env, &no_handed).0, "FILE");
+        assert_eq!(
+            id(&ObjectStoreOptions::default(), &env, &no_handed),
+            (
+                "HADOOP".into(),
+                CredentialSource::Hadoop {
+                    key: "fs.s3a.access.key".into()
+                }
+            )
+        );
+        assert_eq!(id(&ObjectStoreOptions::default(), &env, &none()).0, "ENV");
+        let only_shared = env_of(&[("AWS_SHARED_CREDENTIALS_FILE", &shared)]);
+        assert_eq!(
+            id(&ObjectStoreOptions::default(), &only_shared, &none()).0,
+            "SHARED"
+        );
+    }
+
+    #[test]
+    fn hadoop_defaults_yield_to_the_job_and_beat_the_environment() {
+        let env = env_of(&[
+            ("AWS_ACCESS_KEY_ID", "ENV"),
+            ("AWS_SECRET_ACCESS_KEY", "esecret"),
+            ("AWS_REGION", "env-region"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+        ]);
+        let provided = Provided {
+            handed: None,
+            hadoop: HadoopDefaults {
+                endpoint: Some("https://minio.example:9000".into()),
+                region: Some("hadoop-region".into()),
+                path_style: Some(true),
+                credentials: None,
+            },
+        };
+        let c = ResolvedConfig::resolve(
+            &ObjectStoreOptions::default(),
+            &env,
+            &provided,
+            Path::new("/"),
+        )
+        .unwrap();
+        assert_eq!(c.endpoint.authority, "minio.example:9000");
+        assert!(c.endpoint.path_style, "fs.s3a.path.style.access = true");
+        assert_eq!(c.region, "hadoop-region");
+        let job = ObjectStoreOptions {
+            endpoint: Some("https://s3.job.example".into()),
+            region: Some("job-region".into()),
+            path_style: Some(false),
+            ..Default::default()
+        };
+        let c = ResolvedConfig::resolve(&job, &env, &provided, Path::new("/")).unwrap();
+        assert_eq!(c.endpoint.authority, "s3.job.example");
+        assert!(!c.endpoint.path_style);
+        assert_eq!(c.region, "job-region");
+    }
+
     #[test]
     fn addressing_styles() {
         let aws = Endpoint::aws("eu-west-1", None);
@@ -548,8 +709,13 @@ mod tests {
             ("AWS_REGION", "cn-north-1"),
             ("AWS_ENDPOINT_URL", "http://localhost:9000"),
         ]);
-        let c =
-            ResolvedConfig::resolve(&ObjectStoreOptions::default(), &env, Path::new("/")).unwrap();
+        let c = ResolvedConfig::resolve(
+            &ObjectStoreOptions::default(),
+            &env,
+            &none(),
+            Path::new("/"),
+        )
+        .unwrap();
         assert_eq!(c.region, "cn-north-1");
         assert_eq!(c.endpoint.authority, "localhost:9000");
         assert!(c.endpoint.path_style);
@@ -567,14 +733,14 @@ mod tests {
             concurrency: Some(8),
             ..Default::default()
         };
-        let c = ResolvedConfig::resolve(&opts, &env, Path::new("/")).unwrap();
+        let c = ResolvedConfig::resolve(&opts, &env, &none(), Path::new("/")).unwrap();
         assert_eq!(c.part_size, 8 << 20);
         assert_eq!(c.concurrency, 1);
         let small = ObjectStoreOptions {
             part_size: Some(ByteSize::Bytes(1 << 20)),
             ..Default::default()
         };
-        assert!(ResolvedConfig::resolve(&small, &env, Path::new("/")).is_err());
+        assert!(ResolvedConfig::resolve(&small, &env, &none(), Path::new("/")).is_err());
     }
 
     #[test]
@@ -593,20 +759,21 @@ mod tests {
             credentials_file: Some("creds".into()),
             ..Default::default()
         };
-        let c = ResolvedConfig::resolve(&opts, &env, dir.path()).unwrap();
+        let c = ResolvedConfig::resolve(&opts, &env, &none(), dir.path()).unwrap();
         assert_eq!(c.credentials.access_key_id, "C");
         assert_eq!(c.credentials.secret_access_key.expose(), "csecret");
         assert!(c.credentials.session_token.is_some());
         // Shared file via AWS_SHARED_CREDENTIALS_FILE, default profile.
         let f = file.to_string_lossy().into_owned();
         let env = env_of(&[("AWS_SHARED_CREDENTIALS_FILE", f.as_str())]);
-        let c = ResolvedConfig::resolve(&ObjectStoreOptions::default(), &env, dir.path()).unwrap();
+        let c = ResolvedConfig::resolve(&ObjectStoreOptions::default(), &env, &none(), dir.path())
+            .unwrap();
         assert_eq!(c.credentials.access_key_id, "D");
         let opts = ObjectStoreOptions {
             profile: Some("nope".into()),
             ..Default::default()
         };
-        let err = ResolvedConfig::resolve(&opts, &env, dir.path()).unwrap_err();
+        let err = ResolvedConfig::resolve(&opts, &env, &none(), dir.path()).unwrap_err();
         assert!(err.to_string().contains("[nope]"), "{err}");
     }
 

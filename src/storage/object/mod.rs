@@ -82,6 +82,8 @@
 
 pub mod client;
 pub mod config;
+pub mod hadoop;
+pub mod handed;
 pub mod multipart;
 pub mod sigv4;
 pub mod store;
@@ -89,7 +91,7 @@ pub mod store;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use config::{ObjectStoreOptions, ResolvedConfig};
+pub use config::{Credentials, ObjectStoreOptions, ResolvedConfig};
 pub use store::S3Output;
 
 use super::location::Location;
@@ -169,15 +171,8 @@ pub fn check_root(root: &Location) -> Result<(), StorageError> {
     }
 }
 
-/// Opens the S3 output at `root` (`s3://bucket/prefix`) with `opts`, reading the process
-/// environment; relative paths in `opts` are taken against `base_dir`. Checks the bucket
-/// and credentials with one listing before returning.
-pub fn open_output(
-    root: &Location,
-    _run_id: &str,
-    opts: Option<&ObjectStoreOptions>,
-    base_dir: &Path,
-) -> Result<Arc<S3Output>, StorageError> {
+/// The bucket and key prefix of an `s3://` location.
+fn s3_bucket_prefix(root: &Location) -> Result<(&str, &str), StorageError> {
     check_root(root)?;
     let Location::Object { bucket, prefix, .. } = root else {
         return Err(StorageError::Unsupported {
@@ -185,10 +180,45 @@ pub fn open_output(
             what: "a non-object location in the object store".into(),
         });
     };
+    Ok((bucket, prefix))
+}
+
+/// Resolves how to reach the S3 output at `root` (`s3://bucket/prefix`) with `opts` and
+/// everything this process has besides: the [`handed`] credentials, Hadoop's S3A keys for
+/// the bucket in the effective configuration ([`crate::settings::effective`]) and the process
+/// environment (precedence in [`config`]); relative paths in `opts` are taken against
+/// `base_dir`.
+pub fn resolve(
+    root: &Location,
+    opts: Option<&ObjectStoreOptions>,
+    base_dir: &Path,
+) -> Result<ResolvedConfig, StorageError> {
+    let (bucket, _) = s3_bucket_prefix(root)?;
+    let conf = crate::settings::effective().map_err(|e| StorageError::Backend {
+        location: root.to_string(),
+        message: crate::errors::chain(&e),
+    })?;
+    let provided = config::Provided {
+        handed: handed::installed(),
+        hadoop: hadoop::defaults_for(&conf, bucket)
+            .map_err(|e| e.into_storage(&root.to_string()))?,
+    };
     let default = ObjectStoreOptions::default();
     let env = |k: &str| std::env::var(k).ok();
-    let cfg = ResolvedConfig::resolve(opts.unwrap_or(&default), &env, base_dir)
-        .map_err(|e| e.into_storage(&root.to_string()))?;
+    ResolvedConfig::resolve(opts.unwrap_or(&default), &env, &provided, base_dir)
+        .map_err(|e| e.into_storage(&root.to_string()))
+}
+
+/// Opens the S3 output at `root` (`s3://bucket/prefix`) with `opts`, resolved by
+/// [`resolve`]. Checks the bucket and credentials with one listing before returning.
+pub fn open_output(
+    root: &Location,
+    _run_id: &str,
+    opts: Option<&ObjectStoreOptions>,
+    base_dir: &Path,
+) -> Result<Arc<S3Output>, StorageError> {
+    let (bucket, prefix) = s3_bucket_prefix(root)?;
+    let cfg = resolve(root, opts, base_dir)?;
     tracing::info!(
         root = %root,
         endpoint = %format!("{}://{}", cfg.endpoint.scheme, cfg.endpoint.authority),
@@ -199,7 +229,10 @@ pub fn open_output(
         credentials = %cfg.credential_source,
         "object store output"
     );
-    let out = S3Output::new(client::S3Client::new(cfg, bucket.clone()), prefix.clone());
+    let out = S3Output::new(
+        client::S3Client::new(cfg, bucket.to_string()),
+        prefix.to_string(),
+    );
     out.preflight()
         .map_err(|e| e.into_storage(&root.to_string()))?;
     Ok(Arc::new(out))
