@@ -4,14 +4,19 @@
 # fused files are and the first lines of one of them. No cluster needed.
 #
 #   scripts/demo.sh [DIR]      (default DIR: demo/ under the project root)
+#
+# Environment: FILEX=path runs that binary instead of building target/release/filex
+# (scripts/check-release.sh runs the demo with the released one).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${1:-$ROOT/demo}"
 cd "$ROOT"
 
-cargo build --release --bin filex
-FILEX="$ROOT/target/release/filex"
+if [ -z "${FILEX:-}" ]; then
+  cargo build --release --bin filex
+  FILEX="$ROOT/target/release/filex"
+fi
 
 rm -rf "$DIR"
 "$FILEX" gen --out "$DIR" --traps

@@ -4,11 +4,14 @@
 #      doc with warnings denied, no import cycles between files);
 #   2. unit tests and embedded end-to-end tests (cargo test: no cluster needed), then the
 #      test hooks' own tests and the embedded dying workers (--features fault-injection);
+#      the release tarball (scripts/release.sh), checked by scripts/check-release.sh: no
+#      glibc symbol above 2.17, and the demo runs with it;
 #   3. the Hadoop mini cluster (built from integration/harness with Maven on first use,
 #      downloading hadoop-client-minicluster from Maven Central) and the integration suite
 #      against it; the cluster is stopped afterwards, also on failure.
 #
-# Environment: FILEX_SKIP_INTEGRATION=1 runs steps 1–2 only.
+# Environment: FILEX_SKIP_INTEGRATION=1 runs steps 1–2 only; FILEX_SKIP_RELEASE=1 skips the
+# release tarball.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +35,14 @@ python3 scripts/check-cycles.py
 step "unit and embedded end-to-end tests"
 cargo test --workspace --exclude filex-integration
 cargo test -p filex --features fault-injection --lib --test embedded_run -- fault:: faults::
+
+if [ "${FILEX_SKIP_RELEASE:-0}" = "1" ]; then
+  echo "FILEX_SKIP_RELEASE=1: skipping the release tarball"
+else
+  step "release tarball (scripts/release.sh: zig, glibc 2.17) and its checks: glibc floor, the demo"
+  tarball="$("$ROOT/scripts/release.sh" | tee /dev/stderr | tail -n 1)"
+  "$ROOT/scripts/check-release.sh" "$tarball"
+fi
 
 if [ "${FILEX_SKIP_INTEGRATION:-0}" = "1" ]; then
   echo "FILEX_SKIP_INTEGRATION=1: skipping the integration suite"

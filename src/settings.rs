@@ -24,6 +24,8 @@ pub enum Kind {
     Integer,
     /// A byte size such as `256m` ([`crate::size`]).
     Bytes,
+    /// An absolute path on the default file system (`/apps/filex/lib`).
+    Path,
 }
 
 impl Kind {
@@ -32,6 +34,7 @@ impl Kind {
         match self {
             Kind::Integer => "integer",
             Kind::Bytes => "bytes",
+            Kind::Path => "path",
         }
     }
 }
@@ -125,6 +128,14 @@ pub const CLIENT_POLL_INTERVAL_MS: Setting = Setting {
     meaning: "how often the client asks the ResourceManager for an application's report (following, killing), ms; at least 1",
 };
 
+/// Where `filex submit` caches the executable by its SHA-256 (`application::lib_cache`).
+pub const YARN_LIB_DIR: Setting = Setting {
+    key: "filex.yarn.lib-dir",
+    kind: Kind::Path,
+    default: "per user",
+    meaning: "HDFS directory caching the executable by SHA-256; per user: `/user/<user>/.filex/lib`; a world-readable one is shared by all users (PUBLIC)",
+};
+
 /// Every `filex.*` setting, in the README's order.
 pub const SETTINGS: &[Setting] = &[
     AM_MEMORY_MB,
@@ -137,6 +148,7 @@ pub const SETTINGS: &[Setting] = &[
     TASK_BYTES,
     LOCALITY_WAIT_MS,
     CLIENT_POLL_INTERVAL_MS,
+    YARN_LIB_DIR,
 ];
 
 /// A configuration that cannot be used.
@@ -161,12 +173,38 @@ pub enum SettingsError {
 }
 
 impl Setting {
-    /// The value in `conf`, else the default.
+    /// The number in `conf`, else the default's (a [`Kind::Path`] setting has none: see
+    /// [`Setting::path`]).
     pub fn value(&self, conf: &Config) -> Result<u64, SettingsError> {
         let text = conf
             .get(self.key)
             .unwrap_or_else(|| self.default.to_string());
         self.parse(&text)
+    }
+
+    /// The path in `conf` (`None`: not set, the caller's default applies).
+    pub fn path(&self, conf: &Config) -> Result<Option<String>, SettingsError> {
+        let Some(text) = conf.get(self.key) else {
+            return Ok(None);
+        };
+        let path = text.trim();
+        if self.kind != Kind::Path || !path.starts_with('/') {
+            return Err(SettingsError::BadValue {
+                key: self.key,
+                value: text.to_string(),
+                reason: "not an absolute path (/dir/…)".into(),
+            });
+        }
+        // `/` becomes "" so that `{dir}/{name}` stays one slash.
+        Ok(Some(path.trim_end_matches('/').to_string()))
+    }
+
+    /// Whether the value in `conf` (or the default) is well formed.
+    pub fn check(&self, conf: &Config) -> Result<(), SettingsError> {
+        match self.kind {
+            Kind::Path => self.path(conf).map(|_| ()),
+            Kind::Integer | Kind::Bytes => self.value(conf).map(|_| ()),
+        }
     }
 
     fn parse(&self, text: &str) -> Result<u64, SettingsError> {
@@ -181,6 +219,7 @@ impl Setting {
                 .parse()
                 .map_err(|_| bad("not a non-negative integer".into())),
             Kind::Bytes => parse_size(text).map_err(|e| bad(e.to_string())),
+            Kind::Path => Err(bad("a path, not a number".into())),
         }
     }
 }
@@ -258,7 +297,7 @@ impl ConfArgs {
             conf.set(key, value.trim());
         }
         for s in SETTINGS {
-            s.value(&conf)?;
+            s.check(&conf)?;
         }
         client_poll_interval(&conf)?;
         Ok(conf)
@@ -346,7 +385,7 @@ mod tests {
     fn defaults_parse_and_keys_are_unique() {
         let conf = Config::default();
         for s in SETTINGS {
-            s.value(&conf).expect(s.key);
+            s.check(&conf).expect(s.key);
             assert!(s.key.starts_with(PREFIX));
             assert_eq!(SETTINGS.iter().filter(|t| t.key == s.key).count(), 1);
         }
@@ -393,6 +432,17 @@ mod tests {
         assert!(
             zero.starts_with("filex.client.poll-interval-ms = \"0\""),
             "{zero}"
+        );
+        let lib = load(&["filex.yarn.lib-dir=/apps/filex/lib/"]).unwrap();
+        assert_eq!(
+            YARN_LIB_DIR.path(&lib).unwrap().as_deref(),
+            Some("/apps/filex/lib")
+        );
+        assert_eq!(YARN_LIB_DIR.path(&Config::default()).unwrap(), None);
+        let relative = load(&["filex.yarn.lib-dir=lib"]).unwrap_err().to_string();
+        assert_eq!(
+            relative,
+            "filex.yarn.lib-dir = \"lib\": not an absolute path (/dir/…)"
         );
         // Hadoop's own keys are not checked.
         assert!(load(&["some.other.key=x"]).is_ok());

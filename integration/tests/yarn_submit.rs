@@ -1,9 +1,11 @@
 //! `filex submit` on the mini cluster (needs `scripts/cluster.sh start`): the same job as
 //! `filex run`, as a YARN application with an application master and worker containers.
-//! Output must be byte-identical to the embedded run; a killed client kills its application;
+//! Output must be byte-identical to the embedded run; the executable is uploaded once and
+//! localized once per NodeManager; a killed client kills its application;
 //! a worker process dying mid-task is retried; a broken source fails with a clear message.
 //! The dying and stalling workers need a binary built with `--features fault-injection`.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -577,5 +579,133 @@ fn the_status_page_shows_workers_and_failures_and_the_tracking_link_outlives_the
         (300..400).contains(&proxy.status) && location.ends_with(&format!("/cluster/app/{id}")),
         "the tracking link goes to {} {location}",
         proxy.status
+    );
+}
+
+/// The copies of `binary` that the NodeManagers keep in their public caches
+/// (`<local dir>/filecache/<n>/filex`), as (local dir, copy).
+fn public_copies(binary: &[u8]) -> BTreeSet<(PathBuf, PathBuf)> {
+    fn children(dir: &Path) -> Vec<PathBuf> {
+        fs::read_dir(dir)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
+    }
+    let mut out = BTreeSet::new();
+    let test_data = filex_integration::cluster::cluster_dir().join("work/test-data/filex");
+    for yarn in children(&test_data) {
+        for local in children(&yarn) {
+            let is_local_dir = local
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("filex-localDir-nm-"));
+            if !is_local_dir {
+                continue;
+            }
+            for entry in children(&local.join("filecache")) {
+                let copy = entry.join("filex");
+                let same = fs::metadata(&copy).is_ok_and(|m| m.len() == binary.len() as u64)
+                    && fs::read(&copy).is_ok_and(|b| b == binary);
+                if same {
+                    out.insert((local.clone(), copy));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The HDFS path and the rest of `filex submit`'s `Executable <url>: …` line.
+fn executable_line(stdout: &str, namenode: &str) -> (String, String) {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Executable "))
+        .unwrap_or_else(|| panic!("no Executable line in: {stdout}"));
+    let (url, rest) = line.split_once(": ").unwrap();
+    let path = url
+        .strip_prefix(namenode.trim_end_matches('/'))
+        .unwrap_or_else(|| panic!("{url} is not on {namenode}"));
+    (path.to_string(), rest.to_string())
+}
+
+#[test]
+fn the_executable_is_uploaded_once_and_kept_by_each_node_manager() {
+    let cluster = require_cluster();
+    let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
+    let corpus = Corpus::new(&cluster.conf_dir, &webhdfs, "5");
+    // A cluster-wide cache directory: created by WebHDFS with the NameNode's umask (755).
+    let lib_dir = format!("{}/apps/filex/lib", corpus.hdfs_root);
+    assert!(webhdfs.mkdirs(&lib_dir).unwrap());
+    let binary = fs::read(filex_bin()).unwrap();
+    let before = public_copies(&binary);
+    let lib_setting = format!("filex.yarn.lib-dir={lib_dir}");
+    let submit = || {
+        let out = filex(
+            &[
+                "submit",
+                &corpus.hdfs_job(),
+                "--force-new",
+                "-D",
+                &lib_setting,
+                "-D",
+                "filex.workers.max=2",
+                "-D",
+                "filex.worker.memory-mb=512",
+            ],
+            &cluster.conf_dir,
+            &[],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let modified = |path: &str| {
+        filex_integration::webhdfs::json_field(
+            &webhdfs.file_status(path).unwrap(),
+            "modificationTime",
+        )
+        .unwrap()
+        .to_string()
+    };
+
+    let first = submit();
+    let (path, said) = executable_line(&first, &cluster.env.namenode);
+    assert!(path.starts_with(&format!("{lib_dir}/")), "{path}");
+    assert!(path.ends_with("/filex"), "{path}");
+    assert_eq!(said, format!("uploaded {} bytes (PUBLIC)", binary.len()));
+    assert!(
+        webhdfs.open(&path).unwrap() == binary,
+        "{path} is not the executable"
+    );
+    let uploaded_at = modified(&path);
+
+    let second = submit();
+    let (again, said) = executable_line(&second, &cluster.env.namenode);
+    assert_eq!(again, path);
+    assert_eq!(said, "cached, not uploaded (PUBLIC)");
+    assert_eq!(modified(&path), uploaded_at, "{path} was written again");
+    // Only the digest directory's one file: the temporary name is gone.
+    let listing = webhdfs
+        .list_status(path.trim_end_matches("/filex"))
+        .unwrap();
+    assert_eq!(listing.matches("\"pathSuffix\"").count(), 1, "{listing}");
+
+    // YARN localized it as PUBLIC: into the NodeManagers' shared file cache, at most one copy
+    // on each, however many containers of the two applications ran there.
+    let new: Vec<_> = public_copies(&binary)
+        .difference(&before)
+        .cloned()
+        .collect();
+    assert!(
+        !new.is_empty(),
+        "no NodeManager has the executable in its public cache"
+    );
+    let nodes: BTreeSet<_> = new.iter().map(|(local, _)| local).collect();
+    assert_eq!(
+        nodes.len(),
+        new.len(),
+        "two public copies on one NodeManager: {new:?}"
     );
 }

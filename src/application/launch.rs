@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use yarn::{ContainerLaunchContext, LocalResource, LocalResourceType, LocalResourceVisibility};
 
-use super::spec::StagedFile;
+use super::spec::{StagedFile, Visibility};
 use super::{BINARY, SPEC_FILE};
 
 /// `<LOG_DIR>`: the NodeManager replaces it with the container's log directory.
@@ -23,7 +23,11 @@ pub fn local_resource(f: &StagedFile) -> LocalResource {
         size: f.size as i64,
         timestamp: f.timestamp as i64,
         kind: LocalResourceType::File,
-        visibility: LocalResourceVisibility::Application,
+        visibility: match f.visibility {
+            Visibility::Public => LocalResourceVisibility::Public,
+            Visibility::Private => LocalResourceVisibility::Private,
+            Visibility::Application => LocalResourceVisibility::Application,
+        },
     }
 }
 

@@ -2,8 +2,9 @@
 //! (`filex am`, started by YARN) and the launch of worker containers that run the same
 //! tasks as the embedded mode through the coordinator of [`crate::cluster::remote`].
 //!
-//! The client uploads its own executable, the resolved job and the cluster configuration
-//! (without any S3A secret) to a private staging directory on HDFS
+//! The client caches its own executable on HDFS by its SHA-256 (`lib_cache`, shared across
+//! applications), uploads the resolved job and the cluster configuration (without any S3A
+//! secret) to a private staging directory on HDFS
 //! (`/user/<user>/.filexStaging/<application id>`), and puts a per-application secret and,
 //! for an object-store output, the object-store credentials it resolved into the AM
 //! container's credentials; the AM hands the same credentials (without its AMRMToken) to the
@@ -13,6 +14,7 @@
 pub mod fleet;
 pub mod fleet_state;
 pub mod launch;
+pub mod lib_cache;
 pub mod master;
 pub mod spec;
 pub mod staging;

@@ -25,7 +25,8 @@ pub struct AppSpec {
     pub worker_files: Vec<StagedFile>,
 }
 
-/// A file in the staging directory, as YARN localizes it.
+/// A file YARN localizes into the containers: one in the staging directory, or the
+/// executable in its cache ([`super::lib_cache`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StagedFile {
     /// Link name in the container's working directory.
@@ -35,6 +36,33 @@ pub struct StagedFile {
     pub path: String,
     pub size: u64,
     pub timestamp: u64,
+    /// Who may share the NodeManager's localized copy.
+    pub visibility: Visibility,
+}
+
+/// YARN's `LocalResourceVisibility`: how long a NodeManager keeps a localized file and for
+/// whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Visibility {
+    /// One copy per NodeManager for every user's applications (the file and every ancestor
+    /// directory are world-readable).
+    Public,
+    /// One copy per NodeManager for the user's applications.
+    Private,
+    /// One copy per application, removed with it (the staging files).
+    Application,
+}
+
+impl Visibility {
+    /// Its YARN name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "PUBLIC",
+            Visibility::Private => "PRIVATE",
+            Visibility::Application => "APPLICATION",
+        }
+    }
 }
 
 impl AppSpec {

@@ -1,8 +1,8 @@
-//! The application's private staging directory on HDFS: the client uploads the executable,
-//! the application spec and the cluster configuration there (mode 700), YARN localizes them
-//! into every container, and the directory is removed when the application ends.
+//! The application's private staging directory on HDFS: the client uploads the application
+//! spec and the cluster configuration there (mode 700), YARN localizes them into every
+//! container, and the directory is removed when the application ends. The executable is not
+//! here: it has a cache of its own ([`super::lib_cache`]).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +14,8 @@ use crate::storage::hdfs::client::{block_on, namenode, NameNode};
 
 /// Permission of the staging directory (as MapReduce's `.staging`).
 pub const STAGING_PERMISSION: u32 = 0o700;
+/// Permission of the files in it.
+const FILE_PERMISSION: u32 = 0o600;
 /// Upload chunk size.
 const CHUNK: usize = 8 << 20;
 /// Time allowed for one upload or metadata call.
@@ -46,14 +48,54 @@ pub fn user_name() -> String {
         .unwrap_or_else(|| "root".to_string())
 }
 
-fn wait<T>(
+/// The NameNode's answer to `fut` (an error only when there is none: timeout, no runtime).
+pub(super) fn answer<T>(
+    what: &str,
+    fut: impl std::future::Future<Output = hdfs_native::Result<T>>,
+) -> Result<hdfs_native::Result<T>> {
+    match block_on(TIMEOUT, fut)? {
+        Some(r) => Ok(r),
+        None => anyhow::bail!("{what}: no answer within {} s", TIMEOUT.as_secs()),
+    }
+}
+
+/// `fut`'s result, any failure in the context of `what`.
+pub(super) fn wait<T>(
     what: &str,
     fut: impl std::future::Future<Output = hdfs_native::Result<T>>,
 ) -> Result<T> {
-    match block_on(TIMEOUT, fut)? {
-        Some(r) => r.with_context(|| what.to_string()),
-        None => anyhow::bail!("{what}: no answer within {} s", TIMEOUT.as_secs()),
-    }
+    answer(what, fut)?.with_context(|| what.to_string())
+}
+
+/// Writes `data` as a new file `path` (mode `permission`); returns it as YARN must be told.
+pub(super) fn write_file(
+    nn: &NameNode,
+    path: &str,
+    data: Bytes,
+    permission: u32,
+) -> Result<Uploaded> {
+    let what = format!("cannot upload {}", nn.url(path));
+    let client = &nn.client;
+    let opts = WriteOptions {
+        permission,
+        ..WriteOptions::default()
+    };
+    wait(&what, async {
+        let mut w = client.create(path, opts).await?;
+        let mut off = 0;
+        while off < data.len() {
+            let end = (off + CHUNK).min(data.len());
+            w.write_bytes(data.slice(off..end)).await?;
+            off = end;
+        }
+        w.close().await
+    })?;
+    let status = wait(&what, client.get_file_info(path))?;
+    Ok(Uploaded {
+        path: path.to_string(),
+        size: status.length as u64,
+        timestamp: status.modification_time,
+    })
 }
 
 impl Staging {
@@ -97,37 +139,17 @@ impl Staging {
 
     /// Uploads `bytes` as `<dir>/<name>`.
     pub fn put(&self, name: &str, bytes: Vec<u8>) -> Result<Uploaded> {
-        let path = format!("{}/{name}", self.dir);
-        let what = format!("cannot upload {}", self.url(&path));
-        let client = &self.nn.client;
-        let opts = WriteOptions {
-            permission: 0o600,
-            ..WriteOptions::default()
-        };
-        wait(&what, async {
-            let mut w = client.create(&path, opts).await?;
-            let data = Bytes::from(bytes);
-            let mut off = 0;
-            while off < data.len() {
-                let end = (off + CHUNK).min(data.len());
-                w.write_bytes(data.slice(off..end)).await?;
-                off = end;
-            }
-            w.close().await
-        })?;
-        let status = wait(&what, client.get_file_info(&path))?;
-        Ok(Uploaded {
-            path,
-            size: status.length as u64,
-            timestamp: status.modification_time,
-        })
+        write_file(
+            &self.nn,
+            &format!("{}/{name}", self.dir),
+            Bytes::from(bytes),
+            FILE_PERMISSION,
+        )
     }
 
-    /// Uploads a local file.
-    pub fn put_file(&self, name: &str, local: &Path) -> Result<Uploaded> {
-        let bytes =
-            std::fs::read(local).with_context(|| format!("cannot read {}", local.display()))?;
-        self.put(name, bytes)
+    /// The NameNode the directory is on.
+    pub fn namenode(&self) -> &Arc<NameNode> {
+        &self.nn
     }
 
     /// Removes the staging directory and everything in it.

@@ -1,6 +1,7 @@
-//! `filex submit`: behaves like `yarn jar`. Uploads the executable, the resolved job and the
-//! effective cluster configuration (site files and `-D`, as one `core-site.xml`) to a private
-//! staging directory, submits the application master,
+//! `filex submit`: behaves like `yarn jar`. Puts the executable in its cache on HDFS unless it
+//! is there ([`super::lib_cache`]), uploads the resolved job and the effective cluster
+//! configuration (site files and `-D`, as one `core-site.xml`) to a private staging
+//! directory, submits the application master,
 //! prints the application id as soon as it has it, follows the application with progress,
 //! and exits 0 only when it FINISHED with SUCCEEDED. SIGINT/SIGTERM while waiting kills the
 //! application and waits for YARN to confirm. An application of the same job and window that
@@ -19,7 +20,8 @@ use yarn::{
 };
 
 use super::launch::am_context;
-use super::spec::{AppSpec, StagedFile};
+use super::lib_cache;
+use super::spec::{AppSpec, StagedFile, Visibility};
 use super::staging::Staging;
 use super::{APPLICATION_TYPE, BINARY, SPEC_FILE};
 use crate::cluster::handoff;
@@ -207,21 +209,36 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
     let staging = Staging::create(&app_id.to_string())?;
     let result = (|| -> Result<u8> {
         let (host, port) = staging.host_port();
-        let staged = |name: &str, up: super::staging::Uploaded| StagedFile {
+        let staged = |name: &str, up: super::staging::Uploaded, visibility| StagedFile {
             name: name.to_string(),
             host: host.clone(),
             port,
             path: up.path,
             size: up.size,
             timestamp: up.timestamp,
+            visibility,
         };
         let exe = std::env::current_exe().context("cannot find the filex executable")?;
+        let lib_dir = settings::YARN_LIB_DIR
+            .path(conf)
+            .map_err(|e| fail(exit::USAGE, e.to_string()))?
+            .unwrap_or_else(lib_cache::user_lib_dir);
+        let cached = lib_cache::ensure(staging.namenode(), &lib_dir, &exe)?;
+        println!(
+            "Executable {}: {} ({})",
+            staging.url(&cached.file.path),
+            if cached.uploaded {
+                format!("uploaded {} bytes", cached.file.size)
+            } else {
+                "cached, not uploaded".to_string()
+            },
+            cached.visibility.as_str()
+        );
+        let conf_file = staging.put(CONF_FILE, without_secrets(conf).to_xml().into_bytes())?;
+        let mut staged_bytes = conf_file.size;
         let mut files = vec![
-            staged(BINARY, staging.put_file(BINARY, &exe)?),
-            staged(
-                CONF_FILE,
-                staging.put(CONF_FILE, without_secrets(conf).to_xml().into_bytes())?,
-            ),
+            staged(BINARY, cached.file, cached.visibility),
+            staged(CONF_FILE, conf_file, Visibility::Application),
         ];
         let spec = AppSpec {
             job_toml: job.to_toml()?,
@@ -238,7 +255,13 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
             worker_files: files.clone(),
         };
         let spec_json = serde_json::to_vec_pretty(&spec)?;
-        files.push(staged(SPEC_FILE, staging.put(SPEC_FILE, spec_json)?));
+        let spec_file = staging.put(SPEC_FILE, spec_json)?;
+        staged_bytes += spec_file.size;
+        files.push(staged(SPEC_FILE, spec_file, Visibility::Application));
+        println!(
+            "Staged {staged_bytes} bytes in {}",
+            staging.url(&staging.dir)
+        );
 
         let creds = handoff::credentials(&random_hex(32)?, object_creds.as_ref());
         let mut ctx = ApplicationSubmissionContext::new(
