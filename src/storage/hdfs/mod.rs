@@ -232,6 +232,77 @@ fn view_mount_points(dir: &Location) -> Result<std::collections::BTreeSet<String
     }
 }
 
+/// What listing a path found.
+enum Listed {
+    Entries(Vec<Entry>),
+    Missing,
+    /// The path is a file (a listing answers the file itself).
+    NotADirectory,
+}
+
+/// `path`'s entries from hdfs-native's `getListing`, without block locations.
+fn list_plain(nn: &NameNode, dir: &Location, path: &str) -> Result<Listed, StorageError> {
+    let statuses = match nn.call(nn.client.list_status(path, false)) {
+        Ok(s) => s,
+        Err(HdfsFailure::NotFound) => return Ok(Listed::Missing),
+        Err(f) => return Err(op_error("list", &dir.to_string(), f)),
+    };
+    let prefix = if path == "/" {
+        "/".to_string()
+    } else {
+        format!("{path}/")
+    };
+    let mut out = Vec::with_capacity(statuses.len());
+    for s in statuses {
+        let Some(name) = s.path.strip_prefix(&prefix).filter(|n| !n.is_empty()) else {
+            return Ok(Listed::NotADirectory);
+        };
+        out.push(Entry {
+            name: name.to_string(),
+            is_dir: s.isdir,
+            size: s.length as u64,
+        });
+    }
+    Ok(Listed::Entries(out))
+}
+
+impl HdfsInput {
+    /// `path`'s entries with every file's block locations, in one exchange per page
+    /// (Hadoop's `listLocatedStatus`) rather than a listing and then the files' locations;
+    /// the locations are kept for [`Self::blocks_batched`]. `None` when that is not to be
+    /// had (no RPC client, a refused call, locality off for this NameNode): the caller
+    /// lists without locations, and its errors are the ones reported.
+    fn list_located(&self, nn: &NameNode, path: &str) -> Option<Listed> {
+        if self.no_locality.lock().contains(&nn.base_url) {
+            return None;
+        }
+        let entries = match locator::of(nn).list_located(nn, path) {
+            Ok(Some(entries)) => entries,
+            Ok(None) => return Some(Listed::Missing),
+            Err(e) => {
+                tracing::debug!(path, error = %e, "located listing failed; listing without locations");
+                return None;
+            }
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        let mut located = self.located.lock();
+        for (e, blocks) in entries {
+            if e.name.is_empty() {
+                return Some(Listed::NotADirectory);
+            }
+            if !e.is_dir {
+                located.insert((nn.base_url.clone(), child(path, &e.name)), blocks);
+            }
+            out.push(Entry {
+                name: e.name,
+                is_dir: e.is_dir,
+                size: e.length,
+            });
+        }
+        Some(Listed::Entries(out))
+    }
+}
+
 /// Files whose block locations are asked for in one go.
 const LOCATION_BATCH: usize = 256;
 
@@ -240,29 +311,16 @@ impl InputStore for HdfsInput {
     fn list(&self, dir: &Location) -> Result<Option<Vec<Entry>>, StorageError> {
         let mount_points = view_mount_points(dir)?;
         let (nn, path) = namenode_for(dir)?;
-        let statuses = match nn.call(nn.client.list_status(&path, false)) {
-            Ok(s) => s,
-            Err(HdfsFailure::NotFound) if mount_points.is_empty() => return Ok(None),
-            Err(HdfsFailure::NotFound) => Vec::new(),
-            Err(f) => return Err(op_error("list", &dir.to_string(), f)),
+        let listed = match self.list_located(&nn, &path) {
+            Some(listed) => listed,
+            None => list_plain(&nn, dir, &path)?,
         };
-        let prefix = if path == "/" {
-            "/".to_string()
-        } else {
-            format!("{path}/")
+        let mut out = match listed {
+            Listed::Entries(entries) => entries,
+            Listed::NotADirectory => return Ok(None),
+            Listed::Missing if mount_points.is_empty() => return Ok(None),
+            Listed::Missing => Vec::new(),
         };
-        let mut out = Vec::with_capacity(statuses.len());
-        for s in statuses {
-            // Listing a file answers the file itself: not a directory.
-            let Some(name) = s.path.strip_prefix(&prefix).filter(|n| !n.is_empty()) else {
-                return Ok(None);
-            };
-            out.push(Entry {
-                name: name.to_string(),
-                is_dir: s.isdir,
-                size: s.length as u64,
-            });
-        }
         // A view's links below this directory are directories of the view, whatever the
         // NameNode behind the directory holds under their names.
         out.retain(|e| !mount_points.contains(&e.name));
