@@ -75,6 +75,8 @@ pub struct LocatedEntry {
     pub is_dir: bool,
     /// Length in bytes (0 for directories).
     pub length: u64,
+    /// Modification time, ms since the epoch.
+    pub modification_time: u64,
     /// The file's blocks, in file order (none for directories).
     pub blocks: Vec<BlockLocation>,
 }
@@ -197,6 +199,7 @@ impl NameNodeClient {
                     name: String::from_utf8_lossy(&s.path).into_owned(),
                     is_dir,
                     length: s.length,
+                    modification_time: s.modification_time(),
                     blocks: s
                         .locations
                         .map(|l| l.blocks.iter().map(block_location).collect())
