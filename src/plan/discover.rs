@@ -25,7 +25,7 @@ const CONCURRENCY: usize = 8;
 
 /// Lists every source's shards in the window (with block hosts where storage has them) and
 /// leaves out duplicate deliveries (see `duplicates`). Directories are listed
-/// [`CONCURRENCY`] at a time, a level of the templates after another; the result is in the
+/// `CONCURRENCY` at a time, a level of the templates after another; the result is in the
 /// order a depth-first walk in listing order would give, whatever the timing.
 pub fn discover(job: &Job) -> Result<Discovered, StorageError> {
     let mut stores = Vec::with_capacity(job.sources.len());
