@@ -108,15 +108,7 @@ fn apps_with_a_kinit_ticket_cache() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let ccache = dir.path().join("cc");
-    let kinit = Command::new("kinit")
-        .args(["-c", &format!("FILE:{}", ccache.display()), "-kt"])
-        .arg(&env.keytab)
-        .arg(&env.principal)
-        .env("KRB5_CONFIG", &env.krb5_config)
-        .output()
-        .expect("run kinit (Debian: apt-get install krb5-user; scripts/test.sh installs it)");
-    assert_ok(&kinit, "kinit -kt");
+    let ccache = kinit_cache(&env, dir.path());
     let out = filex(
         &cluster,
         &env,
@@ -311,4 +303,119 @@ fn cluster_fs_on_the_secure_cluster_runs_as_the_submitter() {
     let line = fs_round_trip(&cluster, &dir);
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields.get(2..4), Some(&["filex", "filex"][..]), "{line}");
+}
+
+/// A `kinit -kt` cache of the submitter in `dir`.
+fn kinit_cache(env: &SecureEnv, dir: &Path) -> PathBuf {
+    let ccache = dir.join("cc");
+    let kinit = Command::new("kinit")
+        .args(["-c", &format!("FILE:{}", ccache.display()), "-kt"])
+        .arg(&env.keytab)
+        .arg(&env.principal)
+        .env("KRB5_CONFIG", &env.krb5_config)
+        .output()
+        .expect("run kinit (Debian: apt-get install krb5-user; scripts/test.sh installs it)");
+    assert_ok(&kinit, "kinit -kt");
+    ccache
+}
+
+#[test]
+fn plan_and_run_on_secure_hdfs_with_a_ticket_cache() {
+    let Some((cluster, env)) = secure() else {
+        return;
+    };
+    let local = tempfile::tempdir().unwrap();
+    let ccache = kinit_cache(&env, local.path());
+    let shard_dir = local.path().join("shards/img.example.com/20261105");
+    std::fs::create_dir_all(&shard_dir).unwrap();
+    let lines: String = (1..=3)
+        .map(|i| {
+            format!(
+                "198.51.100.{i} - - [05/Nov/2026:00:00:0{i} +0000] \"GET /a/{i} HTTP/1.1\" 200 12 \"-\" \"t\"\n"
+            )
+        })
+        .collect();
+    std::fs::write(shard_dir.join("0000.log"), &lines).unwrap();
+    let base = format!("/user/filex/secure-run-{}", std::process::id());
+    assert_ok(
+        &cluster_fs(&cluster.dir, &["-mkdir", "-p", &base]),
+        "fs -mkdir",
+    );
+    let shards = local.path().join("shards").display().to_string();
+    assert_ok(
+        &cluster_fs(&cluster.dir, &["-put", &shards, &base]),
+        "fs -put",
+    );
+    let job = local.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"name = "secure"
+[window]
+start = "2026-11-05T00:00:00+00:00"
+end = "2026-11-05T01:00:00+00:00"
+[[source]]
+name = "nginx"
+format = "nginx"
+shards = "hdfs://{base}/shards/{{domain}}/%Y%m%d/%H%M.log"
+timezone = "+00:00"
+[output]
+root = "hdfs://{base}/out"
+path = "{{domain}}/%Y%m%d/{{domain}}_%Y%m%d%H.log"
+format = "json"
+timezone = "+00:00"
+"#
+        ),
+    )
+    .unwrap();
+    let job_s = job.display().to_string();
+
+    // The plan lists secure HDFS and asks the NameNode for block locations over Kerberos.
+    let plan = filex(
+        &cluster,
+        &env,
+        &ccache,
+        "warn,yarn=debug",
+        &["plan", &job_s],
+    );
+    assert_ok(&plan, "filex plan on secure HDFS");
+    let log = text(&plan.stderr);
+    assert!(
+        log.contains(&format!(
+            "GSSAPI security layer negotiated target={}",
+            env.service_principal
+        )),
+        "the block-location client did not use Kerberos: {log}"
+    );
+    let stdout = text(&plan.stdout);
+    let map = stdout
+        .lines()
+        .find(|l| {
+            let t = l.trim_start();
+            t.starts_with("map ") && !t.starts_with("map tasks")
+        })
+        .unwrap_or_else(|| panic!("no map task: {stdout}"));
+    assert!(map.contains(" hosts "), "no preferred hosts: {map}");
+
+    // The run reads and writes secure HDFS (data transfer with SASL and block tokens).
+    let run = filex(
+        &cluster,
+        &env,
+        &ccache,
+        "warn",
+        &["run", &job_s, "--no-progress"],
+    );
+    assert_ok(&run, "filex run on secure HDFS");
+    let out = format!("{base}/out/img.example.com/20261105/img.example.com_2026110500.log");
+    let cat = cluster_fs(&cluster.dir, &["-text", &out]);
+    assert_ok(&cat, "fs -text the output (gzip)");
+    let got = text(&cat.stdout);
+    assert_eq!(got.lines().count(), 3, "{got}");
+    for i in 1..=3 {
+        assert!(got.contains(&format!("/a/{i}")), "{got}");
+    }
+    assert_ok(
+        &cluster_fs(&cluster.dir, &["-rm", "-r", "-skipTrash", &base]),
+        "fs -rm",
+    );
 }
