@@ -606,6 +606,10 @@ fn compile_shard_template(key: &str, text: &str, base: &Path) -> Result<ShardTem
             authority: authority.clone(),
             path: root_path,
         },
+        Location::ViewFs { table, .. } => Location::ViewFs {
+            table: table.clone(),
+            path: root_path,
+        },
         Location::Object { scheme, bucket, .. } => Location::Object {
             scheme: scheme.clone(),
             bucket: bucket.clone(),

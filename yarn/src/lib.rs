@@ -73,7 +73,9 @@ pub use protocols::application_master::{
 };
 pub use protocols::ask::{AskTable, ContainerRequest};
 pub use protocols::container_management::{BulkResult, ContainerFailure, NmClient};
-pub use protocols::namenode::{BlockLocation, FileStatus, LocatedBlocks, NameNodeClient};
+pub use protocols::namenode::{
+    BlockLocation, FileStatus, LocatedBlocks, LocatedEntry, NameNodeClient,
+};
 pub use records::{
     ApplicationAttemptId, ApplicationId, ApplicationReport, ApplicationState,
     ApplicationSubmissionContext, ClusterMetrics, Container, ContainerId, ContainerLaunchContext,
