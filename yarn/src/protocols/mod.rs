@@ -54,3 +54,56 @@ pub(crate) fn ipc_auth(config: &Config, principal_key: &str) -> Result<Auth> {
         protection,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kerberized() -> Config {
+        let mut c = Config::defaults();
+        c.set(config::SECURITY_AUTHENTICATION, "kerberos");
+        c
+    }
+
+    #[test]
+    fn kerberos_without_the_server_principal_names_the_key() {
+        let err = ipc_auth(&kerberized(), config::RM_PRINCIPAL)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("yarn.resourcemanager.principal"), "{err}");
+    }
+
+    #[test]
+    fn kerberos_auth_carries_principal_and_protection_in_order() {
+        let mut c = kerberized();
+        c.set(config::RM_PRINCIPAL, " rm/_HOST@EXAMPLE.COM ");
+        c.set(config::RPC_PROTECTION, "privacy,integrity");
+        match ipc_auth(&c, config::RM_PRINCIPAL).unwrap() {
+            Auth::Kerberos {
+                principal_key,
+                principal,
+                protection,
+            } => {
+                assert_eq!(principal_key, config::RM_PRINCIPAL);
+                assert_eq!(principal, "rm/_HOST@EXAMPLE.COM");
+                assert_eq!(protection, vec![Qop::Privacy, Qop::Integrity]);
+            }
+            other => panic!("expected Kerberos, got {other:?}"),
+        }
+        c.set(config::RPC_PROTECTION, "secret");
+        let err = ipc_auth(&c, config::RM_PRINCIPAL).unwrap_err().to_string();
+        assert!(err.contains("hadoop.rpc.protection"), "{err}");
+    }
+
+    #[test]
+    fn simple_cluster_never_uses_kerberos() {
+        // SIMPLE with the current user (or an error naming HADOOP_USER_NAME when there is
+        // none), never Kerberos, even with a principal configured.
+        let mut c = Config::defaults();
+        c.set(config::RM_PRINCIPAL, "rm/_HOST@EXAMPLE.COM");
+        assert!(!matches!(
+            ipc_auth(&c, config::RM_PRINCIPAL),
+            Ok(Auth::Kerberos { .. })
+        ));
+    }
+}
