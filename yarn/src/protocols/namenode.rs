@@ -97,17 +97,20 @@ impl NameNodeClient {
     }
 
     /// A client for an explicit `hdfs://authority` URI.
+    ///
+    /// With `hadoop.security.authentication=kerberos` it authenticates with
+    /// Kerberos from the ticket cache, checking `dfs.namenode.kerberos.principal`.
     pub fn for_uri(config: &Config, uri: Option<&str>) -> Result<NameNodeClient> {
-        let user = config::current_user().ok_or_else(|| Error::Config {
-            key: "HADOOP_USER_NAME".into(),
-            message: "cannot determine the user name".into(),
-        })?;
+        let auth = super::ipc_auth(config, config::DFS_NAMENODE_PRINCIPAL)?;
         let options = crate::IpcOptions::from_config(config)?;
-        Ok(Self::from_parts(
-            config.namenode_addresses(uri)?,
-            user,
-            options,
-        ))
+        Ok(NameNodeClient {
+            rpc: RpcClient::new(
+                config.namenode_addresses(uri)?,
+                CLIENT_NAMENODE_PROTOCOL,
+                auth,
+                options,
+            ),
+        })
     }
 
     /// A client for explicit NameNode addresses.
