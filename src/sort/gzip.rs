@@ -6,6 +6,8 @@
 //! member ends at a line boundary when one is in its second half. The bytes depend only on
 //! the input, the level and the member size, never on the thread count or on how the input
 //! was split into `write` calls. This module does not buffer the output beyond one member.
+//! Members go to a [`MemberSink`]: any `Write` (the bytes back to back), or a sink that
+//! wants each member whole with its line count (numbered parts cut at member boundaries).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -19,13 +21,79 @@ use libdeflater::{CompressionLvl, Compressor};
 /// Highest libdeflate level; higher requested levels are clamped to it.
 const MAX_LEVEL: u32 = 12;
 
+/// Where compressed members go, in order, each whole.
+pub trait MemberSink: Send {
+    /// Takes the next complete gzip member. `info` says how many lines its input holds and
+    /// whether that input ends at the end of a line (else the next member continues it).
+    fn member(&mut self, gz: &[u8], info: MemberInfo) -> io::Result<()>;
+    /// Flushes what the sink buffers.
+    fn flush_members(&mut self) -> io::Result<()>;
+}
+
+/// What a member holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Newlines in the member's input.
+    pub lines: u64,
+    /// The input ends with a newline (or is empty): a later member starts a fresh line.
+    pub ends_line: bool,
+}
+
+impl MemberInfo {
+    fn of(input: &[u8]) -> MemberInfo {
+        MemberInfo {
+            lines: memchr::memchr_iter(b'\n', input).count() as u64,
+            ends_line: input.last().is_none_or(|b| *b == b'\n'),
+        }
+    }
+}
+
+/// Any writer is a sink of the members' bytes back to back.
+impl<W: Write + Send> MemberSink for W {
+    fn member(&mut self, gz: &[u8], _info: MemberInfo) -> io::Result<()> {
+        self.write_all(gz)
+    }
+    fn flush_members(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+}
+
+/// The largest member input whose compressed size can never pass `limit` bytes, whatever
+/// the data (libdeflate's bound for `level`); 0 when even an empty member would not fit.
+pub fn max_member_input(limit: u64, level: u32) -> usize {
+    let mut c = Compressor::new(compression_level(level));
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut n = limit;
+    loop {
+        let bound = c.gzip_compress_bound(n);
+        if bound <= limit {
+            return n;
+        }
+        if n == 0 {
+            return 0;
+        }
+        n = n.saturating_sub((bound - limit).max(1));
+    }
+}
+
+/// The most bytes `input` bytes can take written by a [`GzipMembersWriter`] with members of
+/// `member_bytes`, whatever the data: members end in their second half or at the end, so
+/// there are at most `2 × input / member_bytes + 1` of them.
+pub fn gzip_bound(input: u64, member_bytes: usize) -> u64 {
+    let mut c = Compressor::new(CompressionLvl::default());
+    let member_bytes = member_bytes.max(1);
+    let members = (2 * input).div_ceil(member_bytes as u64) + 1;
+    let overhead = c.gzip_compress_bound(member_bytes) - member_bytes;
+    input + members * overhead as u64
+}
+
 /// Writes gzip output as a sequence of independent gzip members of `member_bytes` input bytes
 /// each (a valid gzip file), compressing members on `threads` threads at `level`.
 /// Deterministic: the same input gives the same bytes whatever the thread count.
 ///
 /// [`finish`](Self::finish) must be called: dropping the writer stops its threads but discards
 /// the member being filled (and any member still being compressed).
-pub struct GzipMembersWriter<W: Write> {
+pub struct GzipMembersWriter<W: MemberSink> {
     inner: W,
     /// Input of the member being filled; at most `member_bytes` long.
     pending: Vec<u8>,
@@ -49,7 +117,7 @@ enum Engine {
     Pool(Pool),
 }
 
-impl<W: Write + Send> GzipMembersWriter<W> {
+impl<W: MemberSink> GzipMembersWriter<W> {
     /// A writer to `inner`. `level` is a libdeflate level (0–12, higher is clamped to 12;
     /// 6 is gzip's default); `member_bytes` is the input size of a member (at least 1;
     /// 4–16 MiB suits parallel compression and later splitting); `threads` is the number of
@@ -95,7 +163,7 @@ impl<W: Write + Send> GzipMembersWriter<W> {
             pool.drain(&mut inner)?;
             pool.shut_down()?;
         }
-        inner.flush()?;
+        inner.flush_members()?;
         Ok(inner)
     }
 
@@ -146,8 +214,9 @@ impl<W: Write + Send> GzipMembersWriter<W> {
                 out,
                 spare,
             } => {
-                let r =
-                    gzip_member(compressor, &member, out).and_then(|()| self.inner.write_all(out));
+                let info = MemberInfo::of(&member);
+                let r = gzip_member(compressor, &member, out)
+                    .and_then(|()| self.inner.member(out, info));
                 *spare = member;
                 r
             }
@@ -160,7 +229,7 @@ impl<W: Write + Send> GzipMembersWriter<W> {
     }
 }
 
-impl<W: Write + Send> Write for GzipMembersWriter<W> {
+impl<W: MemberSink> Write for GzipMembersWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.check()?;
         let mut rest = buf;
@@ -183,7 +252,7 @@ impl<W: Write + Send> Write for GzipMembersWriter<W> {
             Engine::Inline { .. } => Ok(()),
             Engine::Pool(pool) => pool.drain(&mut self.inner),
         }
-        .and_then(|()| self.inner.flush());
+        .and_then(|()| self.inner.flush_members());
         if result.is_err() {
             self.failed = true;
         }
@@ -219,6 +288,7 @@ struct Done {
     seq: u64,
     input: Vec<u8>,
     output: Vec<u8>,
+    info: MemberInfo,
     result: io::Result<()>,
 }
 
@@ -235,7 +305,7 @@ struct Pool {
     next_submit: u64,
     next_write: u64,
     /// Compressed members that finished before their turn to be written.
-    ready: BTreeMap<u64, Vec<u8>>,
+    ready: BTreeMap<u64, (Vec<u8>, MemberInfo)>,
     free_inputs: Vec<Vec<u8>>,
     free_outputs: Vec<Vec<u8>>,
     max_in_flight: u64,
@@ -270,7 +340,7 @@ impl Pool {
         }
     }
 
-    fn submit(&mut self, input: Vec<u8>, out: &mut dyn Write) -> io::Result<()> {
+    fn submit(&mut self, input: Vec<u8>, out: &mut dyn MemberSink) -> io::Result<()> {
         while self.next_submit - self.next_write >= self.max_in_flight {
             self.receive(out)?;
         }
@@ -291,13 +361,13 @@ impl Pool {
     }
 
     /// Waits for one member to finish, then writes every member whose turn has come.
-    fn receive(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    fn receive(&mut self, out: &mut dyn MemberSink) -> io::Result<()> {
         let done = self.results.recv().map_err(|_| stopped())?;
         self.free_inputs.push(done.input);
         done.result?;
-        self.ready.insert(done.seq, done.output);
-        while let Some(member) = self.ready.remove(&self.next_write) {
-            out.write_all(&member)?;
+        self.ready.insert(done.seq, (done.output, done.info));
+        while let Some((member, info)) = self.ready.remove(&self.next_write) {
+            out.member(&member, info)?;
             self.free_outputs.push(member);
             self.next_write += 1;
         }
@@ -305,7 +375,7 @@ impl Pool {
     }
 
     /// Writes every submitted member.
-    fn drain(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    fn drain(&mut self, out: &mut dyn MemberSink) -> io::Result<()> {
         while self.next_write < self.next_submit {
             self.receive(out)?;
         }
@@ -352,10 +422,12 @@ fn compress_jobs(level: CompressionLvl, jobs: &Mutex<Receiver<Job>>, done: &Sync
             mut output,
         } = job;
         let result = gzip_member(&mut compressor, &input, &mut output);
+        let info = MemberInfo::of(&input);
         let reply = Done {
             seq,
             input,
             output,
+            info,
             result,
         };
         if done.send(reply).is_err() {
