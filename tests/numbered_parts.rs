@@ -38,7 +38,7 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
 
 /// Lines of hour 00 (+08:00) of 2026-11-05 with random paths, so that they compress poorly
 /// and a few MiB of gzip come from a modest corpus.
-fn shard(domain: &str, slot: u32, lines: u32, seed: &mut u64) -> Vec<u8> {
+fn shard(slot: u32, lines: u32, seed: &mut u64) -> Vec<u8> {
     let mut e = GzEncoder::new(Vec::new(), flate2::Compression::fast());
     for k in 0..lines {
         let mut token = String::new();
@@ -68,7 +68,7 @@ fn corpus(dir: &Path) {
         for (domain, lines) in [("a.example.com", 6_000), ("b.example.com", 200)] {
             let p = dir.join(format!("ng/{domain}/20261105/00{:02}.log.gz", slot * 5));
             fs::create_dir_all(p.parent().unwrap()).unwrap();
-            fs::write(p, shard(domain, slot, lines, &mut seed)).unwrap();
+            fs::write(p, shard(slot, lines, &mut seed)).unwrap();
         }
     }
     fs::write(
