@@ -23,6 +23,9 @@ const MAX_LEVEL: u32 = 12;
 
 /// Where compressed members go, in order, each whole.
 pub trait MemberSink: Send {
+    /// Whether [`MemberInfo::lines`] is wanted (asked once, when the writer is made); when
+    /// false it is 0 and the members' input is not scanned for newlines.
+    fn counts_lines(&self) -> bool;
     /// Takes the next complete gzip member. `info` says how many lines its input holds and
     /// whether that input ends at the end of a line (else the next member continues it).
     fn member(&mut self, gz: &[u8], info: MemberInfo) -> io::Result<()>;
@@ -33,16 +36,21 @@ pub trait MemberSink: Send {
 /// What a member holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemberInfo {
-    /// Newlines in the member's input.
+    /// Newlines in the member's input (0 unless the sink [counts
+    /// lines](MemberSink::counts_lines)).
     pub lines: u64,
     /// The input ends with a newline (or is empty): a later member starts a fresh line.
     pub ends_line: bool,
 }
 
 impl MemberInfo {
-    fn of(input: &[u8]) -> MemberInfo {
+    fn of(input: &[u8], count_lines: bool) -> MemberInfo {
         MemberInfo {
-            lines: memchr::memchr_iter(b'\n', input).count() as u64,
+            lines: if count_lines {
+                memchr::memchr_iter(b'\n', input).count() as u64
+            } else {
+                0
+            },
             ends_line: input.last().is_none_or(|b| *b == b'\n'),
         }
     }
@@ -50,6 +58,9 @@ impl MemberInfo {
 
 /// Any writer is a sink of the members' bytes back to back.
 impl<W: Write + Send> MemberSink for W {
+    fn counts_lines(&self) -> bool {
+        false
+    }
     fn member(&mut self, gz: &[u8], _info: MemberInfo) -> io::Result<()> {
         self.write_all(gz)
     }
@@ -101,6 +112,8 @@ pub struct GzipMembersWriter<W: MemberSink> {
     engine: Engine,
     /// Members handed to the engine so far.
     members: u64,
+    /// The sink wants line counts.
+    count_lines: bool,
     /// Set after an error: the output is incomplete and every later call fails.
     failed: bool,
 }
@@ -126,8 +139,9 @@ impl<W: MemberSink> GzipMembersWriter<W> {
     pub fn new(inner: W, level: u32, member_bytes: usize, threads: usize) -> Self {
         let member_bytes = member_bytes.max(1);
         let lvl = compression_level(level);
+        let count_lines = inner.counts_lines();
         let pool = (threads > 1)
-            .then(|| Pool::new(lvl, threads))
+            .then(|| Pool::new(lvl, threads, count_lines))
             .filter(|pool| !pool.workers.is_empty());
         // Without threads (asked for, or could not be spawned) members compress inline.
         let engine = match pool {
@@ -144,6 +158,7 @@ impl<W: MemberSink> GzipMembersWriter<W> {
             member_bytes,
             engine,
             members: 0,
+            count_lines,
             failed: false,
         }
     }
@@ -214,7 +229,7 @@ impl<W: MemberSink> GzipMembersWriter<W> {
                 out,
                 spare,
             } => {
-                let info = MemberInfo::of(&member);
+                let info = MemberInfo::of(&member, self.count_lines);
                 let r = gzip_member(compressor, &member, out)
                     .and_then(|()| self.inner.member(out, info));
                 *spare = member;
@@ -312,7 +327,7 @@ struct Pool {
 }
 
 impl Pool {
-    fn new(level: CompressionLvl, threads: usize) -> Self {
+    fn new(level: CompressionLvl, threads: usize, count_lines: bool) -> Self {
         let max_in_flight = threads + 1;
         let (job_tx, job_rx) = mpsc::sync_channel::<Job>(max_in_flight);
         let (done_tx, done_rx) = mpsc::sync_channel::<Done>(max_in_flight);
@@ -323,7 +338,7 @@ impl Pool {
                 let done = done_tx.clone();
                 thread::Builder::new()
                     .name(format!("filex-gzip-{i}"))
-                    .spawn(move || compress_jobs(level, &jobs, &done))
+                    .spawn(move || compress_jobs(level, count_lines, &jobs, &done))
             })
             .filter_map(Result::ok)
             .collect();
@@ -406,7 +421,12 @@ fn stopped() -> io::Error {
 }
 
 /// A worker: compresses jobs until the job channel closes or nobody takes results.
-fn compress_jobs(level: CompressionLvl, jobs: &Mutex<Receiver<Job>>, done: &SyncSender<Done>) {
+fn compress_jobs(
+    level: CompressionLvl,
+    count_lines: bool,
+    jobs: &Mutex<Receiver<Job>>,
+    done: &SyncSender<Done>,
+) {
     let mut compressor = Compressor::new(level);
     loop {
         let job = match jobs.lock() {
@@ -422,7 +442,7 @@ fn compress_jobs(level: CompressionLvl, jobs: &Mutex<Receiver<Job>>, done: &Sync
             mut output,
         } = job;
         let result = gzip_member(&mut compressor, &input, &mut output);
-        let info = MemberInfo::of(&input);
+        let info = MemberInfo::of(&input, count_lines);
         let reply = Done {
             seq,
             input,
@@ -556,6 +576,65 @@ mod tests {
         };
         assert!(out.status.success());
         assert_eq!(out.stdout, data);
+    }
+
+    /// Keeps each member with what the writer said of it.
+    #[derive(Default)]
+    struct Recorder(Vec<(Vec<u8>, MemberInfo)>);
+    impl MemberSink for Recorder {
+        fn counts_lines(&self) -> bool {
+            true
+        }
+        fn member(&mut self, gz: &[u8], info: MemberInfo) -> io::Result<()> {
+            self.0.push((gz.to_vec(), info));
+            Ok(())
+        }
+        fn flush_members(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_member_sink_gets_whole_members_with_their_line_counts() {
+        // Short lines, then lines longer than a member, then a tail without a newline.
+        let mut data = text(3_000, 5);
+        for c in [b'x', b'y'] {
+            data.extend(std::iter::repeat_n(c, 20 << 10));
+            data.push(b'\n');
+        }
+        data.extend_from_slice(b"no newline at the end");
+        for threads in [1, 3] {
+            let mut w = GzipMembersWriter::new(Recorder::default(), 6, 8 << 10, threads);
+            for piece in data.chunks(1000) {
+                w.write_all(piece).unwrap();
+            }
+            let members = w.finish().unwrap().0;
+            assert!(members.len() > 5);
+            let mut plain = Vec::new();
+            for (gz, info) in &members {
+                let m = gunzip(gz);
+                assert_eq!(info.lines, m.iter().filter(|b| **b == b'\n').count() as u64);
+                assert_eq!(info.ends_line, m.last() == Some(&b'\n'));
+                plain.extend_from_slice(&m);
+            }
+            assert_eq!(plain, data, "threads {threads}");
+            assert!(members.iter().any(|(_, i)| !i.ends_line));
+            assert_eq!(members.iter().map(|(_, i)| i.lines).sum::<u64>(), 3_002);
+        }
+    }
+
+    #[test]
+    fn max_member_input_fits_the_limit_whatever_the_data() {
+        let mut c = Compressor::new(compression_level(6));
+        for limit in [100u64, 4096, 1 << 20, 8 << 20] {
+            let n = max_member_input(limit, 6);
+            assert!(c.gzip_compress_bound(n) as u64 <= limit, "limit {limit}");
+            assert!(
+                c.gzip_compress_bound(n + 64) as u64 > limit,
+                "limit {limit}: {n}"
+            );
+        }
+        assert_eq!(max_member_input(10, 6), 0);
     }
 
     struct FailingWriter;

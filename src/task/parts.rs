@@ -200,6 +200,10 @@ impl PartSink<'_> {
 }
 
 impl MemberSink for PartSink<'_> {
+    fn counts_lines(&self) -> bool {
+        true
+    }
+
     fn member(&mut self, gz: &[u8], info: MemberInfo) -> io::Result<()> {
         if info.ends_line && self.line.is_empty() {
             return self.place(gz, info.lines);
