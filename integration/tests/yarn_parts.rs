@@ -229,34 +229,18 @@ fn submit_to_hdfs_writes_the_parts_filex_run_writes() {
     assert_eq!(listed, local.count(), "{listing}");
 }
 
-#[test]
-fn submit_to_s3_writes_the_parts_filex_run_writes() {
-    let cluster = require_cluster();
+/// The local S3 server: bucket, data directory, and a copy of the cluster's site files in
+/// `dir` with its endpoint and credentials as S3A per-bucket keys.
+fn s3_conf(cluster_conf: &Path, dir: &Path) -> (String, PathBuf, PathBuf) {
     let get = |k: &str| {
         std::env::var(k).unwrap_or_else(|_| {
             panic!("{k} is not set: scripts/s3-server.sh start && eval \"$(scripts/s3-server.sh env)\"")
         })
     };
     let (bucket, endpoint) = (get("FILEX_S3_BUCKET"), get("FILEX_S3_ENDPOINT"));
-    let data_dir = PathBuf::from(get("FILEX_S3_DATA_DIR"));
-    let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
-    let (corpus, want, manifest) = reference(&cluster.conf_dir);
-    let root = format!("/filex-it/{}", unique("parts-s3"));
-    upload_tree(
-        &webhdfs,
-        &corpus.path().join("shards"),
-        &format!("{root}/shards"),
-    );
-    let prefix = unique("parts");
-    let job = cluster_job(
-        corpus.path(),
-        &format!("{root}/shards"),
-        &format!("s3a://{bucket}/{prefix}"),
-    );
-    // Endpoint and credentials as S3A per-bucket keys in a copy of the site files.
-    let conf = corpus.path().join("conf");
+    let conf = dir.join("conf");
     fs::create_dir_all(&conf).unwrap();
-    for e in fs::read_dir(&cluster.conf_dir).unwrap().flatten() {
+    for e in fs::read_dir(cluster_conf).unwrap().flatten() {
         if e.path().is_file() {
             fs::copy(e.path(), conf.join(e.file_name())).unwrap();
         }
@@ -283,12 +267,21 @@ fn submit_to_s3_writes_the_parts_filex_run_writes() {
         .collect();
     let at = xml.rfind("</configuration>").unwrap();
     fs::write(&core, format!("{}{extra}{}", &xml[..at], &xml[at..])).unwrap();
-    submit(&conf, &job);
+    (bucket, PathBuf::from(get("FILEX_S3_DATA_DIR")), conf)
+}
 
-    let mut got = tree(&data_dir.join(&bucket).join(&prefix));
-    let got_manifest = got.remove(&manifest).expect("the manifest on S3");
-    let mut want = want;
-    let want_manifest = want.remove(&manifest).unwrap();
+/// The objects under `s3://bucket/prefix` equal `want` (the manifests by their entries).
+fn assert_same_objects(
+    data_dir: &Path,
+    bucket: &str,
+    prefix: &str,
+    want: &BTreeMap<String, Vec<u8>>,
+    manifest: &str,
+) {
+    let mut got = tree(&data_dir.join(bucket).join(prefix));
+    let got_manifest = got.remove(manifest).expect("the manifest on S3");
+    let mut want = want.clone();
+    let want_manifest = want.remove(manifest).unwrap();
     assert_eq!(entries(&got_manifest), entries(&want_manifest));
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
@@ -296,6 +289,55 @@ fn submit_to_s3_writes_the_parts_filex_run_writes() {
         "object names under s3://{bucket}/{prefix}"
     );
     for (k, v) in &want {
-        assert!(&got[k] == v, "{k} differs between filex run and submit");
+        assert!(&got[k] == v, "{k} differs from the file:// output");
+    }
+}
+
+#[test]
+fn submit_to_s3_writes_the_parts_filex_run_writes() {
+    let cluster = require_cluster();
+    let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
+    let (corpus, want, manifest) = reference(&cluster.conf_dir);
+    let (bucket, data_dir, conf) = s3_conf(&cluster.conf_dir, corpus.path());
+    let root = format!("/filex-it/{}", unique("parts-s3"));
+    upload_tree(
+        &webhdfs,
+        &corpus.path().join("shards"),
+        &format!("{root}/shards"),
+    );
+    let prefix = unique("parts");
+    let job = cluster_job(
+        corpus.path(),
+        &format!("{root}/shards"),
+        &format!("s3a://{bucket}/{prefix}"),
+    );
+    submit(&conf, &job);
+    assert_same_objects(&data_dir, &bucket, &prefix, &want, &manifest);
+}
+
+#[test]
+fn run_to_s3_writes_the_parts_run_to_file_writes() {
+    let cluster = require_cluster();
+    let (corpus, want, manifest) = reference(&cluster.conf_dir);
+    let (bucket, data_dir, conf) = s3_conf(&cluster.conf_dir, corpus.path());
+    let job = corpus.path().join("job.toml");
+    for workers in ["0", "2"] {
+        let prefix = unique("parts-run");
+        let root = format!("output.root=s3a://{bucket}/{prefix}");
+        filex(
+            &conf,
+            &[
+                "run",
+                job.to_str().unwrap(),
+                "--no-progress",
+                "--set",
+                LIMIT,
+                "--set",
+                &root,
+                "--workers",
+                workers,
+            ],
+        );
+        assert_same_objects(&data_dir, &bucket, &prefix, &want, &manifest);
     }
 }
