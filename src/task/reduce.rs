@@ -158,8 +158,12 @@ pub fn execute_reduce(
                 .map_err(merge_err)?
                 .finish()
                 .map_err(merge_err)?;
-            if parts.is_empty() {
-                return Err(merge_err(io::Error::other("no part was written")));
+            let in_parts: u64 = parts.iter().map(|p| p.lines).sum();
+            if parts.is_empty() || in_parts != lines {
+                return Err(merge_err(io::Error::other(format!(
+                    "{} part(s) hold {in_parts} lines of the {lines} merged",
+                    parts.len()
+                ))));
             }
             let first = parts[0].staged.clone();
             if parts.len() == 1 {
