@@ -279,7 +279,12 @@ fn assert_same_objects(
     manifest: &str,
 ) {
     let mut got = tree(&data_dir.join(bucket).join(prefix));
-    let got_manifest = got.remove(manifest).expect("the manifest on S3");
+    let got_manifest = got.remove(manifest).unwrap_or_else(|| {
+        panic!(
+            "no {manifest} under s3://{bucket}/{prefix}: {:?}",
+            got.keys().collect::<Vec<_>>()
+        )
+    });
     let mut want = want.clone();
     let want_manifest = want.remove(manifest).unwrap();
     assert_eq!(entries(&got_manifest), entries(&want_manifest));
