@@ -67,6 +67,13 @@ pub struct ManifestPartition {
     pub lines: u64,
     pub bytes: u64,
     pub sha256: String,
+    /// For a numbered part (`output.max_file_size`): the path the unsplit partition would
+    /// have; absent for a partition written as one file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// For a numbered part: its number, 1-based, in time order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
 }
 
 /// Per-source figures.

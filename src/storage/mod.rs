@@ -112,6 +112,13 @@ pub trait OutputStore: Send + Sync {
     fn stage(&self, rel: &str) -> Result<Box<dyn StagedWriter>, StorageError>;
     /// Publishes staged objects under their final names, in order.
     fn commit(&self, staged: &[StagedObject]) -> Result<(), StorageError>;
+    /// Whether `commit` publishes a staged object under its [`StagedObject::rel`] even when
+    /// that was changed after `stage` (a rename, as on file systems). When false (the
+    /// default: object stores, where the name given to `stage` is the upload's key) the
+    /// caller must know the final name before staging.
+    fn renames_staged(&self) -> bool {
+        false
+    }
     /// Discards everything staged by this run and not committed.
     fn abort(&self) -> Result<(), StorageError>;
     /// Writes a small object (manifest, rejects index) atomically.

@@ -556,6 +556,11 @@ impl StagedWriter for HdfsStaged {
 }
 
 impl OutputStore for HdfsOutput {
+    /// Staged files are published by rename, to any name.
+    fn renames_staged(&self) -> bool {
+        true
+    }
+
     fn stage(&self, rel: &str) -> Result<Box<dyn StagedWriter>, StorageError> {
         let (nn, _, staging) = self.namenode()?;
         let path = child(&staging, rel);
