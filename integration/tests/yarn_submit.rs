@@ -2,7 +2,8 @@
 //! `filex run`, as a YARN application with an application master and worker containers.
 //! Output must be byte-identical to the embedded run; the executable is uploaded once and
 //! localized once per NodeManager; a killed client kills its application;
-//! a worker process dying mid-task is retried; a broken source fails with a clear message.
+//! a worker process dying mid-task is retried; a stopped worker is timed out, its container
+//! given back and its task re-run; a broken source fails with a clear message.
 //! The dying and stalling workers need a binary built with `--features fault-injection`.
 
 use std::collections::BTreeSet;
@@ -317,6 +318,120 @@ fn a_dying_worker_is_retried_and_the_output_is_identical() {
         hdfs_partitions(&webhdfs, &corpus, &paths) == want,
         "the output after a worker died differs from the clean run"
     );
+}
+
+/// The `filex worker` processes of application `id` on this machine (the mini cluster's
+/// NodeManagers run here), by pid.
+fn worker_pids(id: &str) -> Vec<String> {
+    let cluster = id.trim_start_matches("application_");
+    let pattern = format!("worker --connect .*--id container_(e[0-9]+_)?{cluster}_");
+    let out = Command::new("pgrep")
+        .args(["-f", &pattern])
+        .output()
+        .expect("run pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+fn signal(sig: &str, pids: &[String]) {
+    for pid in pids {
+        let _ = Command::new("kill")
+            .args([sig, pid])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn a_stopped_worker_is_timed_out_and_its_task_rerun() {
+    require_fault_injection();
+    let cluster = require_cluster();
+    let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
+    let corpus = Corpus::new(&cluster.conf_dir, &webhdfs, "10");
+    let paths = local_partitions(&corpus, &cluster.conf_dir);
+    let started = Instant::now();
+    let mut child = Command::new(filex_bin())
+        .args(["submit", &corpus.hdfs_job(), "--force-new"])
+        .args([
+            "-D",
+            "filex.workers.max=2",
+            "-D",
+            "filex.worker.memory-mb=512",
+        ])
+        .args(["-D", "filex.task.timeout=5000"])
+        .env("HADOOP_CONF_DIR", &cluster.conf_dir)
+        .env("FILEX_LOG", "warn")
+        // The first attempt of map 0 would sleep ten minutes: the run cannot end in time
+        // unless that attempt is given up.
+        .env("FILEX_FAULT_STALL_AT", "map:0:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let id = loop {
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen).to_string();
+        if let Some(l) = text
+            .lines()
+            .find(|l| l.starts_with("Submitted application "))
+        {
+            if text.contains("Submitted application application_") && l.len() > 30 {
+                break l["Submitted application ".len()..].trim().to_string();
+            }
+        }
+        assert!(n > 0, "no application id: {text}");
+    };
+    // SIGSTOP every worker once they have connected and taken tasks.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let stopped = loop {
+        let pids = worker_pids(&id);
+        if !pids.is_empty() {
+            std::thread::sleep(Duration::from_secs(3));
+            let pids = worker_pids(&id);
+            signal("-STOP", &pids);
+            break pids;
+        }
+        assert!(Instant::now() < deadline, "no worker of {id} started");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let text = format!("{}{rest}", String::from_utf8_lossy(&seen));
+    // Leave nothing stopped behind, whatever happened.
+    signal("-CONT", &stopped);
+    assert!(status.success(), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(300),
+        "took {:?}: the stalled attempt was waited for",
+        started.elapsed()
+    );
+    for (path, bytes) in &paths {
+        let remote = webhdfs
+            .open(&format!("{}/out/{path}", corpus.hdfs_root))
+            .unwrap_or_else(|e| panic!("{path} missing on HDFS: {e}"));
+        let local = fs::read(corpus.dir.path().join("output").join(path)).unwrap();
+        assert_eq!(remote.len() as u64, *bytes);
+        assert!(remote == local, "{path} differs from the clean run");
+    }
+    // The stopped workers' containers were killed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stopped
+        .iter()
+        .any(|p| Path::new(&format!("/proc/{p}")).exists())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "stopped workers {stopped:?} still exist"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 #[test]

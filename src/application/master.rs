@@ -162,6 +162,8 @@ fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Re
     let memory_per_task = ((spec.worker_memory_mb as f64) * TASK_MEMORY_SHARE) as usize * (1 << 20);
     let config = CoordinatorConfig {
         locality_wait: Duration::from_millis(spec.locality_wait_ms),
+        task_timeout: (spec.task_timeout_ms > 0)
+            .then(|| Duration::from_millis(spec.task_timeout_ms)),
         ..CoordinatorConfig::new(
             SocketAddr::from(([0, 0, 0, 0], 0)),
             secret.to_string(),

@@ -263,6 +263,7 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
             bytes_per_worker: setting(conf, settings::BYTES_PER_WORKER)?,
             task_bytes: setting(conf, settings::TASK_BYTES)?,
             locality_wait_ms: setting(conf, settings::LOCALITY_WAIT_MS)?,
+            task_timeout_ms: setting(conf, settings::TASK_TIMEOUT_MS)?,
             submitted_ms,
             worker_files: files.clone(),
         };

@@ -16,6 +16,8 @@ const MERGE_BLOCK_BYTES: usize = 512 << 10;
 /// Bounds of a gzip member's input size.
 const MIN_MEMBER_BYTES: usize = 1 << 20;
 const MAX_MEMBER_BYTES: usize = 8 << 20;
+/// Lines merged between two bumps of the progress (what the task timeout watches).
+const PROGRESS_EVERY: u64 = 1 << 14;
 
 /// One partition to merge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,10 +111,14 @@ pub fn execute_reduce(
         &mut |_key, line| {
             lines += 1;
             line_bytes += line.len() as u64;
+            if lines % PROGRESS_EVERY == 0 {
+                Progress::add(&ctx.progress.merged_lines, PROGRESS_EVERY);
+            }
             gz.write_all(line)
         },
     )
     .map_err(merge_err)?;
+    Progress::add(&ctx.progress.merged_lines, lines % PROGRESS_EVERY);
     let counting = gz.finish().map_err(merge_err)?;
     let staged = counting.inner.finish()?;
     Progress::add(&ctx.progress.output_bytes, staged.bytes);
