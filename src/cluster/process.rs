@@ -179,6 +179,9 @@ impl Cluster for ProcessCluster {
     fn slots(&self) -> usize {
         self.coordinator.slots()
     }
+    fn take_superseded(&self) -> Vec<TaskOutput> {
+        self.coordinator.take_superseded()
+    }
 }
 
 impl Drop for ProcessCluster {

@@ -82,7 +82,11 @@ pub fn execute_reduce(
         source,
     };
 
-    let staged = ctx.output.stage(&task.rel_path)?;
+    // Staged where only this attempt writes: a zombie attempt cannot touch what the
+    // coordinator accepted from another.
+    let staged = ctx
+        .output
+        .stage_attempt(&task.rel_path, &format!("r{:05}.{attempt}", task.id))?;
     let mut gz = GzipMembersWriter::new(
         Counting { inner: staged },
         ctx.job.output.gzip_level,

@@ -199,6 +199,10 @@ impl Cluster for Coordinator {
         self.shared.state.lock().last_batch();
     }
 
+    fn take_superseded(&self) -> Vec<TaskOutput> {
+        self.shared.state.lock().take_superseded()
+    }
+
     fn run(&self, tasks: Vec<Task>) -> Result<Vec<TaskOutput>, ClusterError> {
         if tasks.is_empty() {
             return Ok(Vec::new());

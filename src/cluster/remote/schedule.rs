@@ -7,7 +7,9 @@
 //! Each task of a batch is a [`TaskSlot`]: pending, running (on one worker, in one attempt),
 //! done or failed. A report names its task and attempt; one whose attempt is not the slot's
 //! current one is stale and ignored, so a late or duplicate answer can never replace the
-//! accepted output or fail a retry.
+//! accepted output or fail a retry. The output of a superseded attempt (one that was retried
+//! and then finished anyway) is kept aside for [`Scheduler::take_superseded`], so that the
+//! driver discards what it staged.
 //!
 //! Placement: a worker gets a pending task whose preferred hosts include its own host; other
 //! tasks go to any worker once they have waited `locality_wait`. A failed or lost attempt is
@@ -152,6 +154,8 @@ pub struct Scheduler {
     tallies: BTreeMap<String, WorkerTally>,
     /// The first [`FAILED_ATTEMPTS_KEPT`] failed attempts of the run.
     failed_attempts: Vec<FailedAttempt>,
+    /// Outputs of superseded attempts, not yet taken: their staged bytes are to be discarded.
+    superseded: Vec<TaskOutput>,
 }
 
 fn preferred_hosts(task: &Task) -> &[String] {
@@ -174,6 +178,7 @@ impl Scheduler {
             draining: false,
             tallies: BTreeMap::new(),
             failed_attempts: Vec::new(),
+            superseded: Vec::new(),
         }
     }
 
@@ -321,7 +326,8 @@ impl Scheduler {
     }
 
     /// Accepts `output` of the current attempt of `task` and returns it as stored; a stale
-    /// report gives `None` and changes nothing.
+    /// report gives `None` and changes nothing, except that the output of an attempt other
+    /// than the task's current (or accepted) one is set aside to be discarded.
     pub fn done(
         &mut self,
         worker: &str,
@@ -330,7 +336,17 @@ impl Scheduler {
         output: TaskOutput,
     ) -> Option<&TaskOutput> {
         if !self.current(worker, task, attempt) {
-            tracing::debug!(task, attempt, worker, "ignoring a stale task report");
+            let superseded = self.slots().get(task).is_some_and(|s| attempt < s.attempt);
+            tracing::debug!(
+                task,
+                attempt,
+                worker,
+                superseded,
+                "ignoring a stale task report"
+            );
+            if superseded {
+                self.superseded.push(output);
+            }
             return None;
         }
         self.tallies
@@ -460,6 +476,12 @@ impl Scheduler {
         if let Some((task, attempt)) = running {
             self.attempt_failed(worker, task, attempt, reason, now);
         }
+    }
+
+    /// The outputs of superseded attempts reported since the last call: none of them is
+    /// used; what they staged is to be discarded.
+    pub fn take_superseded(&mut self) -> Vec<TaskOutput> {
+        std::mem::take(&mut self.superseded)
     }
 
     /// Whether `worker` was timed out.
@@ -851,6 +873,36 @@ mod tests {
         let out = s.timed_out(at(10), TIMEOUT);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].reason, "map task 0 made no progress for 10 s");
+    }
+
+    #[test]
+    fn a_late_result_of_a_superseded_attempt_is_ignored_and_set_aside() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = scheduler(&["zombie", "b"], vec![map(0, &[]), map(1, &[])], t0);
+        assert_eq!(assigned(s.next("zombie", "h", t0)), (0, 0));
+        assert_eq!(assigned(s.next("b", "h", t0)), (1, 0));
+        s.heartbeat("b", 1, 0, 1, at(9));
+        // Attempt 0 of task 0 times out; attempt 1 runs on b.
+        assert_eq!(s.timed_out(at(10), TIMEOUT).len(), 1);
+        assert!(s.done("b", 1, 0, output(1)).is_some());
+        assert_eq!(assigned(s.next("b", "h", at(10))), (0, 1));
+        // The zombie finishes before the retry does: its result is not taken…
+        assert!(s.done("zombie", 0, 0, output(70)).is_none());
+        assert!(matches!(
+            s.slots()[0].state,
+            SlotState::Running { attempt: 1, .. }
+        ));
+        // … nor after it, and a duplicate of the accepted report is not set aside.
+        assert!(s.done("b", 0, 1, output(0)).is_some());
+        assert!(s.done("zombie", 0, 0, output(71)).is_none());
+        assert!(s.done("b", 0, 1, output(0)).is_none());
+        assert_eq!(s.take_superseded(), vec![output(70), output(71)]);
+        assert!(s.take_superseded().is_empty());
+        assert_eq!(
+            s.finish_batch().unwrap().unwrap(),
+            vec![output(0), output(1)]
+        );
     }
 
     #[test]
