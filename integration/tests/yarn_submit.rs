@@ -434,6 +434,125 @@ fn a_stopped_worker_is_timed_out_and_its_task_rerun() {
     }
 }
 
+/// Starts `filex submit` of `job` with reduce 0's first attempt stalled, returns the child
+/// and the application id once printed.
+fn submit_stalled_at_reduce(conf: &Path, job: &str) -> (std::process::Child, String) {
+    let mut child = Command::new(filex_bin())
+        .args(["submit", job, "--force-new", "-D", "filex.workers.max=2"])
+        // Two workers: one stalls in reduce 0, the other stages the other partitions.
+        .args(["-D", "filex.workers.min=2"])
+        .args(["-D", "filex.worker.memory-mb=512"])
+        .env("HADOOP_CONF_DIR", conf)
+        .env("FILEX_LOG", "warn")
+        .env("FILEX_FAULT_STALL_AT", "reduce:0:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let id = loop {
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen).to_string();
+        if let Some(line) = text
+            .split_inclusive('\n')
+            .find(|l| l.starts_with("Submitted application ") && l.ends_with('\n'))
+        {
+            break line["Submitted application ".len()..].trim().to_string();
+        }
+        assert!(n > 0, "no application id: {text}");
+    };
+    child.stdout = Some(stdout);
+    (child, id)
+}
+
+/// Waits until `path` exists on HDFS.
+fn wait_for(webhdfs: &WebHdfs, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while webhdfs.file_status(path).is_err() {
+        assert!(Instant::now() < deadline, "{path} never appeared");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn a_killed_run_leaves_nothing_and_its_rerun_matches_a_clean_run() {
+    require_fault_injection();
+    let cluster = require_cluster();
+    let conf = &cluster.conf_dir;
+    let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
+    let corpus = Corpus::new(conf, &webhdfs, "10");
+    let paths = local_partitions(&corpus, conf);
+    let out_root = format!("{}/out", corpus.hdfs_root);
+    let staging_of = |id: &str| format!("/user/{}/.filexStaging/{id}", user());
+
+    // 1. `filex kill` while reduces stage their output, the client following: it exits 3
+    //    and nothing of the application is left.
+    let (mut child, id) = submit_stalled_at_reduce(conf, &corpus.hdfs_job());
+    wait_for(&webhdfs, &format!("{out_root}/_temporary/{id}/_attempts"));
+    let kill = filex(&["kill", &id], conf, &[]);
+    assert!(
+        kill.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kill.stderr)
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut rest).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(3), "{rest}");
+    assert!(rest.contains(&format!("Removed what {id} left")), "{rest}");
+    assert!(
+        webhdfs
+            .file_status(&format!("{out_root}/_temporary/{id}"))
+            .is_err(),
+        "_temporary/{id} left behind"
+    );
+    assert!(
+        webhdfs.file_status(&staging_of(&id)).is_err(),
+        "staging of {id} left"
+    );
+
+    // 2. A client that dies with its application (SIGKILL, then `filex kill`), and a zombie
+    //    that wrote after the AM was gone: the next run of the window removes it all.
+    let (mut child, dead) = submit_stalled_at_reduce(conf, &corpus.hdfs_job());
+    wait_for(&webhdfs, &format!("{out_root}/_temporary/{dead}/_attempts"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let kill = filex(&["kill", &dead], conf, &[]);
+    assert!(
+        kill.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kill.stderr)
+    );
+    assert_eq!(app_state(&cluster.env.rm_webapp, &dead), "KILLED");
+    let zombie = format!("{out_root}/_temporary/{dead}/_attempts/r00000.0/late.log.gz");
+    webhdfs
+        .create(&zombie, b"written by a zombie", true)
+        .unwrap();
+    let rerun = filex(&["submit", &corpus.hdfs_job()], conf, &[]);
+    let stdout = String::from_utf8_lossy(&rerun.stdout).to_string();
+    assert!(rerun.status.success(), "{stdout}");
+    assert!(
+        webhdfs
+            .file_status(&format!("{out_root}/_temporary"))
+            .is_err(),
+        "_temporary left under the output root after the re-run"
+    );
+    assert!(
+        webhdfs.file_status(&staging_of(&dead)).is_err(),
+        "staging of {dead} left"
+    );
+    for (path, bytes) in &paths {
+        let remote = webhdfs
+            .open(&format!("{out_root}/{path}"))
+            .unwrap_or_else(|e| panic!("{path} missing on HDFS: {e}"));
+        let local = fs::read(corpus.dir.path().join("output").join(path)).unwrap();
+        assert_eq!(remote.len() as u64, *bytes);
+        assert!(remote == local, "{path} differs from the clean run");
+    }
+}
+
 #[test]
 fn sigterm_to_the_client_kills_the_application() {
     require_fault_injection();
