@@ -56,12 +56,14 @@ pub const AM_MEMORY_MB: Setting = Setting {
     default: "512",
     meaning: "AM container memory, MiB",
 };
-/// Attempts YARN makes at running the AM.
+/// Attempts YARN makes at running the AM (the submission context's `max_app_attempts`;
+/// the RM caps it at `yarn.resourcemanager.am.max-attempts`). A new attempt runs the job
+/// again from the start (no recovery of finished tasks yet).
 pub const AM_MAX_ATTEMPTS: Setting = Setting {
     key: "filex.am.max-attempts",
     kind: Kind::Integer,
-    default: "1",
-    meaning: "AM attempts",
+    default: "2",
+    meaning: "AM attempts (a new attempt starts the run over)",
 };
 /// Memory of a worker container.
 pub const WORKER_MEMORY_MB: Setting = Setting {

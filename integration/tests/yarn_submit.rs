@@ -553,6 +553,101 @@ fn a_killed_run_leaves_nothing_and_its_rerun_matches_a_clean_run() {
     }
 }
 
+/// The pid of the application master of attempt `attempt` of application `id` running on
+/// this machine: the `filex am` process whose container is that attempt's first.
+fn am_pid(id: &str, attempt: u32) -> Option<String> {
+    let cluster = id.trim_start_matches("application_");
+    let container = format!("{cluster}_{attempt:02}_000001");
+    let out = Command::new("pgrep")
+        .args(["-f", "filex am --spec"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|pid| {
+            fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|b| *b == 0).any(|var| {
+                    let var = String::from_utf8_lossy(var);
+                    var.starts_with("CONTAINER_ID=") && var.ends_with(&container)
+                })
+            })
+        })
+        .map(str::to_string)
+}
+
+#[test]
+fn a_second_am_attempt_runs_the_job_again_after_the_first_is_killed() {
+    let cluster = require_cluster();
+    let conf = &cluster.conf_dir;
+    let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
+    let corpus = Corpus::new(conf, &webhdfs, "10");
+    let paths = local_partitions(&corpus, conf);
+    let mut child = Command::new(filex_bin())
+        .args([
+            "submit",
+            &corpus.hdfs_job(),
+            "--force-new",
+            "-D",
+            "filex.workers.max=2",
+        ])
+        .args(["-D", "filex.worker.memory-mb=512"])
+        .env("HADOOP_CONF_DIR", conf)
+        .env("FILEX_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let id = loop {
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen).to_string();
+        if let Some(line) = text
+            .split_inclusive('\n')
+            .find(|l| l.starts_with("Submitted application ") && l.ends_with('\n'))
+        {
+            break line["Submitted application ".len()..].trim().to_string();
+        }
+        assert!(n > 0, "no application id: {text}");
+    };
+    // SIGKILL the first attempt's AM as soon as it runs.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let pid = loop {
+        if let Some(pid) = am_pid(&id, 1) {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "no AM of {id} started");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let text = format!("{}{rest}", String::from_utf8_lossy(&seen));
+    assert!(status.success(), "{text}");
+    assert!(text.contains("YARN started attempt 2"), "{text}");
+    for (path, bytes) in &paths {
+        let remote = webhdfs
+            .open(&format!("{}/out/{path}", corpus.hdfs_root))
+            .unwrap_or_else(|e| panic!("{path} missing on HDFS: {e}"));
+        let local = fs::read(corpus.dir.path().join("output").join(path)).unwrap();
+        assert_eq!(remote.len() as u64, *bytes);
+        assert!(remote == local, "{path} differs from the clean run");
+    }
+    assert!(
+        webhdfs
+            .file_status(&format!("{}/out/_temporary", corpus.hdfs_root))
+            .is_err(),
+        "_temporary left under the output root"
+    );
+}
+
 #[test]
 fn sigterm_to_the_client_kills_the_application() {
     require_fault_injection();

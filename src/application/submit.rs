@@ -415,6 +415,7 @@ fn follow(
     let started = submitted.unwrap_or_else(Instant::now);
     let mut last_state = None;
     let mut last_line = String::new();
+    let mut last_attempt = None;
     loop {
         if interrupted.load(Ordering::Relaxed) {
             eprintln!("filex: interrupted; killing {id}");
@@ -433,6 +434,16 @@ fn follow(
         let report: ApplicationReport = rt
             .block_on(rm.get_application_report(id))
             .map_err(|e| fail(exit::UNREACHABLE, format!("following {id}: {e}")))?;
+        let attempt = report.current_attempt.map(|a| a.attempt_id);
+        if attempt != last_attempt {
+            if let (Some(n), Some(_)) = (attempt, last_attempt) {
+                println!(
+                    "{:>7.1} s  {id}: the application master failed; YARN started attempt {n}, which runs the job again",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            last_attempt = attempt;
+        }
         if last_state != Some(report.state) {
             println!(
                 "{:>7.1} s  {id} {}{}",
