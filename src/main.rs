@@ -99,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 memory: args.memory as usize,
                 task_bytes: args.task_size,
                 workers: args.workers,
+                task_timeout: settings::task_timeout(&conf)?,
             };
             let progress = Arc::new(Progress::default());
             let bar = !args.no_progress && std::io::stderr().is_terminal();

@@ -56,12 +56,14 @@ pub const AM_MEMORY_MB: Setting = Setting {
     default: "512",
     meaning: "AM container memory, MiB",
 };
-/// Attempts YARN makes at running the AM.
+/// Attempts YARN makes at running the AM (the submission context's `max_app_attempts`;
+/// the RM caps it at `yarn.resourcemanager.am.max-attempts`). A new attempt runs the job
+/// again from the start (no recovery of finished tasks yet).
 pub const AM_MAX_ATTEMPTS: Setting = Setting {
     key: "filex.am.max-attempts",
     kind: Kind::Integer,
-    default: "1",
-    meaning: "AM attempts",
+    default: "2",
+    meaning: "AM attempts (a new attempt starts the run over)",
 };
 /// Memory of a worker container.
 pub const WORKER_MEMORY_MB: Setting = Setting {
@@ -121,6 +123,14 @@ pub const LOCALITY_WAIT_MS: Setting = Setting {
 /// which is all a person or a scheduler needs, and hundreds of hourly jobs followed at once
 /// cost the RM one report a second each. The name follows YARN's own client setting,
 /// `yarn.client.application-client-protocol.poll-interval-ms`.
+/// How long a task attempt may go without progress, or its worker without a word, before it
+/// is re-run elsewhere and the worker stopped (MapReduce's `mapreduce.task.timeout`).
+pub const TASK_TIMEOUT_MS: Setting = Setting {
+    key: "filex.task.timeout",
+    kind: Kind::Integer,
+    default: "600000",
+    meaning: "how long a task attempt may make no progress (or its worker stay silent) before it is re-run elsewhere and the worker killed, ms; 0: never",
+};
 pub const CLIENT_POLL_INTERVAL_MS: Setting = Setting {
     key: "filex.client.poll-interval-ms",
     kind: Kind::Integer,
@@ -147,6 +157,7 @@ pub const SETTINGS: &[Setting] = &[
     BYTES_PER_WORKER,
     TASK_BYTES,
     LOCALITY_WAIT_MS,
+    TASK_TIMEOUT_MS,
     CLIENT_POLL_INTERVAL_MS,
     YARN_LIB_DIR,
 ];
@@ -238,6 +249,14 @@ pub fn client_poll_interval(conf: &Config) -> Result<Duration, SettingsError> {
 }
 
 /// The setting named `key`.
+/// `filex.task.timeout` as a duration; `None` when it is 0 (no timeout).
+pub fn task_timeout(conf: &Config) -> Result<Option<Duration>, SettingsError> {
+    Ok(match TASK_TIMEOUT_MS.value(conf)? {
+        0 => None,
+        ms => Some(Duration::from_millis(ms)),
+    })
+}
+
 pub fn lookup(key: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| s.key == key)
 }

@@ -440,6 +440,90 @@ mod faults {
         );
     }
 
+    /// The thread run's partitions and manifest counters, as the reference.
+    fn reference(c: &Corpus, job: &str) -> (Vec<(String, Vec<u8>)>, serde_json::Value) {
+        let threads = filex(&["run", job, "--task-size", "2K"]);
+        let counters = manifest_of(&threads)["counters"].clone();
+        (published(&c.out()), counters)
+    }
+
+    /// `filex run --workers 2` with a 2 s task timeout and the first map attempt stalled.
+    fn stalled_run(job: &str) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_filex"))
+            .args(["run", job, "--task-size", "2K", "--workers", "2"])
+            .args(["-D", "filex.task.timeout=2000"])
+            .env("FILEX_LOG", "warn")
+            .env("FILEX_FAULT_STALL_AT", "map:0:0")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_stalled_task_times_out_and_runs_elsewhere() {
+        let (c, _) = standard_corpus();
+        let job = c.job("");
+        let job = job.to_str().unwrap();
+        let (want, counters) = reference(&c, job);
+        // Attempt 0 of map 0 sleeps ten minutes (a read that never returns): its heartbeats
+        // carry no progress, so after 2 s it is re-run and its process killed.
+        let started = std::time::Instant::now();
+        let out = stalled_run(job).wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the stalled attempt was waited for"
+        );
+        assert!(err.contains("map task 0 made no progress for 2 s"), "{err}");
+        assert_eq!(published(&c.out()), want);
+        assert_eq!(manifest_of(&out)["counters"], counters);
+    }
+
+    #[test]
+    fn stopped_worker_processes_are_killed_and_replaced() {
+        let (c, _) = standard_corpus();
+        let job = c.job("");
+        let job = job.to_str().unwrap();
+        let (want, counters) = reference(&c, job);
+        let child = stalled_run(job);
+        // Once both workers are connected (one of them holding map 0), SIGSTOP them: they
+        // fall silent, are timed out, killed and replaced by new processes.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let pgrep = Command::new("pgrep")
+            .args(["-P", &child.id().to_string()])
+            .output()
+            .unwrap();
+        let workers: Vec<String> = String::from_utf8_lossy(&pgrep.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(workers.len(), 2, "worker processes: {workers:?}");
+        for pid in &workers {
+            assert!(Command::new("kill")
+                .args(["-STOP", pid])
+                .status()
+                .unwrap()
+                .success());
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        // The one holding map 0 is timed out; the other may be, or the run may end first
+        // (its process is then killed with the cluster).
+        assert!(err.contains("killing a timed-out worker process"), "{err}");
+        assert_eq!(published(&c.out()), want);
+        assert_eq!(manifest_of(&out)["counters"], counters);
+        // The stopped processes are gone (killed, and reaped by the run).
+        for pid in &workers {
+            assert!(
+                !Path::new(&format!("/proc/{pid}")).exists(),
+                "worker {pid} still exists"
+            );
+        }
+    }
+
     #[test]
     fn a_task_failing_every_attempt_fails_the_run_cleanly() {
         let (c, _) = standard_corpus();

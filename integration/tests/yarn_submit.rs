@@ -2,7 +2,8 @@
 //! `filex run`, as a YARN application with an application master and worker containers.
 //! Output must be byte-identical to the embedded run; the executable is uploaded once and
 //! localized once per NodeManager; a killed client kills its application;
-//! a worker process dying mid-task is retried; a broken source fails with a clear message.
+//! a worker process dying mid-task is retried; a stopped worker is timed out, its container
+//! given back and its task re-run; a broken source fails with a clear message.
 //! The dying and stalling workers need a binary built with `--features fault-injection`.
 
 use std::collections::BTreeSet;
@@ -316,6 +317,334 @@ fn a_dying_worker_is_retried_and_the_output_is_identical() {
     assert!(
         hdfs_partitions(&webhdfs, &corpus, &paths) == want,
         "the output after a worker died differs from the clean run"
+    );
+}
+
+/// The `filex worker` processes of application `id` on this machine (the mini cluster's
+/// NodeManagers run here), by pid.
+fn worker_pids(id: &str) -> Vec<String> {
+    let cluster = id.trim_start_matches("application_");
+    let pattern = format!("worker --connect .*--id container_(e[0-9]+_)?{cluster}_");
+    let out = Command::new("pgrep")
+        .args(["-f", &pattern])
+        .output()
+        .expect("run pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+fn signal(sig: &str, pids: &[String]) {
+    for pid in pids {
+        let _ = Command::new("kill")
+            .args([sig, pid])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn a_stopped_worker_is_timed_out_and_its_task_rerun() {
+    require_fault_injection();
+    let cluster = require_cluster();
+    let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
+    let corpus = Corpus::new(&cluster.conf_dir, &webhdfs, "10");
+    let paths = local_partitions(&corpus, &cluster.conf_dir);
+    let started = Instant::now();
+    let mut child = Command::new(filex_bin())
+        .args(["submit", &corpus.hdfs_job(), "--force-new"])
+        .args([
+            "-D",
+            "filex.workers.max=2",
+            "-D",
+            "filex.worker.memory-mb=512",
+        ])
+        .args(["-D", "filex.task.timeout=5000"])
+        .env("HADOOP_CONF_DIR", &cluster.conf_dir)
+        .env("FILEX_LOG", "warn")
+        // The first attempt of map 0 would sleep ten minutes: the run cannot end in time
+        // unless that attempt is given up.
+        .env("FILEX_FAULT_STALL_AT", "map:0:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let id = loop {
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen).to_string();
+        if let Some(l) = text
+            .lines()
+            .find(|l| l.starts_with("Submitted application "))
+        {
+            if text.contains("Submitted application application_") && l.len() > 30 {
+                break l["Submitted application ".len()..].trim().to_string();
+            }
+        }
+        assert!(n > 0, "no application id: {text}");
+    };
+    // SIGSTOP every worker once they have connected and taken tasks.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let stopped = loop {
+        let pids = worker_pids(&id);
+        if !pids.is_empty() {
+            std::thread::sleep(Duration::from_secs(3));
+            let pids = worker_pids(&id);
+            signal("-STOP", &pids);
+            break pids;
+        }
+        assert!(Instant::now() < deadline, "no worker of {id} started");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let text = format!("{}{rest}", String::from_utf8_lossy(&seen));
+    // Leave nothing stopped behind, whatever happened.
+    signal("-CONT", &stopped);
+    assert!(status.success(), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(300),
+        "took {:?}: the stalled attempt was waited for",
+        started.elapsed()
+    );
+    for (path, bytes) in &paths {
+        let remote = webhdfs
+            .open(&format!("{}/out/{path}", corpus.hdfs_root))
+            .unwrap_or_else(|e| panic!("{path} missing on HDFS: {e}"));
+        let local = fs::read(corpus.dir.path().join("output").join(path)).unwrap();
+        assert_eq!(remote.len() as u64, *bytes);
+        assert!(remote == local, "{path} differs from the clean run");
+    }
+    // The stopped workers' containers were killed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stopped
+        .iter()
+        .any(|p| Path::new(&format!("/proc/{p}")).exists())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "stopped workers {stopped:?} still exist"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Starts `filex submit` of `job` with reduce 0's first attempt stalled, returns the child
+/// and the application id once printed.
+fn submit_stalled_at_reduce(conf: &Path, job: &str) -> (std::process::Child, String) {
+    let mut child = Command::new(filex_bin())
+        .args(["submit", job, "--force-new", "-D", "filex.workers.max=2"])
+        // Two workers: one stalls in reduce 0, the other stages the other partitions.
+        .args(["-D", "filex.workers.min=2"])
+        .args(["-D", "filex.worker.memory-mb=512"])
+        .env("HADOOP_CONF_DIR", conf)
+        .env("FILEX_LOG", "warn")
+        .env("FILEX_FAULT_STALL_AT", "reduce:0:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let id = loop {
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen).to_string();
+        if let Some(line) = text
+            .split_inclusive('\n')
+            .find(|l| l.starts_with("Submitted application ") && l.ends_with('\n'))
+        {
+            break line["Submitted application ".len()..].trim().to_string();
+        }
+        assert!(n > 0, "no application id: {text}");
+    };
+    child.stdout = Some(stdout);
+    (child, id)
+}
+
+/// Waits until `path` exists on HDFS.
+fn wait_for(webhdfs: &WebHdfs, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while webhdfs.file_status(path).is_err() {
+        assert!(Instant::now() < deadline, "{path} never appeared");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn a_killed_run_leaves_nothing_and_its_rerun_matches_a_clean_run() {
+    require_fault_injection();
+    let cluster = require_cluster();
+    let conf = &cluster.conf_dir;
+    let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
+    let corpus = Corpus::new(conf, &webhdfs, "10");
+    let paths = local_partitions(&corpus, conf);
+    let out_root = format!("{}/out", corpus.hdfs_root);
+    let staging_of = |id: &str| format!("/user/{}/.filexStaging/{id}", user());
+
+    // 1. `filex kill` while reduces stage their output, the client following: it exits 3
+    //    and nothing of the application is left.
+    let (mut child, id) = submit_stalled_at_reduce(conf, &corpus.hdfs_job());
+    wait_for(&webhdfs, &format!("{out_root}/_temporary/{id}/_attempts"));
+    let kill = filex(&["kill", &id], conf, &[]);
+    assert!(
+        kill.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kill.stderr)
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut rest).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(3), "{rest}");
+    assert!(rest.contains(&format!("Removed what {id} left")), "{rest}");
+    assert!(
+        webhdfs
+            .file_status(&format!("{out_root}/_temporary/{id}"))
+            .is_err(),
+        "_temporary/{id} left behind"
+    );
+    assert!(
+        webhdfs.file_status(&staging_of(&id)).is_err(),
+        "staging of {id} left"
+    );
+
+    // 2. A client that dies with its application (SIGKILL, then `filex kill`), and a zombie
+    //    that wrote after the AM was gone: the next run of the window removes it all.
+    let (mut child, dead) = submit_stalled_at_reduce(conf, &corpus.hdfs_job());
+    wait_for(&webhdfs, &format!("{out_root}/_temporary/{dead}/_attempts"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let kill = filex(&["kill", &dead], conf, &[]);
+    assert!(
+        kill.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kill.stderr)
+    );
+    assert_eq!(app_state(&cluster.env.rm_webapp, &dead), "KILLED");
+    let zombie = format!("{out_root}/_temporary/{dead}/_attempts/r00000.0/late.log.gz");
+    webhdfs
+        .create(&zombie, b"written by a zombie", true)
+        .unwrap();
+    let rerun = filex(&["submit", &corpus.hdfs_job()], conf, &[]);
+    let stdout = String::from_utf8_lossy(&rerun.stdout).to_string();
+    assert!(rerun.status.success(), "{stdout}");
+    assert!(
+        webhdfs
+            .file_status(&format!("{out_root}/_temporary"))
+            .is_err(),
+        "_temporary left under the output root after the re-run"
+    );
+    assert!(
+        webhdfs.file_status(&staging_of(&dead)).is_err(),
+        "staging of {dead} left"
+    );
+    for (path, bytes) in &paths {
+        let remote = webhdfs
+            .open(&format!("{out_root}/{path}"))
+            .unwrap_or_else(|e| panic!("{path} missing on HDFS: {e}"));
+        let local = fs::read(corpus.dir.path().join("output").join(path)).unwrap();
+        assert_eq!(remote.len() as u64, *bytes);
+        assert!(remote == local, "{path} differs from the clean run");
+    }
+}
+
+/// The pid of the application master of attempt `attempt` of application `id` running on
+/// this machine: the `filex am` process whose container is that attempt's first.
+fn am_pid(id: &str, attempt: u32) -> Option<String> {
+    let cluster = id.trim_start_matches("application_");
+    let container = format!("{cluster}_{attempt:02}_000001");
+    let out = Command::new("pgrep")
+        .args(["-f", "filex am --spec"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|pid| {
+            fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|b| *b == 0).any(|var| {
+                    let var = String::from_utf8_lossy(var);
+                    var.starts_with("CONTAINER_ID=") && var.ends_with(&container)
+                })
+            })
+        })
+        .map(str::to_string)
+}
+
+#[test]
+fn a_second_am_attempt_runs_the_job_again_after_the_first_is_killed() {
+    let cluster = require_cluster();
+    let conf = &cluster.conf_dir;
+    let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
+    let corpus = Corpus::new(conf, &webhdfs, "10");
+    let paths = local_partitions(&corpus, conf);
+    let mut child = Command::new(filex_bin())
+        .args([
+            "submit",
+            &corpus.hdfs_job(),
+            "--force-new",
+            "-D",
+            "filex.workers.max=2",
+        ])
+        .args(["-D", "filex.worker.memory-mb=512"])
+        .env("HADOOP_CONF_DIR", conf)
+        .env("FILEX_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let id = loop {
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen).to_string();
+        if let Some(line) = text
+            .split_inclusive('\n')
+            .find(|l| l.starts_with("Submitted application ") && l.ends_with('\n'))
+        {
+            break line["Submitted application ".len()..].trim().to_string();
+        }
+        assert!(n > 0, "no application id: {text}");
+    };
+    // SIGKILL the first attempt's AM as soon as it runs.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let pid = loop {
+        if let Some(pid) = am_pid(&id, 1) {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "no AM of {id} started");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let text = format!("{}{rest}", String::from_utf8_lossy(&seen));
+    assert!(status.success(), "{text}");
+    assert!(text.contains("YARN started attempt 2"), "{text}");
+    for (path, bytes) in &paths {
+        let remote = webhdfs
+            .open(&format!("{}/out/{path}", corpus.hdfs_root))
+            .unwrap_or_else(|e| panic!("{path} missing on HDFS: {e}"));
+        let local = fs::read(corpus.dir.path().join("output").join(path)).unwrap();
+        assert_eq!(remote.len() as u64, *bytes);
+        assert!(remote == local, "{path} differs from the clean run");
+    }
+    assert!(
+        webhdfs
+            .file_status(&format!("{}/out/_temporary", corpus.hdfs_root))
+            .is_err(),
+        "_temporary left under the output root"
     );
 }
 

@@ -22,6 +22,8 @@ use crate::cluster::ClusterError;
 /// Heartbeat interval while containers are wanted, and when idle.
 const FAST_BEAT: Duration = Duration::from_millis(250);
 const SLOW_BEAT: Duration = Duration::from_millis(1000);
+/// Lines about workers kept in the diagnostics.
+const MAX_DIAGNOSTICS: usize = 50;
 /// Priority of worker requests.
 const WORKER_PRIORITY: i32 = 1;
 
@@ -99,6 +101,13 @@ fn run(
                     .wanted_workers(desired.load(Ordering::Relaxed)),
             )
         };
+        for e in cfg.coordinator.take_evicted() {
+            if let Some(action) = fleet.evicted(&e.worker) {
+                tracing::warn!(worker = %e.worker, reason = %e.reason, "releasing a timed-out worker");
+                push_diagnostic(&cfg, format!("worker {} timed out: {}", e.worker, e.reason));
+                carry_out(&cfg, action);
+            }
+        }
         let hosts = preferred.lock().clone();
         for action in fleet.asks(want, &hosts) {
             carry_out(&cfg, action);
@@ -184,12 +193,17 @@ fn carry_out(cfg: &FleetConfig, action: Action) {
         }
         Action::WorkerFailed { line } => {
             tracing::warn!("{line}");
-            let mut diags = cfg.board.diagnostics.lock();
-            if diags.len() < 50 {
-                diags.push(line);
-            }
+            push_diagnostic(cfg, line);
         }
         Action::GiveUp { reason } => cfg.coordinator.abort(ClusterError::NoWorkers(reason)),
+    }
+}
+
+/// Adds a line to the diagnostics, up to [`MAX_DIAGNOSTICS`].
+fn push_diagnostic(cfg: &FleetConfig, line: String) {
+    let mut diags = cfg.board.diagnostics.lock();
+    if diags.len() < MAX_DIAGNOSTICS {
+        diags.push(line);
     }
 }
 

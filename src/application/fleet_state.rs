@@ -176,6 +176,15 @@ impl FleetState {
         actions
     }
 
+    /// The coordinator timed out `worker` (a worker's id is its container's): give its
+    /// container back, which kills it. When it ends, it counts as a worker that ended badly.
+    pub fn evicted(&self, worker: &str) -> Option<Action> {
+        self.running
+            .keys()
+            .find(|id| id.to_string() == worker)
+            .map(|id| Action::Release(*id))
+    }
+
     /// Worker containers running.
     pub fn workers(&self) -> usize {
         self.running.len()
@@ -270,6 +279,19 @@ mod tests {
         }
         assert_eq!(f.workers(), 2);
         assert!(!f.filling(2));
+    }
+
+    #[test]
+    fn a_timed_out_worker_has_its_container_released() {
+        let mut f = fleet(&["a", "b"]);
+        // The worker id is its container's id.
+        let worker = cid(2).to_string();
+        assert_eq!(f.evicted(&worker), Some(Action::Release(cid(2))));
+        assert_eq!(f.evicted("w-unknown"), None);
+        // Once the released container ends, it counts as failed and is replaced.
+        let actions = f.completed(ended(2, -100), 2, false);
+        assert!(matches!(actions.as_slice(), [Action::WorkerFailed { .. }]));
+        assert_eq!(f.asks(2, &[]), vec![Action::Ask { nodes: vec![] }]);
     }
 
     #[test]

@@ -27,6 +27,8 @@ use crate::task::Progress;
 
 /// Share of a worker container's memory its task buffers may use.
 const TASK_MEMORY_SHARE: f64 = 0.6;
+/// The exit status of a process ended by SIGTERM.
+const SIGTERM_EXIT: i32 = 143;
 /// The tracking URL given at unregister: none, so the RM points at its own application page.
 const FINAL_TRACKING_URL: &str = "";
 
@@ -130,6 +132,35 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
     outcome.map(|_| ())
 }
 
+/// A kill (`yarn application -kill`, `filex kill`) reaches the AM as SIGTERM, and SIGKILL a
+/// moment later (`yarn.nodemanager.sleep-delay-before-sigkill.ms`): in that moment, discard
+/// what the run staged under the output root, then exit as terminated. What a SIGKILL cuts
+/// short, `filex submit` removes ([`super::cleanup`]).
+fn abort_on_sigterm(output: Arc<dyn crate::storage::OutputStore>) {
+    let signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM]) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch for SIGTERM");
+            return;
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("am-sigterm".into())
+        .spawn(move || {
+            let mut signals = signals;
+            if signals.forever().next().is_some() {
+                tracing::warn!("SIGTERM: discarding what the run staged");
+                if let Err(e) = output.abort() {
+                    tracing::warn!(error = %e, "could not discard the staged output");
+                }
+                std::process::exit(SIGTERM_EXIT);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot watch for SIGTERM");
+    }
+}
+
 /// What the AM's run of the job works with.
 struct JobContext<'a> {
     spec: &'a AppSpec,
@@ -159,9 +190,12 @@ fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Re
     let run_id = spec.application_id.clone();
     let progress = board.progress.clone();
     let mut run = Run::open(job.clone(), run_id, Some(scratch_base), progress)?;
+    abort_on_sigterm(run.output.clone());
     let memory_per_task = ((spec.worker_memory_mb as f64) * TASK_MEMORY_SHARE) as usize * (1 << 20);
     let config = CoordinatorConfig {
         locality_wait: Duration::from_millis(spec.locality_wait_ms),
+        task_timeout: (spec.task_timeout_ms > 0)
+            .then(|| Duration::from_millis(spec.task_timeout_ms)),
         ..CoordinatorConfig::new(
             SocketAddr::from(([0, 0, 0, 0], 0)),
             secret.to_string(),

@@ -11,6 +11,7 @@
 //! workers ([`crate::cluster::handoff`]), which prove the secret to the coordinator and write
 //! with those credentials. None of them appears in argv, environment, staged files or logs.
 
+pub mod cleanup;
 pub mod fleet;
 pub mod fleet_state;
 pub mod launch;

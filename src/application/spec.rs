@@ -19,6 +19,9 @@ pub struct AppSpec {
     pub bytes_per_worker: u64,
     pub task_bytes: u64,
     pub locality_wait_ms: u64,
+    /// `filex.task.timeout`, ms; 0: none.
+    #[serde(default)]
+    pub task_timeout_ms: u64,
     /// When the client submitted, ms since the epoch (for the timeline).
     pub submitted_ms: i64,
     /// Files every worker container localizes (the executable, the effective configuration).
@@ -93,6 +96,7 @@ mod tests {
             bytes_per_worker: 100,
             task_bytes: 10,
             locality_wait_ms: 0,
+            task_timeout_ms: 0,
             submitted_ms: 0,
             worker_files: vec![],
         };

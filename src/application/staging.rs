@@ -104,12 +104,7 @@ impl Staging {
     /// `/user/<user>/.filexStaging/<application id>` on `fs.defaultFS` (through its mount
     /// table when that is a `viewfs://` view), created mode 700.
     pub fn create(application_id: &str) -> Result<Staging> {
-        let (nn, dir) = on_default_fs(&format!(
-            "/user/{}/.filexStaging/{application_id}",
-            user_name()
-        ))
-        .context("staging needs HDFS (fs.defaultFS)")?;
-        let s = Staging { nn, dir };
+        let s = Staging::of(application_id)?;
         wait(
             &format!("cannot create {}", s.url(&s.dir)),
             s.nn.client.mkdirs(&s.dir, STAGING_PERMISSION, true),
@@ -119,6 +114,16 @@ impl Staging {
             s.nn.client.set_permission(&s.dir, STAGING_PERMISSION),
         )?;
         Ok(s)
+    }
+
+    /// Where the staging directory of `application_id` is (it may not exist).
+    pub fn of(application_id: &str) -> Result<Staging> {
+        let (nn, dir) = on_default_fs(&format!(
+            "/user/{}/.filexStaging/{application_id}",
+            user_name()
+        ))
+        .context("staging needs HDFS (fs.defaultFS)")?;
+        Ok(Staging { nn, dir })
     }
 
     /// The staging directory of an existing application (for removal), by the

@@ -5,7 +5,9 @@
 //! prints the application id as soon as it has it, follows the application with progress,
 //! and exits 0 only when it FINISHED with SUCCEEDED. SIGINT/SIGTERM while waiting kills the
 //! application and waits for YARN to confirm. An application of the same job and window that
-//! is still running is followed instead of started again (`--force-new` overrides).
+//! is still running is followed instead of started again (`--force-new` overrides). What a
+//! dead application leaves ([`super::cleanup`]) is removed when the one followed ends KILLED
+//! or FAILED, and, for every dead run of the window the RM knows, before a new one starts.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -187,7 +189,7 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
                 "Attaching to running application {} of job {} (use --force-new to start another)",
                 app.application_id, job.name
             );
-            return follow(
+            let code = follow(
                 &rt,
                 &rm,
                 app.application_id,
@@ -197,8 +199,38 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
                     submitted: None,
                 },
                 &interrupted,
-            );
+            )?;
+            if code == exit::KILLED || code == exit::FAILED {
+                clean_after(&job, &app.application_id.to_string());
+            }
+            return Ok(code);
         }
+    }
+    // Earlier runs of this window that died: their leftovers go before this run starts.
+    match rt.block_on(rm.get_applications(&ApplicationFilter {
+        types: vec![APPLICATION_TYPE.to_string()],
+        states: vec![
+            ApplicationState::Finished,
+            ApplicationState::Failed,
+            ApplicationState::Killed,
+        ],
+        tags: vec![tags[1].clone()],
+        ..ApplicationFilter::default()
+    })) {
+        Ok(apps) => {
+            for app in apps.iter().filter(|a| {
+                tags[..2].iter().all(|t| a.tags.contains(t))
+                    && a.final_status != FinalApplicationStatus::Succeeded
+            }) {
+                // On stderr: stdout's last application id must be the one this run decides by.
+                if let Err(e) =
+                    super::cleanup::remove_leftovers(&job, &app.application_id.to_string())
+                {
+                    tracing::warn!(application = %app.application_id, error = %format!("{e:#}"), "could not remove what an earlier run left");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot list the earlier runs of the window"),
     }
 
     let submitted_ms = jiff::Timestamp::now().as_millisecond();
@@ -263,6 +295,7 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
             bytes_per_worker: setting(conf, settings::BYTES_PER_WORKER)?,
             task_bytes: setting(conf, settings::TASK_BYTES)?,
             locality_wait_ms: setting(conf, settings::LOCALITY_WAIT_MS)?,
+            task_timeout_ms: setting(conf, settings::TASK_TIMEOUT_MS)?,
             submitted_ms,
             worker_files: files.clone(),
         };
@@ -314,7 +347,19 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
             tracing::debug!(error = %e, "staging already removed");
         }
     }
+    if matches!(result, Ok(exit::KILLED | exit::FAILED)) {
+        clean_after(&job, &app_id.to_string());
+    }
     result
+}
+
+/// Removes what the dead application `id` left, saying so; a failure is only a warning
+/// (the next run of the window tries again).
+fn clean_after(job: &Job, id: &str) {
+    match super::cleanup::remove_leftovers(job, id) {
+        Ok(()) => println!("Removed what {id} left under {}", job.output.spec.root),
+        Err(e) => eprintln!("filex: could not remove what {id} left: {e:#}"),
+    }
 }
 
 /// What the AM's `/status` reports.
@@ -370,6 +415,7 @@ fn follow(
     let started = submitted.unwrap_or_else(Instant::now);
     let mut last_state = None;
     let mut last_line = String::new();
+    let mut last_attempt = None;
     loop {
         if interrupted.load(Ordering::Relaxed) {
             eprintln!("filex: interrupted; killing {id}");
@@ -388,6 +434,16 @@ fn follow(
         let report: ApplicationReport = rt
             .block_on(rm.get_application_report(id))
             .map_err(|e| fail(exit::UNREACHABLE, format!("following {id}: {e}")))?;
+        let attempt = report.current_attempt.map(|a| a.attempt_id);
+        if attempt != last_attempt {
+            if let (Some(n), Some(_)) = (attempt, last_attempt) {
+                println!(
+                    "{:>7.1} s  {id}: the application master failed; YARN started attempt {n}, which runs the job again",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            last_attempt = attempt;
+        }
         if last_state != Some(report.state) {
             println!(
                 "{:>7.1} s  {id} {}{}",

@@ -42,6 +42,12 @@ pub trait Cluster {
     /// Says that the next batch is the last one: workers left without work from then on
     /// may be released (YARN containers given back as the work drains).
     fn last_batch(&self) {}
+    /// Outputs of task attempts that finished after they were superseded by a retry (never
+    /// returned by [`Cluster::run`]), since the last call: the caller discards what they
+    /// staged. Only clusters that retry have any.
+    fn take_superseded(&self) -> Vec<TaskOutput> {
+        Vec::new()
+    }
 }
 
 /// Counts one finished task in the run's progress: the one place every cluster counts

@@ -2,6 +2,8 @@
 //! `filex worker` processes that connect to it over 127.0.0.1. A task that crashes its
 //! process is retried in another one, and a worker that dies while work remains is replaced
 //! (up to a budget) — the same machinery the YARN application master uses with containers.
+//! A worker the coordinator timed out (stopped, or stuck in its task) is killed here, and
+//! replaced like one that died.
 //! Each worker gets the coordinator's secret and the output's object-store credentials in a
 //! credentials file (mode 600, [`super::handoff`]), never in argv or its environment.
 
@@ -37,7 +39,8 @@ const WITHHELD_ENV: &[&str] = &[
 /// A coordinator and its worker processes.
 pub struct ProcessCluster {
     coordinator: Arc<Coordinator>,
-    children: Arc<Mutex<Vec<Child>>>,
+    /// Worker processes by worker id (`w3`).
+    children: Arc<Mutex<Vec<(String, Child)>>>,
     stop: Arc<AtomicBool>,
     monitor: Option<JoinHandle<()>>,
     secret_dir: PathBuf,
@@ -50,7 +53,8 @@ struct Spawner {
 }
 
 impl Spawner {
-    fn spawn(&self, id: usize) -> io::Result<Child> {
+    fn spawn(&self, id: usize) -> io::Result<(String, Child)> {
+        let name = format!("w{id}");
         let mut cmd = Command::new(&self.exe);
         cmd.arg("worker")
             .arg("--connect")
@@ -58,12 +62,12 @@ impl Spawner {
             .arg("--credentials-file")
             .arg(&self.credentials_file)
             .arg("--id")
-            .arg(format!("w{id}"))
+            .arg(&name)
             .stdin(Stdio::null());
         for var in WITHHELD_ENV {
             cmd.env_remove(var);
         }
-        cmd.spawn()
+        Ok((name, cmd.spawn()?))
     }
 }
 
@@ -78,6 +82,7 @@ impl ProcessCluster {
         progress: Arc<Progress>,
         secret_dir: PathBuf,
         object: Option<&Credentials>,
+        task_timeout: Option<Duration>,
     ) -> io::Result<Self> {
         let workers = workers.max(1);
         let secret = random_hex(32)?;
@@ -92,7 +97,10 @@ impl ProcessCluster {
         handoff::write_file(&credentials_file, &handoff::credentials(&secret, object))
             .map_err(io::Error::other)?;
         let bind = SocketAddr::from(([127, 0, 0, 1], 0));
-        let config = CoordinatorConfig::new(bind, secret, setup, workers, progress);
+        let config = CoordinatorConfig {
+            task_timeout,
+            ..CoordinatorConfig::new(bind, secret, setup, workers, progress)
+        };
         let coordinator = Arc::new(Coordinator::start(config)?);
         let spawner = Spawner {
             exe: exe.to_path_buf(),
@@ -114,16 +122,23 @@ impl ProcessCluster {
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(MONITOR_EVERY);
                     let mut kids = children.lock();
+                    for e in coordinator.take_evicted() {
+                        if let Some((_, c)) = kids.iter_mut().find(|(id, _)| *id == e.worker) {
+                            tracing::warn!(worker = %e.worker, reason = %e.reason, "killing a timed-out worker process");
+                            let _ = c.kill();
+                            let _ = c.wait();
+                        }
+                    }
                     let mut alive = 0;
                     let mut exited = 0;
-                    for c in kids.iter_mut() {
+                    for (_, c) in kids.iter_mut() {
                         match c.try_wait() {
                             Ok(None) => alive += 1,
                             Ok(Some(status)) if !status.success() => exited += 1,
                             _ => {}
                         }
                     }
-                    kids.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+                    kids.retain_mut(|(_, c)| matches!(c.try_wait(), Ok(None)));
                     if exited == 0 || !coordinator.busy() {
                         continue;
                     }
@@ -164,6 +179,9 @@ impl Cluster for ProcessCluster {
     fn slots(&self) -> usize {
         self.coordinator.slots()
     }
+    fn take_superseded(&self) -> Vec<TaskOutput> {
+        self.coordinator.take_superseded()
+    }
 }
 
 impl Drop for ProcessCluster {
@@ -174,7 +192,7 @@ impl Drop for ProcessCluster {
         }
         self.coordinator.shutdown();
         let mut kids = self.children.lock();
-        for c in kids.iter_mut() {
+        for (_, c) in kids.iter_mut() {
             // Workers leave at their next request; give them a moment, then make sure.
             for _ in 0..50 {
                 if !matches!(c.try_wait(), Ok(None)) {

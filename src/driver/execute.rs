@@ -1,7 +1,8 @@
 //! The sequence both modes share, from a plan: run the map tasks, gather each partition's
 //! run segments, run the reduce tasks, publish every partition and the rejects at once, write
 //! the manifest, then the done-flag (`_SUCCESS`, taken down before the commit). On any failure
-//! nothing is published (the [`Run`]'s drop cleans up).
+//! nothing is published (the [`Run`]'s drop cleans up). Only the outputs the cluster
+//! accepted are used; what superseded attempts staged is discarded after each batch.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -78,6 +79,7 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
         .collect();
     timeline.map_ms = t.elapsed().as_millis() as u64;
     progress.event("maps done", None);
+    discard_superseded(cluster, output, scratch);
 
     let reduces = reduce_tasks(job, &maps, cluster.slots());
     let expected_lines: u64 = reduces.iter().map(|r| r.records).sum();
@@ -95,6 +97,7 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
         .collect();
     timeline.reduce_ms = t.elapsed().as_millis() as u64;
     progress.event("reduces done", None);
+    discard_superseded(cluster, output, scratch);
     merged.sort_by(|a, b| a.0.rel_path.cmp(&b.0.rel_path));
 
     let mut counters = Counters::default();
@@ -126,6 +129,7 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
         output.remove(m)?;
     }
     output.commit(&staged)?;
+    discard_superseded(cluster, output, scratch);
 
     let partitions = merged
         .iter()
@@ -270,6 +274,36 @@ fn reduce_tasks(job: &Job, maps: &[MapOutput], slots: usize) -> Vec<ReduceTask> 
     tasks
 }
 
+/// Discards what superseded attempts staged: a map attempt's run files and rejects in
+/// scratch, a reduce attempt's staged object. Best effort: what is left goes with the run's
+/// scratch and staging.
+pub(crate) fn discard_superseded(
+    cluster: &dyn Cluster,
+    output: &dyn OutputStore,
+    scratch: &dyn Scratch,
+) {
+    for o in cluster.take_superseded() {
+        match o {
+            TaskOutput::Map(m) => {
+                let names = m.runs.iter().map(|r| &r.name).chain(m.rejects.as_ref());
+                for name in names {
+                    if let Err(e) = scratch.remove(name) {
+                        tracing::warn!(name, error = %e, "could not remove a superseded run");
+                    }
+                }
+            }
+            TaskOutput::Reduce(r) => {
+                tracing::info!(partition = %r.staged.rel, "discarding a superseded attempt's output");
+                for staged in published(&r) {
+                    if let Err(e) = output.discard(&staged) {
+                        tracing::warn!(error = %e, "could not discard a superseded output");
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Concatenates the map tasks' rejects, in task order, into one gzip file in staging.
 fn stage_rejects(
     job: &Job,
@@ -295,4 +329,86 @@ fn stage_rejects(
     };
     gz.flush().map_err(write_err)?;
     Ok(gz.finish().map_err(write_err)?.finish()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::storage::local::{LocalOutput, LocalScratch};
+    use crate::task::RunFile;
+
+    /// A cluster whose only behaviour is to hand back superseded outputs.
+    struct Superseding(parking_lot::Mutex<Vec<TaskOutput>>);
+
+    impl Cluster for Superseding {
+        fn run(&self, _: Vec<Task>) -> Result<Vec<TaskOutput>, ClusterError> {
+            Ok(Vec::new())
+        }
+        fn slots(&self) -> usize {
+            1
+        }
+        fn take_superseded(&self) -> Vec<TaskOutput> {
+            std::mem::take(&mut *self.0.lock())
+        }
+    }
+
+    fn staged(out: &LocalOutput, rel: &str, attempt: &str, bytes: &[u8]) -> StagedObject {
+        let mut w = out.stage_attempt(rel, attempt).unwrap();
+        w.write_all(bytes).unwrap();
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn what_superseded_attempts_staged_is_discarded_and_the_accepted_output_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = LocalOutput::new(dir.path().join("out"), "run1");
+        let scratch = LocalScratch::new(dir.path().join("scratch"));
+        // Two attempts of one reduce task stage the same partition, each at its own name.
+        let accepted = staged(&out, "a/00.log.gz", "r00000.1", b"accepted");
+        let zombie = staged(&out, "a/00.log.gz", "r00000.0", b"zombie, late");
+        assert_ne!(accepted.handle, zombie.handle);
+        // A superseded map attempt's run file and rejects.
+        for name in ["m00003.0.run", "m00003.0.rej", "m00003.1.run"] {
+            scratch.create(name).unwrap().close().unwrap();
+        }
+        let map = MapOutput {
+            task: 3,
+            runs: vec![RunFile {
+                name: "m00003.0.run".into(),
+                index: crate::sort::RunIndex {
+                    segments: vec![],
+                    file_bytes: 0,
+                },
+            }],
+            partitions: vec![],
+            counters: vec![],
+            rejects: Some("m00003.0.rej".into()),
+            skipped: vec![],
+            input_bytes: 0,
+        };
+        let cluster = Superseding(parking_lot::Mutex::new(vec![
+            TaskOutput::Map(map),
+            TaskOutput::Reduce(ReduceOutput {
+                id: 0,
+                staged: zombie.clone(),
+                lines: 1,
+                line_bytes: 1,
+                parts: Vec::new(),
+            }),
+        ]));
+        discard_superseded(&cluster, &out, &scratch);
+        assert!(!std::path::Path::new(&zombie.handle).exists());
+        let scratch_dir = dir.path().join("scratch");
+        assert!(!scratch_dir.join("m00003.0.run").exists());
+        assert!(!scratch_dir.join("m00003.0.rej").exists());
+        assert!(scratch_dir.join("m00003.1.run").exists());
+        // The accepted output is untouched and publishes its own bytes.
+        out.commit(&[accepted]).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("out/a/00.log.gz")).unwrap(),
+            b"accepted"
+        );
+    }
 }

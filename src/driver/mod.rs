@@ -32,6 +32,9 @@ pub struct RunOptions {
     pub task_bytes: u64,
     /// Run tasks in this many worker processes instead of threads (0: threads).
     pub workers: usize,
+    /// With worker processes: how long an attempt may make no progress (or its process
+    /// say nothing) before it is re-run elsewhere and the process killed (`None`: never).
+    pub task_timeout: Option<std::time::Duration>,
 }
 
 /// Runs `job` in this process on `opts.threads` threads (or `opts.workers` processes).
@@ -45,7 +48,7 @@ pub fn run_embedded(
     let threads = opts.threads.max(1);
     let memory_per_task = opts.memory.saturating_sub(RESERVED_MEMORY).max(8 << 20) / threads;
     let cluster: Box<dyn Cluster> = if opts.workers > 0 {
-        Box::new(start_workers(&run, opts.workers, memory_per_task)?)
+        Box::new(start_workers(&run, opts, memory_per_task)?)
     } else {
         let ctx = run.task_context(memory_per_task);
         Box::new(LocalCluster { ctx, threads })
@@ -54,10 +57,10 @@ pub fn run_embedded(
     execute(&run, plan, cluster.as_ref())
 }
 
-/// Starts `workers` processes of this executable, connected to a local coordinator.
+/// Starts `opts.workers` processes of this executable, connected to a local coordinator.
 fn start_workers(
     run: &Run,
-    workers: usize,
+    opts: &RunOptions,
     memory_per_task: usize,
 ) -> Result<ProcessCluster, DriverError> {
     let setup = run.worker_setup(memory_per_task)?;
@@ -66,11 +69,12 @@ fn start_workers(
     let object = run.job.output.spec.object_credentials()?;
     ProcessCluster::start(
         &exe,
-        workers,
+        opts.workers,
         setup,
         run.progress.clone(),
         secret_dir,
         object.as_ref(),
+        opts.task_timeout,
     )
     .map_err(DriverError::Workers)
 }

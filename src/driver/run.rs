@@ -81,6 +81,8 @@ impl Run {
             run_id: self.id.clone(),
             scratch: self.scratch_base.clone(),
             memory_per_task,
+            // The coordinator sets it from its task timeout.
+            heartbeat_ms: crate::cluster::remote::wire::DEFAULT_HEARTBEAT_MS,
         })
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::location::Location;
 use super::{
     Entry, HashingWriter, InputStore, OutputStore, Scratch, ScratchFile, StagedObject,
-    StagedWriter, StorageError,
+    StagedWriter, StorageError, ATTEMPTS_DIR,
 };
 
 /// Name of the staging directory under the output root (as Hadoop's committers name it).
@@ -184,14 +184,8 @@ impl StagedWriter for LocalStaged {
     }
 }
 
-impl OutputStore for LocalOutput {
-    /// Staged files are published by rename, to any name.
-    fn renames_staged(&self) -> bool {
-        true
-    }
-
-    fn stage(&self, rel: &str) -> Result<Box<dyn StagedWriter>, StorageError> {
-        let temp = self.staging.join(rel);
+impl LocalOutput {
+    fn stage_at(&self, rel: &str, temp: PathBuf) -> Result<Box<dyn StagedWriter>, StorageError> {
         if let Some(parent) = temp.parent() {
             fs::create_dir_all(parent)
                 .map_err(|e| StorageError::io("create", parent.display(), e))?;
@@ -202,6 +196,35 @@ impl OutputStore for LocalOutput {
             temp,
             out: HashingWriter::new(BufWriter::with_capacity(WRITE_BUFFER, f)),
         }))
+    }
+}
+
+impl OutputStore for LocalOutput {
+    /// Staged files are published by rename, to any name.
+    fn renames_staged(&self) -> bool {
+        true
+    }
+
+    fn stage(&self, rel: &str) -> Result<Box<dyn StagedWriter>, StorageError> {
+        self.stage_at(rel, self.staging.join(rel))
+    }
+
+    fn stage_attempt(
+        &self,
+        rel: &str,
+        attempt: &str,
+    ) -> Result<Box<dyn StagedWriter>, StorageError> {
+        let temp = self.staging.join(ATTEMPTS_DIR).join(attempt).join(rel);
+        self.stage_at(rel, temp)
+    }
+
+    fn discard(&self, staged: &StagedObject) -> Result<(), StorageError> {
+        match fs::remove_file(&staged.handle) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(StorageError::io("remove", &staged.handle, e))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn commit(&self, staged: &[StagedObject]) -> Result<(), StorageError> {

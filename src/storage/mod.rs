@@ -85,6 +85,9 @@ pub trait InputStore: Send + Sync {
     }
 }
 
+/// The directory of a run's staging area holding one directory per task attempt.
+pub const ATTEMPTS_DIR: &str = "_attempts";
+
 /// An object written to the output but not yet visible under its final name.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StagedObject {
@@ -110,6 +113,18 @@ pub trait StagedWriter: Write + Send {
 pub trait OutputStore: Send + Sync {
     /// Starts writing the object `rel` (relative, `/`-separated) in staging.
     fn stage(&self, rel: &str) -> Result<Box<dyn StagedWriter>, StorageError>;
+    /// As [`OutputStore::stage`], for one task attempt (`attempt`, e.g. `r00003.1`): its
+    /// bytes are staged where no other attempt writes (a directory of the attempt's own under
+    /// [`ATTEMPTS_DIR`], or an upload id of its own), so a late or zombie attempt can never
+    /// overwrite the output of the attempt that was accepted.
+    fn stage_attempt(
+        &self,
+        rel: &str,
+        attempt: &str,
+    ) -> Result<Box<dyn StagedWriter>, StorageError>;
+    /// Discards one staged object that will not be committed (the output of a superseded
+    /// attempt); one already gone is not an error.
+    fn discard(&self, staged: &StagedObject) -> Result<(), StorageError>;
     /// Publishes staged objects under their final names, in order.
     fn commit(&self, staged: &[StagedObject]) -> Result<(), StorageError>;
     /// Whether `commit` publishes a staged object under its [`StagedObject::rel`] even when

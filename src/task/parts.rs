@@ -39,6 +39,9 @@ pub struct PartPlan<'a> {
     /// Spool the first part to scratch under this name (see the module docs), or `None` to
     /// stage it at once.
     pub spool: Option<String>,
+    /// The task attempt writing the parts (`r00003.1`): each is staged where only it
+    /// writes ([`OutputStore::stage_attempt`]).
+    pub attempt: &'a str,
 }
 
 impl PartPlan<'_> {
@@ -110,7 +113,9 @@ impl<'a> PartSink<'a> {
     }
 
     fn stage(&self, rel: &str) -> io::Result<Box<dyn StagedWriter>> {
-        self.output.stage(rel).map_err(io::Error::other)
+        self.output
+            .stage_attempt(rel, self.plan.attempt)
+            .map_err(io::Error::other)
     }
 
     fn open(&mut self) -> io::Result<()> {
@@ -252,6 +257,16 @@ mod tests {
         fn stage(&self, rel: &str) -> Result<Box<dyn StagedWriter>, crate::storage::StorageError> {
             self.0.stage(rel)
         }
+        fn stage_attempt(
+            &self,
+            rel: &str,
+            attempt: &str,
+        ) -> Result<Box<dyn StagedWriter>, crate::storage::StorageError> {
+            self.0.stage_attempt(rel, attempt)
+        }
+        fn discard(&self, staged: &StagedObject) -> Result<(), crate::storage::StorageError> {
+            self.0.discard(staged)
+        }
         fn commit(&self, staged: &[StagedObject]) -> Result<(), crate::storage::StorageError> {
             self.0.commit(staged)
         }
@@ -314,6 +329,7 @@ mod tests {
             domain: "a.com",
             bucket_ms: HOUR,
             spool: fixed_names.then(|| "r1.part1.gz".to_string()),
+            attempt: "r00001.1",
         };
         let sink = PartSink::new(plan, store.as_ref(), &scratch);
         let mut gz = GzipMembersWriter::new(sink, 6, member, 2);

@@ -9,6 +9,8 @@ pub struct Progress {
     pub input_bytes: AtomicU64,
     pub lines: AtomicU64,
     pub output_bytes: AtomicU64,
+    /// Lines merged by reduce tasks so far (bumped per block of lines, not per line).
+    pub merged_lines: AtomicU64,
     pub tasks_done: AtomicU64,
     pub tasks_total: AtomicU64,
     /// What the run is doing now (`plan`, `map`, `reduce`, `commit`).
@@ -23,6 +25,19 @@ impl Progress {
     }
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+    /// A count that grows while any task of this process gets anywhere (bytes read, lines
+    /// parsed and merged, bytes written): what a worker's heartbeat reports.
+    pub fn work(&self) -> u64 {
+        [
+            &self.input_bytes,
+            &self.lines,
+            &self.merged_lines,
+            &self.output_bytes,
+        ]
+        .iter()
+        .map(|c| Self::get(c))
+        .fold(0u64, u64::wrapping_add)
     }
     /// Records that `event` happened at `at_ms` (default: now).
     pub fn event(&self, event: &str, at_ms: Option<i64>) {

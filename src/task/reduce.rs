@@ -17,6 +17,8 @@ const MERGE_BLOCK_BYTES: usize = 512 << 10;
 /// Bounds of a gzip member's input size.
 const MIN_MEMBER_BYTES: usize = 1 << 20;
 const MAX_MEMBER_BYTES: usize = 8 << 20;
+/// Lines merged between two bumps of the progress (what the task timeout watches).
+const PROGRESS_EVERY: u64 = 1 << 14;
 
 /// One partition to merge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +88,7 @@ pub fn execute_reduce(
         source,
     };
 
+    let attempt_tag = format!("r{:05}.{attempt}", task.id);
     let limit = ctx.job.output.parts.as_ref();
     // With a size limit a member must fit a part whatever the data.
     let member_bytes = match limit {
@@ -119,12 +122,17 @@ pub fn execute_reduce(
     let level = ctx.job.output.gzip_level;
     let (staged, parts) = match limit {
         None => {
-            let staged = ctx.output.stage(&task.rel_path)?;
+            // Staged where only this attempt writes: a zombie attempt cannot touch what
+            // the coordinator accepted from another.
+            let staged = ctx.output.stage_attempt(&task.rel_path, &attempt_tag)?;
             let mut gz =
                 GzipMembersWriter::new(Counting { inner: staged }, level, member_bytes, threads);
             merge(&mut |line| {
                 lines += 1;
                 line_bytes += line.len() as u64;
+                if lines % PROGRESS_EVERY == 0 {
+                    Progress::add(&ctx.progress.merged_lines, PROGRESS_EVERY);
+                }
                 gz.write_all(line)
             })
             .map_err(merge_err)?;
@@ -144,12 +152,16 @@ pub fn execute_reduce(
                 domain: &task.partition.domain,
                 bucket_ms: task.partition.bucket_ms,
                 spool,
+                attempt: &attempt_tag,
             };
             let sink = PartSink::new(plan, ctx.output.as_ref(), ctx.scratch.as_ref());
             let mut gz = GzipMembersWriter::new(sink, level, member_bytes, threads);
             merge(&mut |line| {
                 lines += 1;
                 line_bytes += line.len() as u64;
+                if lines % PROGRESS_EVERY == 0 {
+                    Progress::add(&ctx.progress.merged_lines, PROGRESS_EVERY);
+                }
                 gz.write_all(line)
             })
             .map_err(merge_err)?;
@@ -172,6 +184,7 @@ pub fn execute_reduce(
             (first, parts)
         }
     };
+    Progress::add(&ctx.progress.merged_lines, lines % PROGRESS_EVERY);
     let bytes = if parts.is_empty() {
         staged.bytes
     } else {

@@ -3,9 +3,11 @@
 //!
 //! This file is the I/O: the accept loop, the handshake and one thread per worker connection.
 //! Every decision (which task, retries, stale reports, sending a worker away) is the
-//! [`Scheduler`]'s, in `schedule.rs`.
+//! [`Scheduler`]'s, in `schedule.rs`. With a task timeout, a watchdog thread asks the
+//! scheduler for timed-out workers, closes their connections and queues their ids for
+//! whoever owns their processes or containers ([`Coordinator::take_evicted`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufReader, BufWriter};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -14,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::schedule::{Assignment, FailedAttempt, Locality, Next, Scheduler, WorkerTally};
+use super::schedule::{
+    Assignment, Eviction, FailedAttempt, Locality, Next, Scheduler, WorkerTally,
+};
 use super::wire::{
     constant_time_eq, hmac_sha256_hex, random_hex, read_msg, write_msg, ToCoordinator, ToWorker,
     WorkerSetup,
@@ -24,6 +28,9 @@ use crate::task::{Progress, Task, TaskOutput};
 
 /// How long a worker waits before asking again when nothing is ready for it.
 const IDLE_WAIT_MS: u64 = 100;
+/// Heartbeats per task timeout, and the longest heartbeat interval.
+const HEARTBEATS_PER_TIMEOUT: u32 = 4;
+const MAX_HEARTBEAT: Duration = Duration::from_secs(3);
 
 /// Coordinator settings.
 #[derive(Debug, Clone)]
@@ -39,6 +46,9 @@ pub struct CoordinatorConfig {
     pub locality_wait: Duration,
     /// The run's progress, updated as tasks finish.
     pub progress: Arc<Progress>,
+    /// How long a running attempt may go without progress, and a worker without a word,
+    /// before it is timed out (`filex.task.timeout`); `None`: never.
+    pub task_timeout: Option<Duration>,
 }
 
 impl CoordinatorConfig {
@@ -57,7 +67,17 @@ impl CoordinatorConfig {
             slots,
             locality_wait: Duration::ZERO,
             progress,
+            task_timeout: None,
         }
+    }
+
+    /// The heartbeat interval workers are told: a quarter of the timeout, at most 3 s.
+    fn heartbeat(&self) -> Duration {
+        self.task_timeout
+            .map_or(MAX_HEARTBEAT, |t| {
+                (t / HEARTBEATS_PER_TIMEOUT).min(MAX_HEARTBEAT)
+            })
+            .max(Duration::from_millis(10))
     }
 }
 
@@ -65,6 +85,11 @@ struct Shared {
     config: CoordinatorConfig,
     state: Mutex<Scheduler>,
     changed: Condvar,
+    /// A handle on each connected worker's socket, by worker id, to close it when the
+    /// worker is timed out; its connection thread removes it when it ends.
+    sockets: Mutex<HashMap<String, TcpStream>>,
+    /// Timed-out workers not yet taken by [`Coordinator::take_evicted`].
+    evicted: Mutex<Vec<Eviction>>,
 }
 
 /// A running coordinator. Dropping it (or [`Coordinator::shutdown`]) tells workers to stop.
@@ -75,14 +100,24 @@ pub struct Coordinator {
 
 impl Coordinator {
     /// Binds and starts accepting workers.
-    pub fn start(config: CoordinatorConfig) -> io::Result<Coordinator> {
+    pub fn start(mut config: CoordinatorConfig) -> io::Result<Coordinator> {
         let listener = TcpListener::bind(config.bind)?;
         let addr = listener.local_addr()?;
+        config.setup.heartbeat_ms = config.heartbeat().as_millis() as u64;
         let shared = Arc::new(Shared {
             state: Mutex::new(Scheduler::new(config.locality_wait)),
             config,
             changed: Condvar::new(),
+            sockets: Mutex::new(HashMap::new()),
+            evicted: Mutex::new(Vec::new()),
         });
+        if let Some(timeout) = shared.config.task_timeout {
+            let watched = Arc::downgrade(&shared);
+            let every = shared.config.heartbeat();
+            thread::Builder::new()
+                .name("coordinator-watchdog".into())
+                .spawn(move || watchdog(watched, timeout, every))?;
+        }
         let accept = shared.clone();
         thread::Builder::new()
             .name("coordinator-accept".into())
@@ -128,6 +163,12 @@ impl Coordinator {
         self.shared.state.lock().busy()
     }
 
+    /// Workers timed out since the last call: their connections are closed and they get
+    /// no more work; the caller stops their processes or gives their containers back.
+    pub fn take_evicted(&self) -> Vec<Eviction> {
+        std::mem::take(&mut *self.shared.evicted.lock())
+    }
+
     /// Fails the running batch (e.g. when no worker can be started any more).
     pub fn abort(&self, reason: ClusterError) {
         self.shared.state.lock().abort(reason);
@@ -158,6 +199,10 @@ impl Cluster for Coordinator {
         self.shared.state.lock().last_batch();
     }
 
+    fn take_superseded(&self) -> Vec<TaskOutput> {
+        self.shared.state.lock().take_superseded()
+    }
+
     fn run(&self, tasks: Vec<Task>) -> Result<Vec<TaskOutput>, ClusterError> {
         if tasks.is_empty() {
             return Ok(Vec::new());
@@ -171,6 +216,36 @@ impl Cluster for Coordinator {
             }
             self.shared.changed.wait(&mut s);
         }
+    }
+}
+
+/// Every `every`, times out what the scheduler says is stuck, until the coordinator goes.
+fn watchdog(shared: std::sync::Weak<Shared>, timeout: Duration, every: Duration) {
+    loop {
+        thread::sleep(every);
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let evictions = {
+            let mut s = shared.state.lock();
+            if s.closing() {
+                return;
+            }
+            s.timed_out(Instant::now(), timeout)
+        };
+        if evictions.is_empty() {
+            continue;
+        }
+        shared.changed.notify_all();
+        let sockets = shared.sockets.lock();
+        for e in &evictions {
+            tracing::warn!(worker = %e.worker, reason = %e.reason, "worker timed out; re-running its task elsewhere");
+            if let Some(sock) = sockets.get(&e.worker) {
+                let _ = sock.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        drop(sockets);
+        shared.evicted.lock().extend(evictions);
     }
 }
 
@@ -194,7 +269,11 @@ fn serve(shared: Arc<Shared>, stream: TcpStream) {
         }
     };
     tracing::info!(%worker, %host, "worker connected");
+    if let Ok(sock) = writer.get_ref().try_clone() {
+        shared.sockets.lock().insert(worker.clone(), sock);
+    }
     let result = converse(&shared, &worker, &host, &mut reader, &mut writer);
+    shared.sockets.lock().remove(&worker);
     let why = match &result {
         Ok(()) => "worker disconnected while running the task".to_string(),
         Err(e) => format!("lost connection to the worker: {e}"),
@@ -235,11 +314,11 @@ fn handshake(
         )?;
         return Ok(None);
     }
-    if !shared.state.lock().connect(&worker) {
+    if !shared.state.lock().connect(&worker, Instant::now()) {
         write_msg(
             writer,
             &ToWorker::Rejected {
-                reason: format!("worker id {worker} is already connected"),
+                reason: format!("worker id {worker} is already connected or was timed out"),
             },
         )?;
         return Ok(None);
@@ -275,6 +354,7 @@ fn converse(
                     attempt,
                     output,
                 } => {
+                    s.seen(worker, Instant::now());
                     if let Some(output) = s.done(worker, task, attempt, output) {
                         task_finished(&shared.config.progress, output, false);
                     }
@@ -288,6 +368,14 @@ fn converse(
                 } => {
                     s.failed(worker, task, attempt, error, Instant::now());
                     shared.changed.notify_all();
+                    None
+                }
+                ToCoordinator::Heartbeat {
+                    task,
+                    attempt,
+                    progress,
+                } => {
+                    s.heartbeat(worker, task, attempt, progress, Instant::now());
                     None
                 }
                 ToCoordinator::Next => Some(match s.next(worker, host, Instant::now()) {

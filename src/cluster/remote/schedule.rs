@@ -7,12 +7,20 @@
 //! Each task of a batch is a [`TaskSlot`]: pending, running (on one worker, in one attempt),
 //! done or failed. A report names its task and attempt; one whose attempt is not the slot's
 //! current one is stale and ignored, so a late or duplicate answer can never replace the
-//! accepted output or fail a retry.
+//! accepted output or fail a retry. The output of a superseded attempt (one that was retried
+//! and then finished anyway) is kept aside for [`Scheduler::take_superseded`], so that the
+//! driver discards what it staged.
 //!
 //! Placement: a worker gets a pending task whose preferred hosts include its own host; other
 //! tasks go to any worker once they have waited `locality_wait`. A failed or lost attempt is
 //! retried, on another worker while there are several, up to [`MAX_ATTEMPTS`]; a worker that
 //! failed [`MAX_WORKER_FAILURES`] attempts is told to shut down.
+//!
+//! Liveness (`filex.task.timeout`, MapReduce's `mapreduce.task.timeout`): a running attempt
+//! whose progress has not moved for the timeout, or a worker not heard from for as long, is
+//! timed out by [`Scheduler::timed_out`]: the attempt is re-queued as failed and the worker
+//! is evicted — told to stop if it ever asks again, its reports stale — and named, so that
+//! whoever owns its process or container kills it.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -32,11 +40,14 @@ pub const FAILED_ATTEMPTS_KEPT: usize = 50;
 pub enum SlotState {
     /// Waiting for a worker since the instant given (queued or re-queued).
     Pending { since: Instant },
-    /// Attempt `attempt` runs on `worker`, started at `since`.
+    /// Attempt `attempt` runs on `worker`, started at `since`; its worker last reported
+    /// `progress` (an opaque, growing count of work) and it last moved at `progressed`.
     Running {
         worker: String,
         attempt: u32,
         since: Instant,
+        progress: u64,
+        progressed: Instant,
     },
     /// The accepted output.
     Done(TaskOutput),
@@ -93,6 +104,23 @@ pub struct FailedAttempt {
     pub reason: String,
 }
 
+/// A worker timed out by [`Scheduler::timed_out`]: stop or kill it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Eviction {
+    pub worker: String,
+    /// `map task 3 made no progress for 600 s`, `no word from the worker for 600 s`.
+    pub reason: String,
+}
+
+/// A connected worker.
+#[derive(Debug, Clone, Copy)]
+struct WorkerState {
+    /// Attempts it failed.
+    failures: u32,
+    /// When it last sent anything.
+    seen: Instant,
+}
+
 /// Tasks placed on one of their preferred hosts, of those that had preferred hosts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Locality {
@@ -111,8 +139,10 @@ struct Batch {
 /// The coordinator's state: connected workers, the running batch, what it has placed.
 pub struct Scheduler {
     locality_wait: Duration,
-    /// Connected workers and their failed attempts.
-    workers: HashMap<String, u32>,
+    /// Connected workers.
+    workers: HashMap<String, WorkerState>,
+    /// Workers timed out: never given work again, whatever they send.
+    evicted: HashSet<String>,
     batch: Option<Batch>,
     locality: Locality,
     closing: bool,
@@ -124,6 +154,8 @@ pub struct Scheduler {
     tallies: BTreeMap<String, WorkerTally>,
     /// The first [`FAILED_ATTEMPTS_KEPT`] failed attempts of the run.
     failed_attempts: Vec<FailedAttempt>,
+    /// Outputs of superseded attempts, not yet taken: their staged bytes are to be discarded.
+    superseded: Vec<TaskOutput>,
 }
 
 fn preferred_hosts(task: &Task) -> &[String] {
@@ -138,6 +170,7 @@ impl Scheduler {
         Scheduler {
             locality_wait,
             workers: HashMap::new(),
+            evicted: HashSet::new(),
             batch: None,
             locality: Locality::default(),
             closing: false,
@@ -145,15 +178,23 @@ impl Scheduler {
             draining: false,
             tallies: BTreeMap::new(),
             failed_attempts: Vec::new(),
+            superseded: Vec::new(),
         }
     }
 
-    /// Registers a worker; `false` if one with this id is already connected.
-    pub fn connect(&mut self, worker: &str) -> bool {
-        if self.workers.contains_key(worker) {
+    /// Registers a worker at `now`; `false` if one with this id is already connected or
+    /// was evicted.
+    pub fn connect(&mut self, worker: &str, now: Instant) -> bool {
+        if self.workers.contains_key(worker) || self.evicted.contains(worker) {
             return false;
         }
-        self.workers.insert(worker.to_string(), 0);
+        self.workers.insert(
+            worker.to_string(),
+            WorkerState {
+                failures: 0,
+                seen: now,
+            },
+        );
         self.tallies.entry(worker.to_string()).or_default();
         true
     }
@@ -213,8 +254,9 @@ impl Scheduler {
 
     /// Answers a worker on `host` asking for work at `now`.
     pub fn next(&mut self, worker: &str, host: &str, now: Instant) -> Next {
-        let failures = self.workers.get(worker).copied().unwrap_or(0);
-        if self.closing || failures >= MAX_WORKER_FAILURES {
+        self.seen(worker, now);
+        let failures = self.workers.get(worker).map_or(0, |w| w.failures);
+        if self.closing || failures >= MAX_WORKER_FAILURES || self.evicted.contains(worker) {
             return Next::Shutdown;
         }
         if let Some(a) = self.pick(worker, host, now) {
@@ -262,6 +304,8 @@ impl Scheduler {
             worker: worker.to_string(),
             attempt: slot.attempt,
             since: now,
+            progress: 0,
+            progressed: now,
         };
         Some(Assignment {
             task: i,
@@ -282,7 +326,8 @@ impl Scheduler {
     }
 
     /// Accepts `output` of the current attempt of `task` and returns it as stored; a stale
-    /// report gives `None` and changes nothing.
+    /// report gives `None` and changes nothing, except that the output of an attempt other
+    /// than the task's current (or accepted) one is set aside to be discarded.
     pub fn done(
         &mut self,
         worker: &str,
@@ -291,7 +336,17 @@ impl Scheduler {
         output: TaskOutput,
     ) -> Option<&TaskOutput> {
         if !self.current(worker, task, attempt) {
-            tracing::debug!(task, attempt, worker, "ignoring a stale task report");
+            let superseded = self.slots().get(task).is_some_and(|s| attempt < s.attempt);
+            tracing::debug!(
+                task,
+                attempt,
+                worker,
+                superseded,
+                "ignoring a stale task report"
+            );
+            if superseded {
+                self.superseded.push(output);
+            }
             return None;
         }
         self.tallies
@@ -318,10 +373,90 @@ impl Scheduler {
         reason: String,
         now: Instant,
     ) {
-        if let Some(failures) = self.workers.get_mut(worker) {
-            *failures += 1;
+        self.seen(worker, now);
+        if let Some(w) = self.workers.get_mut(worker) {
+            w.failures += 1;
         }
         self.attempt_failed(worker, task, attempt, reason, now);
+    }
+
+    /// Notes that `worker` sent something at `now`.
+    pub fn seen(&mut self, worker: &str, now: Instant) {
+        if let Some(w) = self.workers.get_mut(worker) {
+            w.seen = w.seen.max(now);
+        }
+    }
+
+    /// A heartbeat from `worker` running `attempt` of `task`, whose work count is now
+    /// `progress`: the attempt's clock restarts if the count moved. Stale ones change
+    /// nothing but the worker's last word.
+    pub fn heartbeat(
+        &mut self,
+        worker: &str,
+        task: usize,
+        attempt: u32,
+        progress: u64,
+        now: Instant,
+    ) {
+        self.seen(worker, now);
+        let Some(slot) = self.batch.as_mut().and_then(|b| b.slots.get_mut(task)) else {
+            return;
+        };
+        if let SlotState::Running {
+            worker: w,
+            attempt: a,
+            progress: p,
+            progressed,
+            ..
+        } = &mut slot.state
+        {
+            if w == worker && *a == attempt && *p != progress {
+                *p = progress;
+                *progressed = now;
+            }
+        }
+    }
+
+    /// Times out, at `now`, every running attempt whose progress has not moved for
+    /// `timeout` and every worker not heard from for as long: their attempts are failed
+    /// (re-queued, elsewhere while there is a choice) and the workers evicted. Returns the
+    /// workers to stop, each once.
+    pub fn timed_out(&mut self, now: Instant, timeout: Duration) -> Vec<Eviction> {
+        let secs = timeout.as_secs_f64();
+        let mut evictions: Vec<Eviction> = Vec::new();
+        for (worker, w) in &self.workers {
+            if now.saturating_duration_since(w.seen) >= timeout {
+                evictions.push(Eviction {
+                    worker: worker.clone(),
+                    reason: format!("no word from the worker for {secs:.0} s"),
+                });
+            }
+        }
+        for slot in self.slots() {
+            if let SlotState::Running {
+                worker, progressed, ..
+            } = &slot.state
+            {
+                let stuck = now.saturating_duration_since(*progressed) >= timeout;
+                if stuck && !evictions.iter().any(|e| &e.worker == worker) {
+                    evictions.push(Eviction {
+                        worker: worker.clone(),
+                        reason: format!(
+                            "{} made no progress for {secs:.0} s",
+                            slot.task.describe()
+                        ),
+                    });
+                }
+            }
+        }
+        evictions.sort_by(|a, b| a.worker.cmp(&b.worker));
+        for e in &evictions {
+            tracing::warn!(worker = %e.worker, reason = %e.reason, "timing out a worker");
+            self.evicted.insert(e.worker.clone());
+            // As if its connection ended: the running attempt fails and is re-queued.
+            self.lost(&e.worker, format!("timed out: {}", e.reason), now);
+        }
+        evictions
     }
 
     /// Forgets a worker whose connection ended; its running attempt fails with `reason`.
@@ -341,6 +476,17 @@ impl Scheduler {
         if let Some((task, attempt)) = running {
             self.attempt_failed(worker, task, attempt, reason, now);
         }
+    }
+
+    /// The outputs of superseded attempts reported since the last call: none of them is
+    /// used; what they staged is to be discarded.
+    pub fn take_superseded(&mut self) -> Vec<TaskOutput> {
+        std::mem::take(&mut self.superseded)
+    }
+
+    /// Whether `worker` was timed out.
+    pub fn is_evicted(&self, worker: &str) -> bool {
+        self.evicted.contains(worker)
     }
 
     fn attempt_failed(
@@ -480,7 +626,7 @@ mod tests {
     fn scheduler(workers: &[&str], tasks: Vec<Task>, t0: Instant) -> Scheduler {
         let mut s = Scheduler::new(WAIT);
         for w in workers {
-            assert!(s.connect(w));
+            assert!(s.connect(w, t0));
         }
         s.start_batch(tasks, t0).unwrap();
         s
@@ -619,8 +765,8 @@ mod tests {
         assert!(matches!(s.slots()[0].state, SlotState::Pending { .. }));
         assert_eq!(assigned(s.next("b", "h", t0)), (0, 1));
         // The id may connect again once it is gone.
-        assert!(s.connect("a"));
-        assert!(!s.connect("a"));
+        assert!(s.connect("a", t0));
+        assert!(!s.connect("a", t0));
     }
 
     #[test]
@@ -644,6 +790,119 @@ mod tests {
         // Stale reports count neither as done nor as failed attempts.
         assert_eq!(s.tallies()["b"].tasks_done, 1);
         assert_eq!(s.failed_attempts().len(), 1);
+    }
+
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn a_task_without_progress_times_out_and_runs_elsewhere() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = scheduler(&["hung", "ok"], vec![map(0, &[])], t0);
+        assert_eq!(assigned(s.next("hung", "h", t0)), (0, 0));
+        // (seconds, progress reported by the hung worker, "ok" asks for work, evicted)
+        let steps: [(u64, Option<u64>, bool); 5] = [
+            (5, Some(100), false),  // moving: the clock restarts at 5 s
+            (9, Some(100), false),  // heartbeats without progress…
+            (14, Some(100), false), // … 9 s since it moved
+            (15, None, true),       // 10 s since it moved: timed out
+            (16, None, false),
+        ];
+        for (secs, progress, evicted) in steps {
+            if let Some(p) = progress {
+                s.heartbeat("hung", 0, 0, p, at(secs));
+            }
+            // The other worker keeps asking, so it is never timed out itself.
+            if secs < 15 {
+                assert_eq!(s.next("ok", "h", at(secs)), Next::Idle);
+            }
+            let out = s.timed_out(at(secs), TIMEOUT);
+            assert_eq!(
+                out.iter().map(|e| e.worker.as_str()).collect::<Vec<_>>(),
+                if evicted { vec!["hung"] } else { vec![] },
+                "at {secs} s"
+            );
+            if evicted {
+                assert_eq!(out[0].reason, "map task 0 made no progress for 10 s");
+            }
+        }
+        // Re-queued as a failed attempt, and the next attempt goes to the other worker.
+        assert_eq!(assigned(s.next("ok", "h", at(16))), (0, 1));
+        assert_eq!(s.failed_attempts().len(), 1);
+        assert!(s.failed_attempts()[0].reason.starts_with("timed out: "));
+        // The hung worker is sent away whatever it says, its late output ignored.
+        assert!(s.is_evicted("hung"));
+        assert_eq!(s.next("hung", "h", at(17)), Next::Shutdown);
+        assert!(s.done("hung", 0, 0, output(9)).is_none());
+        assert!(!s.connect("hung", at(17)));
+        assert!(s.done("ok", 0, 1, output(0)).is_some());
+        assert_eq!(s.finish_batch().unwrap().unwrap(), vec![output(0)]);
+    }
+
+    #[test]
+    fn a_silent_worker_times_out_even_when_idle() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = scheduler(&["quiet", "chatty"], vec![map(0, &[]), map(1, &[])], t0);
+        assert_eq!(assigned(s.next("chatty", "h", at(9))), (0, 0));
+        s.heartbeat("chatty", 0, 0, 1, at(12));
+        // "quiet" never asked since it connected at 0 s.
+        let out = s.timed_out(at(12), TIMEOUT);
+        assert_eq!(
+            out,
+            vec![Eviction {
+                worker: "quiet".into(),
+                reason: "no word from the worker for 10 s".into(),
+            }]
+        );
+        // Each worker is evicted once; the running, progressing attempt is untouched.
+        assert!(s.timed_out(at(13), TIMEOUT).is_empty());
+        assert!(matches!(s.slots()[0].state, SlotState::Running { .. }));
+        assert_eq!(s.failed_attempts().len(), 0);
+    }
+
+    #[test]
+    fn stale_heartbeats_do_not_keep_an_attempt_alive() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = scheduler(&["a"], vec![map(0, &[])], t0);
+        assert_eq!(assigned(s.next("a", "h", t0)), (0, 0));
+        // Progress reported for another attempt or task does not count for attempt 0.
+        s.heartbeat("a", 0, 1, 50, at(8));
+        s.heartbeat("a", 3, 0, 60, at(9));
+        let out = s.timed_out(at(10), TIMEOUT);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].reason, "map task 0 made no progress for 10 s");
+    }
+
+    #[test]
+    fn a_late_result_of_a_superseded_attempt_is_ignored_and_set_aside() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = scheduler(&["zombie", "b"], vec![map(0, &[]), map(1, &[])], t0);
+        assert_eq!(assigned(s.next("zombie", "h", t0)), (0, 0));
+        assert_eq!(assigned(s.next("b", "h", t0)), (1, 0));
+        s.heartbeat("b", 1, 0, 1, at(9));
+        // Attempt 0 of task 0 times out; attempt 1 runs on b.
+        assert_eq!(s.timed_out(at(10), TIMEOUT).len(), 1);
+        assert!(s.done("b", 1, 0, output(1)).is_some());
+        assert_eq!(assigned(s.next("b", "h", at(10))), (0, 1));
+        // The zombie finishes before the retry does: its result is not taken…
+        assert!(s.done("zombie", 0, 0, output(70)).is_none());
+        assert!(matches!(
+            s.slots()[0].state,
+            SlotState::Running { attempt: 1, .. }
+        ));
+        // … nor after it, and a duplicate of the accepted report is not set aside.
+        assert!(s.done("b", 0, 1, output(0)).is_some());
+        assert!(s.done("zombie", 0, 0, output(71)).is_none());
+        assert!(s.done("b", 0, 1, output(0)).is_none());
+        assert_eq!(s.take_superseded(), vec![output(70), output(71)]);
+        assert!(s.take_superseded().is_empty());
+        assert_eq!(
+            s.finish_batch().unwrap().unwrap(),
+            vec![output(0), output(1)]
+        );
     }
 
     #[test]

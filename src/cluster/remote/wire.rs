@@ -3,7 +3,9 @@
 //!
 //! A worker connects, receives a challenge, answers with an HMAC of it under the run's shared
 //! secret (the secret never crosses the wire), then pulls tasks: `Next` → `Assign` | `Idle` |
-//! `Shutdown`, and reports each attempt with `Done` or `Failed`.
+//! `Shutdown`, and reports each attempt with `Done` or `Failed`. While an attempt runs, the
+//! worker sends a `Heartbeat` every [`WorkerSetup::heartbeat_ms`] with its work count, which
+//! the coordinator's task timeout watches.
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -38,6 +40,13 @@ pub enum ToCoordinator {
         task: usize,
         attempt: u32,
         error: String,
+    },
+    /// `attempt` of `task` still runs; `progress` is the worker's work count (bytes read,
+    /// lines parsed and merged, bytes written), which grows while the task gets anywhere.
+    Heartbeat {
+        task: usize,
+        attempt: u32,
+        progress: u64,
     },
 }
 
@@ -75,6 +84,16 @@ pub struct WorkerSetup {
     pub run_id: String,
     pub scratch: Option<Location>,
     pub memory_per_task: usize,
+    /// How often a worker running a task sends a heartbeat, ms (set by the coordinator).
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u64,
+}
+
+/// The heartbeat interval when the coordinator has no task timeout.
+pub const DEFAULT_HEARTBEAT_MS: u64 = 3000;
+
+fn default_heartbeat_ms() -> u64 {
+    DEFAULT_HEARTBEAT_MS
 }
 
 /// Writes one message: a 4-byte big-endian length, then JSON.

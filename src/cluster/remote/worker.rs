@@ -1,6 +1,8 @@
 //! The worker loop: connect to the coordinator, prove the shared secret, build the same task
 //! context as the coordinator from the setup it sends, then pull and run tasks until told to
-//! stop. The task code is the one the embedded mode runs.
+//! stop. The task code is the one the embedded mode runs, on a thread of its own, while this
+//! loop sends the coordinator a heartbeat with the process's work count every
+//! `heartbeat_ms` (a stopped process sends none; a stuck task's count stops moving).
 
 use std::io::{self, BufReader, BufWriter};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -127,10 +129,40 @@ pub fn run_worker(opts: &WorkerOptions) -> Result<u64, WorkerError> {
                 attempt,
                 spec,
             }) => {
-                #[cfg(feature = "fault-injection")]
-                faults.before(&spec, attempt);
                 tracing::info!(task = %spec.describe(), attempt, "running");
-                let reply = match spec.execute(&ctx, attempt) {
+                let heartbeat = Duration::from_millis(setup.heartbeat_ms.max(1));
+                let result = std::thread::scope(|scope| -> Result<_, WorkerError> {
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    let (ctx, spec) = (&ctx, &spec);
+                    #[cfg(feature = "fault-injection")]
+                    let faults = &faults;
+                    scope.spawn(move || {
+                        #[cfg(feature = "fault-injection")]
+                        faults.before(spec, attempt);
+                        let _ = tx.send(spec.execute(ctx, attempt));
+                    });
+                    loop {
+                        match rx.recv_timeout(heartbeat) {
+                            Ok(result) => return Ok(result),
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                                let progress = ctx.progress.work();
+                                let beat = ToCoordinator::Heartbeat {
+                                    task,
+                                    attempt,
+                                    progress,
+                                };
+                                write_msg(&mut writer, &beat).map_err(io_err)?;
+                            }
+                            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                                return Err(WorkerError::Protocol(format!(
+                                    "{} ended without a result",
+                                    spec.describe()
+                                )))
+                            }
+                        }
+                    }
+                })?;
+                let reply = match result {
                     Ok(output) => ToCoordinator::Done {
                         task,
                         attempt,

@@ -37,7 +37,7 @@ use super::local::STAGING_DIR;
 use super::location::Location;
 use super::{
     Entry, HashingWriter, InputStore, OutputStore, Scratch, ScratchFile, StagedObject,
-    StagedWriter, StorageError,
+    StagedWriter, StorageError, ATTEMPTS_DIR,
 };
 
 /// Permission of directories created for output and scratch (before the umask).
@@ -555,15 +555,11 @@ impl StagedWriter for HdfsStaged {
     }
 }
 
-impl OutputStore for HdfsOutput {
-    /// Staged files are published by rename, to any name.
-    fn renames_staged(&self) -> bool {
-        true
-    }
-
-    fn stage(&self, rel: &str) -> Result<Box<dyn StagedWriter>, StorageError> {
+impl HdfsOutput {
+    /// Stages `rel` at `below` (relative to the run's staging directory).
+    fn stage_at(&self, rel: &str, below: &str) -> Result<Box<dyn StagedWriter>, StorageError> {
         let (nn, _, staging) = self.namenode()?;
-        let path = child(&staging, rel);
+        let path = child(&staging, below);
         let url = nn.url(&path);
         let writer = create_file(&nn, &path).map_err(|f| op_error("create", &url, f))?;
         Ok(Box::new(HdfsStaged {
@@ -572,6 +568,33 @@ impl OutputStore for HdfsOutput {
             url: url.clone(),
             out: HashingWriter::new(FileSink::new(writer, url)),
         }))
+    }
+}
+
+impl OutputStore for HdfsOutput {
+    /// Staged files are published by rename, to any name.
+    fn renames_staged(&self) -> bool {
+        true
+    }
+
+    fn stage(&self, rel: &str) -> Result<Box<dyn StagedWriter>, StorageError> {
+        self.stage_at(rel, rel)
+    }
+
+    fn stage_attempt(
+        &self,
+        rel: &str,
+        attempt: &str,
+    ) -> Result<Box<dyn StagedWriter>, StorageError> {
+        self.stage_at(rel, &format!("{ATTEMPTS_DIR}/{attempt}/{rel}"))
+    }
+
+    fn discard(&self, staged: &StagedObject) -> Result<(), StorageError> {
+        let (nn, _, _) = self.namenode()?;
+        match nn.call(nn.client.delete(&staged.handle, false)) {
+            Ok(_) | Err(HdfsFailure::NotFound) => Ok(()),
+            Err(f) => Err(op_error("remove", &nn.url(&staged.handle), f)),
+        }
     }
 
     fn commit(&self, staged: &[StagedObject]) -> Result<(), StorageError> {

@@ -54,6 +54,19 @@ impl S3Output {
             .collect()
     }
 
+    /// The upload behind a staged object.
+    fn handle(&self, obj: &StagedObject) -> Result<Handle, StorageError> {
+        serde_json::from_str(&obj.handle).map_err(|e| {
+            self.storage_err(
+                &obj.rel,
+                ObjectError::Internal {
+                    url: self.url(&obj.rel),
+                    what: format!("not an S3 staging handle: {e}"),
+                },
+            )
+        })
+    }
+
     fn storage_err(&self, rel: &str, e: ObjectError) -> StorageError {
         e.into_storage(&self.url(rel))
     }
@@ -153,18 +166,30 @@ impl OutputStore for S3Output {
         Ok(Box::new(S3Writer::new(self.inner.clone(), rel)))
     }
 
+    /// Each attempt has an upload of its own: the key is the final one, the upload id is
+    /// the attempt's, and only a completed upload becomes visible.
+    fn stage_attempt(
+        &self,
+        rel: &str,
+        _attempt: &str,
+    ) -> Result<Box<dyn StagedWriter>, StorageError> {
+        self.stage(rel)
+    }
+
+    /// AbortMultipartUpload of the object's upload.
+    fn discard(&self, staged: &StagedObject) -> Result<(), StorageError> {
+        let h = self.handle(staged)?;
+        self.inner
+            .try_abort(&h.key, &h.upload_id)
+            .map_err(|e| self.storage_err(&staged.rel, e))?;
+        self.inner.open.lock().remove(&h.upload_id);
+        Ok(())
+    }
+
     fn commit(&self, staged: &[StagedObject]) -> Result<(), StorageError> {
         let mut handles = Vec::with_capacity(staged.len());
         for obj in staged {
-            let h: Handle = serde_json::from_str(&obj.handle).map_err(|e| {
-                self.storage_err(
-                    &obj.rel,
-                    ObjectError::Internal {
-                        url: self.url(&obj.rel),
-                        what: format!("not an S3 staging handle: {e}"),
-                    },
-                )
-            })?;
+            let h = self.handle(obj)?;
             // Staged in another process: track it here so a failed commit aborts it.
             self.inner
                 .open

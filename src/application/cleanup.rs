@@ -1,0 +1,39 @@
+//! What an application that ended KILLED or FAILED leaves behind, and its removal: the
+//! output's staging area `_temporary/<application id>` under the output root, scratch of its
+//! own (when the job names a scratch directory) and its HDFS staging directory. `filex
+//! submit` calls it when the application it follows ends badly, and before it submits a
+//! new run of a window for every dead application of that window the ResourceManager still
+//! knows (by the `filex-job:`/`filex-window:` tags). Not here: open multipart uploads of an
+//! object-store output — finding them needs ListMultipartUploads (not yet done; the local
+//! test server, s3s-fs 0.14, does not implement it) — and applications the RM has forgotten.
+
+use anyhow::{Context, Result};
+
+use super::staging::Staging;
+use crate::job::Job;
+use crate::storage;
+
+/// Removes what the dead application `application_id` of `job` left; safe to call when
+/// nothing is left, and only for an application that is no longer running.
+pub fn remove_leftovers(job: &Job, application_id: &str) -> Result<()> {
+    // The output store opened for that run: aborting removes its staging area.
+    let output = job
+        .output
+        .spec
+        .open(application_id)
+        .with_context(|| format!("output {}", job.output.spec.root))?;
+    output
+        .abort()
+        .with_context(|| format!("staging of {application_id} under the output root"))?;
+    if let Some(base) = &job.scratch {
+        storage::scratch(Some(base), application_id)?
+            .remove_all()
+            .with_context(|| format!("scratch of {application_id} under {base}"))?;
+    }
+    Staging::of(application_id)?.remove()?;
+    tracing::info!(
+        application = application_id,
+        "removed what the application left"
+    );
+    Ok(())
+}
