@@ -13,6 +13,7 @@ use crate::cluster::process::ProcessCluster;
 use crate::cluster::Cluster;
 use crate::job::Job;
 use crate::storage;
+use crate::storage::held::HeldScratch;
 use crate::task::Progress;
 
 pub use execute::{execute, DriverError, RunReport};
@@ -20,6 +21,11 @@ pub use run::{make_plan, Run};
 
 /// Memory reserved for the process itself, outside the tasks' buffers.
 const RESERVED_MEMORY: usize = 32 << 20;
+
+/// Share of the tasks' memory (`--memory` less the reserve) that, when tasks run on threads,
+/// holds map tasks' sorted runs in memory for the reduce tasks, instead of compressing them to
+/// the scratch directory; the tasks' buffers get the rest. Runs beyond it go to disk.
+const HELD_RUNS_SHARE: f64 = 0.5;
 
 /// How to run a job here.
 #[derive(Debug, Clone)]
@@ -46,11 +52,13 @@ pub fn run_embedded(
     let scratch = job.scratch.clone();
     let mut run = Run::open(job, storage::new_run_id(), scratch, progress)?;
     let threads = opts.threads.max(1);
-    let memory_per_task = opts.memory.saturating_sub(RESERVED_MEMORY).max(8 << 20) / threads;
+    let tasks_memory = opts.memory.saturating_sub(RESERVED_MEMORY).max(8 << 20);
     let cluster: Box<dyn Cluster> = if opts.workers > 0 {
-        Box::new(start_workers(&run, opts, memory_per_task)?)
+        Box::new(start_workers(&run, opts, tasks_memory / threads)?)
     } else {
-        let ctx = run.task_context(memory_per_task);
+        let held = ((tasks_memory as f64) * HELD_RUNS_SHARE) as usize;
+        run.scratch = Arc::new(HeldScratch::new(run.scratch.clone(), held));
+        let ctx = run.task_context((tasks_memory - held) / threads);
         Box::new(LocalCluster { ctx, threads })
     };
     let plan = run.plan(opts.task_bytes, cluster.slots())?;

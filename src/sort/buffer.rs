@@ -222,6 +222,16 @@ impl SortBuffer {
     /// Records with equal partition and key (which the engine never produces) are written in
     /// arena order, which is push order except around lines too long to share a chunk.
     pub fn spill(&mut self, out: &mut dyn Write) -> io::Result<RunIndex> {
+        self.spill_with(out, SegmentWriter::new())
+    }
+
+    /// [`spill`](Self::spill) through `writer` (e.g. [`SegmentWriter::stored`]).
+    pub fn spill_with(
+        &mut self,
+        out: &mut dyn Write,
+        mut writer: SegmentWriter,
+    ) -> io::Result<RunIndex> {
+        let w = &mut writer;
         let index = match self.range.packer(self.arena.max_position()) {
             Some(p) if p.fits_u64() => {
                 let mut keys: Vec<u64> = self
@@ -229,7 +239,7 @@ impl SortBuffer {
                     .map(|e| p.pack(e.partition, &e.key(), e.at) as u64)
                     .collect();
                 keys.sort_unstable();
-                self.write_sorted(out, keys.iter().map(|&k| p.unpack(u128::from(k))))?
+                self.write_sorted(out, w, keys.iter().map(|&k| p.unpack(u128::from(k))))?
             }
             Some(p) => {
                 let mut keys: Vec<u128> = self
@@ -237,13 +247,14 @@ impl SortBuffer {
                     .map(|e| p.pack(e.partition, &e.key(), e.at))
                     .collect();
                 keys.sort_unstable();
-                self.write_sorted(out, keys.iter().map(|&k| p.unpack(k)))?
+                self.write_sorted(out, w, keys.iter().map(|&k| p.unpack(k)))?
             }
             None => {
                 // Fields too wide to pack (or no records): compare entries field by field.
                 let mut order: Vec<&Entry> = self.iter_entries().collect();
                 order.sort_unstable_by_key(|e| (e.partition, e.key(), e.at));
-                self.write_sorted(out, order.into_iter().map(|e| (e.partition, e.key(), e.at)))?
+                let order = order.into_iter().map(|e| (e.partition, e.key(), e.at));
+                self.write_sorted(out, w, order)?
             }
         };
         self.clear();
@@ -255,9 +266,9 @@ impl SortBuffer {
     fn write_sorted(
         &self,
         out: &mut dyn Write,
+        writer: &mut SegmentWriter,
         order: impl Iterator<Item = (u32, SortKey, u64)>,
     ) -> io::Result<RunIndex> {
-        let mut writer = SegmentWriter::new();
         let mut segments = Vec::new();
         let mut offset = 0u64;
         let mut current: Option<u32> = None;

@@ -8,6 +8,8 @@
 //! block   = header(20 bytes) payload
 //! header  = magic[4] raw_len:u32 payload_len:u32 records:u32 crc:u32   (little-endian)
 //! magic   = "FXRB" (data block: payload is lz4 block-compressed, raw_len bytes once decoded)
+//!         | "FXRS" (data block stored as is: payload_len = raw_len; written for runs held in
+//!           memory, where compression would only cost CPU)
 //!         | "FXRE" (end block: payload is records:u64 line_bytes:u64, stored as is)
 //! crc     = CRC-32 (gzip's) of header[0..16] ++ payload
 //! records = record*   (raw data block)
@@ -31,6 +33,7 @@ pub const BLOCK_TARGET_BYTES: usize = 256 * 1024;
 pub const MAX_BLOCK_BYTES: usize = 64 * 1024 * 1024;
 
 const DATA_MAGIC: [u8; 4] = *b"FXRB";
+const STORED_MAGIC: [u8; 4] = *b"FXRS";
 const END_MAGIC: [u8; 4] = *b"FXRE";
 const HEADER_BYTES: usize = 20;
 const END_PAYLOAD_BYTES: usize = 16;
@@ -57,6 +60,8 @@ pub struct SegmentWriter {
     block_records: u32,
     prev_time: i64,
     stats: SegmentStats,
+    /// Blocks are written uncompressed ("FXRS").
+    stored: bool,
 }
 
 impl Default for SegmentWriter {
@@ -77,6 +82,15 @@ impl SegmentWriter {
                 records: 0,
                 line_bytes: 0,
             },
+            stored: false,
+        }
+    }
+
+    /// A writer of uncompressed blocks, for runs that stay in memory.
+    pub fn stored() -> Self {
+        SegmentWriter {
+            stored: true,
+            ..Self::new()
         }
     }
 
@@ -134,6 +148,17 @@ impl SegmentWriter {
     }
 
     fn write_block(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        if self.stored {
+            let n = self.raw.len();
+            let header = header(STORED_MAGIC, n, n, self.block_records, &self.raw);
+            out.write_all(&header)?;
+            out.write_all(&self.raw)?;
+            self.stats.len += (HEADER_BYTES + n) as u64;
+            self.raw.clear();
+            self.block_records = 0;
+            self.prev_time = 0;
+            return Ok(());
+        }
         let bound = lz4_flex::block::get_maximum_output_size(self.raw.len());
         self.packed.resize(bound, 0);
         let n = lz4_flex::block::compress_into(&self.raw, &mut self.packed)
@@ -295,13 +320,15 @@ impl<R: Read> SegmentReader<R> {
         let payload_len = u32_at(&h, 8) as usize;
         let records = u32_at(&h, 12);
         let sum = u32_at(&h, 16);
-        let is_end = match magic {
-            DATA_MAGIC => false,
-            END_MAGIC => true,
+        let (is_end, stored) = match magic {
+            DATA_MAGIC => (false, false),
+            STORED_MAGIC => (false, true),
+            END_MAGIC => (true, false),
             _ => return Err(self.corrupt("bad block magic")),
         };
         if raw_len > MAX_BLOCK_BYTES
             || payload_len > lz4_flex::block::get_maximum_output_size(raw_len)
+            || (stored && payload_len != raw_len)
             || (is_end && (raw_len != END_PAYLOAD_BYTES || payload_len != END_PAYLOAD_BYTES))
         {
             return Err(self.corrupt("impossible block lengths"));
@@ -313,11 +340,16 @@ impl<R: Read> SegmentReader<R> {
         if is_end {
             return self.check_end().map(|()| false);
         }
-        self.raw.resize(raw_len, 0);
-        let n = lz4_flex::block::decompress_into(&self.packed, &mut self.raw)
-            .map_err(|e| self.corrupt(&format!("lz4: {e}")))?;
-        if n != raw_len {
-            return Err(self.corrupt("block decodes to the wrong length"));
+        if stored {
+            // The payload is the block: take it, and reuse the old block's buffer for the next.
+            std::mem::swap(&mut self.raw, &mut self.packed);
+        } else {
+            self.raw.resize(raw_len, 0);
+            let n = lz4_flex::block::decompress_into(&self.packed, &mut self.raw)
+                .map_err(|e| self.corrupt(&format!("lz4: {e}")))?;
+            if n != raw_len {
+                return Err(self.corrupt("block decodes to the wrong length"));
+            }
         }
         if records == 0 {
             return Err(self.corrupt("empty data block"));
@@ -452,6 +484,28 @@ mod tests {
             recs.iter().map(|r| r.1.len() as u64).sum::<u64>()
         );
         assert_eq!(read_all(&bytes).unwrap(), recs);
+    }
+
+    #[test]
+    fn stored_blocks_read_the_same_and_are_checked() {
+        let recs = sample(3000);
+        let mut stored = Vec::new();
+        let mut w = SegmentWriter::stored();
+        for (k, l) in &recs {
+            w.push(&mut stored, k, l).unwrap();
+        }
+        let stats = w.finish(&mut stored).unwrap();
+        assert_eq!(stats.len, stored.len() as u64);
+        assert_eq!(&stored[..4], b"FXRS");
+        assert_eq!(read_all(&stored).unwrap(), recs);
+        let (packed, _) = write_segment(&recs);
+        assert!(packed.len() < stored.len(), "the default writer compresses");
+        for i in [5, HEADER_BYTES + 3, stored.len() / 2] {
+            let mut bad = stored.clone();
+            bad[i] ^= 0x10;
+            let err = read_all(&bad).expect_err("corruption must be detected");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "byte {i}: {err}");
+        }
     }
 
     #[test]

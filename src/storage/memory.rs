@@ -31,6 +31,16 @@ impl MemoryScratch {
         *self.created.lock()
     }
 
+    /// Creates `name` with room for `bytes`, so that writing that much never reallocates.
+    pub fn create_sized(&self, name: &str, bytes: usize) -> Box<dyn ScratchFile> {
+        *self.created.lock() += 1;
+        Box::new(MemoryFile {
+            name: name.to_string(),
+            buf: Vec::with_capacity(bytes),
+            files: Arc::clone(&self.files),
+        })
+    }
+
     /// Applies `f` to the bytes of file `name`; `false` if there is no such file.
     pub fn edit(&self, name: &str, f: impl FnOnce(&mut Vec<u8>)) -> bool {
         match self.files.lock().get_mut(name) {

@@ -6,6 +6,7 @@
 //! private to one run.
 
 pub mod hdfs;
+pub mod held;
 pub mod local;
 pub mod location;
 pub mod memory;
@@ -32,6 +33,13 @@ pub trait Scratch: Send + Sync {
     fn remove_all(&self) -> io::Result<()>;
     /// Human-readable location, for messages.
     fn describe(&self) -> String;
+    /// Creates `name` in memory if `bytes` more fit the scratch's memory budget (see
+    /// [`held::HeldScratch`]); `None` when they do not, or when this scratch keeps nothing in
+    /// memory. Such a file is read like any other and needs no compression.
+    fn create_in_memory(&self, name: &str, bytes: usize) -> Option<Box<dyn ScratchFile>> {
+        let _ = (name, bytes);
+        None
+    }
 }
 
 use std::sync::Arc;

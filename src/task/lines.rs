@@ -26,6 +26,18 @@ impl<R: Read> LineReader<R> {
         }
     }
 
+    /// A reader over `contents`, already all in memory: its lines are handed out in place and
+    /// `inner` is never read.
+    pub fn with_contents(inner: R, contents: Vec<u8>) -> Self {
+        LineReader {
+            inner,
+            end: contents.len(),
+            buf: contents,
+            start: 0,
+            eof: true,
+        }
+    }
+
     /// The next line, or `None` at the end. A last line without `\n` is still a line.
     pub fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
         let mut scanned = self.start;
@@ -108,6 +120,21 @@ mod tests {
             assert_eq!(lines(b"x\n", buf), vec![b"x".to_vec()]);
             assert!(lines(b"", buf).is_empty());
         }
+    }
+
+    #[test]
+    fn contents_in_memory_split_the_same() {
+        let input = b"a\r\nbb\n\nccc\r\nlast".to_vec();
+        let mut r = LineReader::with_contents(io::empty(), input.clone());
+        let mut got = Vec::new();
+        while let Some(l) = r.next_line().unwrap() {
+            got.push(l.to_vec());
+        }
+        assert_eq!(got, lines(&input, 64));
+        assert!(LineReader::with_contents(io::empty(), Vec::new())
+            .next_line()
+            .unwrap()
+            .is_none());
     }
 
     #[test]

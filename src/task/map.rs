@@ -8,19 +8,23 @@ use std::io::Write;
 use serde::{Deserialize, Serialize};
 
 use super::counters::Counters;
-use super::lines::LineReader;
 use super::progress::Progress;
 use super::shard::{open_shard, verify_shard, ShardError};
 use super::{TaskContext, TaskError};
 use crate::formats::{ParseContext, Renderer};
 use crate::job::CorruptShardPolicy;
 use crate::plan::MapTask;
-use crate::sort::{RunIndex, SortBuffer, SortKey};
+use crate::sort::{RunIndex, SegmentWriter, SortBuffer, SortKey};
 use crate::storage::{input_store, ScratchFile};
 
 /// Share of a task's memory given to the sort buffer; the rest covers read and
 /// decompression buffers and the line being rendered.
 const SORT_BUFFER_SHARE: f64 = 0.75;
+/// Share of a task's memory a shard may take to be inflated in one piece (compressed plus
+/// decompressed bytes); bigger shards are streamed. Part of the share the sort buffer leaves.
+const WHOLE_SHARD_SHARE: f64 = 0.15;
+/// Room for block and segment headers of a run held in memory, beyond the sort buffer's bytes.
+const HELD_RUN_SLACK: usize = 1 << 20;
 /// Report progress every this many lines.
 const PROGRESS_EVERY: u64 = 8192;
 
@@ -146,6 +150,7 @@ pub fn execute_map(
     let prefix = format!("m{:05}.{attempt}", task.id);
     let budget = ((ctx.memory_per_task as f64) * SORT_BUFFER_SHARE) as usize;
     let mut buffer = SortBuffer::new(budget.max(64 << 10));
+    let whole_limit = ((ctx.memory_per_task as f64) * WHOLE_SHARD_SHARE) as usize;
     let mut partitions = PartitionTable::default();
     let mut counters = vec![Counters::default(); job.sources.len()];
     let mut rejects = Rejects {
@@ -169,8 +174,17 @@ pub fn execute_map(
             what: format!("spill {name}"),
             source,
         };
-        let mut file = ctx.scratch.create(&name).map_err(scratch_err)?;
-        let index = buffer.spill(&mut file).map_err(scratch_err)?;
+        // A run kept in memory (when the scratch has room) is stored uncompressed: lz4 would
+        // only cost CPU there. Its size is the buffer's bytes plus block and segment headers.
+        let held_bytes = buffer.bytes_used() + HELD_RUN_SLACK;
+        let (mut file, writer) = match ctx.scratch.create_in_memory(&name, held_bytes) {
+            Some(f) => (f, SegmentWriter::stored()),
+            None => (
+                ctx.scratch.create(&name).map_err(scratch_err)?,
+                SegmentWriter::new(),
+            ),
+        };
+        let index = buffer.spill_with(&mut file, writer).map_err(scratch_err)?;
         file.close().map_err(scratch_err)?;
         runs.push(RunFile { name, index });
         Ok(())
@@ -181,7 +195,7 @@ pub fn execute_map(
         let store = input_store(&shard.location)?;
         let url = shard.location.to_string();
         if job.on_corrupt_shard == CorruptShardPolicy::Skip {
-            if let Err(e) = verify_shard(store.as_ref(), &shard.location) {
+            if let Err(e) = verify_shard(store.as_ref(), &shard.location, whole_limit) {
                 if let ShardError::Storage(_) = e {
                     return Err(e.into());
                 }
@@ -193,8 +207,7 @@ pub fn execute_map(
                 continue;
             }
         }
-        let reader = open_shard(store.as_ref(), &shard.location)?;
-        let mut lines = LineReader::new(reader);
+        let mut lines = open_shard(store.as_ref(), &shard.location, whole_limit)?.lines();
         let pctx = ParseContext {
             domain: shard.domain.as_deref(),
             tz_offset_secs: source.tz_offset_secs,
