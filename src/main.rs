@@ -99,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 memory: args.memory as usize,
                 task_bytes: args.task_size,
                 workers: args.workers,
+                full: args.full,
             };
             let progress = Arc::new(Progress::default());
             let bar = !args.no_progress && std::io::stderr().is_terminal();
@@ -150,6 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tags: args.tags,
                 detach: args.detach,
                 force_new: args.force_new,
+                full: args.full,
             };
             Ok(ExitCode::from(filex::application::submit::submit(
                 &opts, &conf,

@@ -4,6 +4,7 @@
 //! containers.
 
 pub mod execute;
+pub mod previous;
 pub mod run;
 
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct RunOptions {
     pub task_bytes: u64,
     /// Run tasks in this many worker processes instead of threads (0: threads).
     pub workers: usize,
+    /// Recompute every partition, even those a previous run of the window left unchanged.
+    pub full: bool,
 }
 
 /// Runs `job` in this process on `opts.threads` threads (or `opts.workers` processes).
@@ -42,6 +45,7 @@ pub fn run_embedded(
 ) -> Result<RunReport, DriverError> {
     let scratch = job.scratch.clone();
     let mut run = Run::open(job, storage::new_run_id(), scratch, progress)?;
+    run.full = opts.full;
     let threads = opts.threads.max(1);
     let memory_per_task = opts.memory.saturating_sub(RESERVED_MEMORY).max(8 << 20) / threads;
     let cluster: Box<dyn Cluster> = if opts.workers > 0 {

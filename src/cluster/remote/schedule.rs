@@ -473,6 +473,7 @@ mod tests {
             rejects: None,
             skipped: vec![],
             input_bytes: 0,
+            shards: vec![],
         })
     }
 
