@@ -7,7 +7,7 @@
 //! `crate::incremental`): the shard table lists every shard read with its fingerprint (URL,
 //! size, modification time) and its counters, each partition names the shards that fed it
 //! (indices into that table, as ranges), and `settings_digest` covers the job settings that
-//! change output bytes. Sized for 100,000 shards (about 250 bytes each) and 10,000
+//! change output bytes. Sized for 100,000 shards (about 320 bytes each) and 10,000
 //! partitions: no partition repeats a URL.
 
 use serde::{Deserialize, Serialize};
