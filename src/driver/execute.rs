@@ -203,8 +203,10 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
     let recomputed = partitions.len();
     let mut warnings = plan.warnings.clone();
     warnings.extend(reuse_warnings);
+    let written_keys: std::collections::HashSet<&str> =
+        partitions.iter().map(partition_key).collect();
     for key in reuse.dirty_keys() {
-        if !partitions.iter().any(|p| partition_key(p) == key) {
+        if !written_keys.contains(key) {
             let w = format!(
                 "partition {key} has no line any more (its shards are gone); the previous run's file {} is left in place",
                 output.url(key)

@@ -1,7 +1,7 @@
 //! The reuse decision: from the previous manifest and the new plan's shards, which shards to
 //! read, which partitions to recompute (and why) and which to keep.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::job::Job;
 use crate::manifest::{
@@ -50,6 +50,8 @@ pub struct Reuse {
     now: Vec<Option<u32>>,
     /// Partitions (by [`partition_key`]) to recompute, with why.
     dirty: BTreeMap<String, BTreeSet<RecomputeReason>>,
+    /// The previous run's partitions (by [`partition_key`]).
+    known: HashSet<String>,
     /// Per ordinal: read by a round so far.
     read: Vec<bool>,
 }
@@ -63,6 +65,7 @@ impl Reuse {
             status: vec![ShardStatus::New; shards],
             now: Vec::new(),
             dirty: BTreeMap::new(),
+            known: HashSet::new(),
             read: vec![false; shards],
         }
     }
@@ -169,7 +172,13 @@ impl Reuse {
                     .insert(reason);
             }
         }
+        let known = previous
+            .partitions
+            .iter()
+            .map(|p| partition_key(p).to_string())
+            .collect();
         Reuse {
+            known,
             previous: Some(previous),
             all: None,
             read: vec![false; status.len()],
@@ -296,11 +305,7 @@ impl Reuse {
         }
         // A partition neither in the previous manifest nor written to by a new shard cannot
         // have lines; should one appear, it is computed.
-        let known = self
-            .previous
-            .as_ref()
-            .is_some_and(|p| p.partitions.iter().any(|q| partition_key(q) == key));
-        (!known).then(|| vec![RecomputeReason::NewShard])
+        (!self.known.contains(key)).then(|| vec![RecomputeReason::NewShard])
     }
 
     /// The previous manifest's record of a shard of the new plan that was not changed.
