@@ -272,7 +272,7 @@ fn a_shard_without_a_modification_time_counts_as_changed() {
     let job = job();
     let mut prev = previous(&job);
     prev.shards[3].modified_ms = None;
-    let mut now = vec![
+    let mut now = [
         shard(0, "a", 10, 1),
         shard(1, "b", 10, 1),
         shard(2, "c", 10, 1),
@@ -304,7 +304,8 @@ fn a_previous_manifest_of_another_job_window_version_or_settings_is_not_used() {
     let job = job();
     let ok = previous(&job);
     assert_eq!(Reuse::check_previous(&job, &ok, "m"), Ok(None));
-    let cases: [(&str, fn(&mut Manifest)); 5] = [
+    type Change = fn(&mut Manifest);
+    let cases: [(&str, Change); 5] = [
         ("filex", |m| m.filex_version = "0.0.0-other".into()),
         ("of job", |m| m.job = "other".into()),
         ("of window", |m| {
