@@ -6,6 +6,9 @@
 #   scripts/cluster.sh stop     stop the harness started by `start` (by its recorded PID)
 #   scripts/cluster.sh status   running or not, and its addresses (exit 3 when not running)
 #   scripts/cluster.sh env      shell exports: eval "$(scripts/cluster.sh env)"
+#   scripts/cluster.sh fs ARGS  Hadoop's FsShell (`hdfs dfs ARGS`) against the running cluster,
+#                               e.g. `fs -put shards /data`, `fs -ls -R /data`; on a secure
+#                               cluster as the submitter (FILEX_PRINCIPAL, from its keytab)
 #
 # Environment:
 #   FILEX_CLUSTER_DIR         state directory (default: <project>/target/cluster; a relative
@@ -18,6 +21,15 @@
 #   FILEX_CLUSTER_ARGS        extra harness arguments, e.g. "-D yarn.nodemanager.resource.cpu-vcores=4"
 #   MVN                       Maven command and options (default: mvn), e.g.
 #                             MVN="mvn -Dmaven.repo.local=/tmp/m2"
+#   FILEX_CLUSTER_SECURE      1: a Kerberized cluster (MiniKdc first; kerberos authentication,
+#                             service authorization, hadoop.rpc.protection and
+#                             dfs.data.transfer.protection offering authentication,integrity,
+#                             privacy; block access tokens). `env` then also exports
+#                             KRB5_CONFIG, FILEX_PRINCIPAL and FILEX_KEYTAB (the submitter
+#                             filex; FILEX_OTHER_PRINCIPAL/_KEYTAB are a second user). Give it
+#                             its own FILEX_CLUSTER_DIR to run it beside a plain cluster.
+#   FILEX_CLUSTER_SHORT_TOKENS  1 (with FILEX_CLUSTER_SECURE=1): delegation tokens renew every
+#                             30 s and live at most 5 min, for renewal tests
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -158,6 +170,14 @@ cmd_start() {
   local extra_java=(${FILEX_CLUSTER_JAVA_OPTS:-})
   # shellcheck disable=SC2206
   local extra_args=(${FILEX_CLUSTER_ARGS:-})
+  if [[ "${FILEX_CLUSTER_SECURE:-0}" == 1 ]]; then
+    extra_args=(--secure "${extra_args[@]}")
+    if [[ "${FILEX_CLUSTER_SHORT_TOKENS:-0}" == 1 ]]; then
+      extra_args=(--short-tokens "${extra_args[@]}")
+    fi
+  elif [[ "${FILEX_CLUSTER_SHORT_TOKENS:-0}" == 1 ]]; then
+    die "FILEX_CLUSTER_SHORT_TOKENS=1 needs FILEX_CLUSTER_SECURE=1"
+  fi
 
   local started=$SECONDS
   # MiniYARNCluster writes under ./target, so run from the work directory. nohup keeps the
@@ -258,16 +278,47 @@ cmd_env() {
   printf 'export YARN_CONF_DIR=%q\n' "$CONF_DIR"
   local key value
   while IFS='=' read -r key value; do
-    [[ "$key" =~ ^FILEX_[A-Z_]+$ ]] || continue
+    [[ "$key" =~ ^FILEX_[A-Z0-9_]+$ ]] || continue
     printf 'export %s=%q\n' "$key" "$value"
+    # MIT Kerberos (kinit, libgssapi_krb5) finds the test KDC through KRB5_CONFIG.
+    if [[ "$key" == FILEX_KRB5_CONFIG ]]; then
+      printf 'export KRB5_CONFIG=%q\n' "$value"
+    fi
   done <"$ENV_FILE"
 }
 
+# The value of KEY in cluster.env, or nothing.
+env_fact() {
+  grep -E "^$1=" "$ENV_FILE" | head -n1 | cut -d= -f2-
+}
+
+# Hadoop's FsShell from the harness classpath, with the cluster's conf directory in front so
+# that it reads the cluster's *-site.xml; as the submitter on a secure cluster.
+cmd_fs() {
+  local pid
+  pid="$(running_pid)"
+  [[ -n "$pid" && -f "$ENV_FILE" ]] || die "filex test cluster not running; start it with scripts/cluster.sh start"
+  [[ -f "$HARNESS_JAR" && -f "$HARNESS_CLASSPATH_FILE" ]] || die "harness not built ($HARNESS_JAR); run scripts/cluster.sh start"
+  local -a java_opts=(-Xmx512m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.net.preferIPv4Stack=true
+    -Dlog4j.configuration=log4j-shell.properties "${JPMS_OPTS[@]}")
+  if [[ "$(env_fact FILEX_SECURE)" == 1 ]]; then
+    java_opts+=("-Djava.security.krb5.conf=$(env_fact FILEX_KRB5_CONFIG)"
+      "-Dfilex.principal=$(env_fact FILEX_PRINCIPAL)" "-Dfilex.keytab=$(env_fact FILEX_KEYTAB)")
+  fi
+  exec java "${java_opts[@]}" -cp "$CONF_DIR:$HARNESS_JAR:$(cat "$HARNESS_CLASSPATH_FILE")" \
+    dev.filex.harness.Shell "$@"
+}
+
 usage() {
-  echo "usage: $0 start|stop|status|env" >&2
+  echo "usage: $0 start|stop|status|env|fs ARGS..." >&2
   exit 2
 }
 
+[[ $# -ge 1 ]] || usage
+if [[ "$1" == fs ]]; then
+  shift
+  cmd_fs "$@"
+fi
 [[ $# -eq 1 ]] || usage
 case "$1" in
   start) cmd_start ;;

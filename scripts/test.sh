@@ -8,7 +8,10 @@
 #      glibc symbol above 2.17, and the demo runs with it;
 #   3. the Hadoop mini cluster (built from integration/harness with Maven on first use,
 #      downloading hadoop-client-minicluster from Maven Central) and the integration suite
-#      against it; the cluster is stopped afterwards, also on failure.
+#      against it; the cluster is stopped afterwards, also on failure. Beside it, a Kerberized
+#      mini cluster (FILEX_CLUSTER_SECURE=1, state in target/secure-cluster, about 30 s to
+#      start) for the secure-cluster tests (integration/tests/secure_yarn.rs), which use MIT's
+#      kinit (Debian krb5-user, installed here when missing).
 #
 # Environment: FILEX_SKIP_INTEGRATION=1 runs steps 1–2 only; FILEX_SKIP_RELEASE=1 skips the
 # release tarball.
@@ -53,20 +56,37 @@ step "building the filex binary for the integration suite (with the test hooks)"
 cargo build --bin filex --features fault-injection
 
 step "starting the Hadoop mini cluster"
+SECURE_CLUSTER_DIR="$ROOT/target/secure-cluster"
 cleanup() {
   "$ROOT/scripts/cluster.sh" stop || true
+  FILEX_CLUSTER_DIR="$SECURE_CLUSTER_DIR" "$ROOT/scripts/cluster.sh" stop || true
   "$ROOT/scripts/s3-server.sh" stop || true
 }
 trap cleanup EXIT
 "$ROOT/scripts/cluster.sh" start
 eval "$("$ROOT/scripts/cluster.sh" env)"
 
+step "starting the Kerberized mini cluster (MiniKdc; its own state dir and ports)"
+if ! command -v kinit >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing krb5-user (kinit, for the ticket-cache tests)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y krb5-user >/dev/null ||
+      { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y krb5-user >/dev/null; }
+  else
+    echo "kinit is missing: apt-get install krb5-user" >&2
+    exit 1
+  fi
+fi
+FILEX_CLUSTER_SECURE=1 FILEX_CLUSTER_DIR="$SECURE_CLUSTER_DIR" "$ROOT/scripts/cluster.sh" start
+export FILEX_SECURE_CLUSTER_DIR="$SECURE_CLUSTER_DIR"
+
 step "starting the local S3 server (s3s-fs; installed into target/tools on first use)"
 "$ROOT/scripts/s3-server.sh" start
 eval "$("$ROOT/scripts/s3-server.sh" env)"
 
-step "integration suite (mini cluster)"
+step "integration suite (mini cluster; the secure-cluster tests against the Kerberized one)"
 FILEX_BIN="$ROOT/target/debug/filex" cargo test -p filex-integration -- --test-threads=1
+FILEX_CLUSTER_DIR="$SECURE_CLUSTER_DIR" "$ROOT/scripts/cluster.sh" stop
 
 step "scheduler integrations (Airflow, in a venv under target/)"
 FILEX_BIN="$ROOT/target/debug/filex" "$ROOT/scripts/test-schedulers.sh" airflow

@@ -152,6 +152,13 @@ pub struct ManifestPartition {
     /// Kept: the run that published the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_from: Option<String>,
+    /// For a numbered part (`output.max_file_size`): the path the unsplit partition would
+    /// have; absent for a partition written as one file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// For a numbered part: its number, 1-based, in time order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
 }
 
 /// A set of shard indices, written compactly as ranges: `"0-11,288-299,301"` (a

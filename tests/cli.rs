@@ -230,3 +230,52 @@ fn version_names_the_commit_it_was_built_from() {
         None => assert_eq!(rest, "", "{version:?}"),
     }
 }
+
+#[test]
+fn viewfs_locations_the_mount_table_cannot_serve_are_refused_by_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let job = corpus(dir.path());
+    let conf = dir.path().join("conf");
+    std::fs::create_dir(&conf).expect("conf dir");
+    let conf_s = conf.to_str().expect("utf-8");
+    // Nothing listens on port 1: each refusal must come before any NameNode is asked.
+    let table = [
+        "-D",
+        "fs.viewfs.mounttable.t.link./out=hdfs://127.0.0.1:1/fused",
+        "-D",
+        "fs.viewfs.mounttable.t.link./out/big=hdfs://127.0.0.1:1/big",
+    ];
+    let refused = |extra: &[&str], root: &str| -> String {
+        let root = format!("output.root={root}");
+        let mut args = vec!["run", job.as_str(), "--set", root.as_str()];
+        args.extend_from_slice(&table);
+        args.extend_from_slice(extra);
+        let out = filex_status(&args, &[("HADOOP_CONF_DIR", conf_s)]);
+        assert!(!out.status.success(), "filex {args:?} must fail");
+        text(&out.stderr)
+    };
+
+    let spread = refused(&[], "viewfs://t/out");
+    assert!(
+        spread.contains("viewfs://t/out")
+            && spread.contains("must lie within one mount link")
+            && spread.contains("/out/big → hdfs://127.0.0.1:1/big"),
+        "a root with links below it: {spread}"
+    );
+    let unmounted = refused(&[], "viewfs://t/elsewhere");
+    assert!(
+        unmounted.contains("no link of mount table 't' covers /elsewhere")
+            && unmounted.contains("no linkFallback (links: /out, /out/big)"),
+        "a path below no link: {unmounted}"
+    );
+    let no_table = refused(&[], "viewfs://nope/out");
+    assert!(
+        no_table.contains("no mount table 'nope'"),
+        "an unknown table: {no_table}"
+    );
+    let plain = refused(&["-D", "fs.defaultFS=viewfs://t"], "hdfs:///out");
+    assert!(
+        plain.contains("write viewfs:///"),
+        "hdfs:/// on a viewfs default file system: {plain}"
+    );
+}

@@ -27,6 +27,23 @@ pub const KEY_WEBHDFS: &str = "FILEX_WEBHDFS";
 pub const KEY_RM_ADDRESS: &str = "FILEX_RM_ADDRESS";
 pub const KEY_RM_SCHEDULER_ADDRESS: &str = "FILEX_RM_SCHEDULER_ADDRESS";
 pub const KEY_RM_WEBAPP: &str = "FILEX_RM_WEBAPP";
+/// `cluster.env` keys of a secure (Kerberized) cluster: `FILEX_SECURE=1` and these.
+pub const KEY_SECURE: &str = "FILEX_SECURE";
+pub const KEY_REALM: &str = "FILEX_REALM";
+pub const KEY_KRB5_CONFIG: &str = "FILEX_KRB5_CONFIG";
+pub const KEY_SERVICE_PRINCIPAL: &str = "FILEX_SERVICE_PRINCIPAL";
+pub const KEY_PRINCIPAL: &str = "FILEX_PRINCIPAL";
+pub const KEY_KEYTAB: &str = "FILEX_KEYTAB";
+pub const KEY_OTHER_PRINCIPAL: &str = "FILEX_OTHER_PRINCIPAL";
+pub const KEY_OTHER_KEYTAB: &str = "FILEX_OTHER_KEYTAB";
+
+/// Environment variable naming the secure cluster's state directory. Secure-cluster tests run
+/// only when it is set (scripts/test.sh starts that cluster and sets it); set but unreachable
+/// is a failure.
+pub const SECURE_CLUSTER_DIR_ENV: &str = "FILEX_SECURE_CLUSTER_DIR";
+/// How to start the secure cluster beside the plain one.
+pub const SECURE_START_HINT: &str = "start it with FILEX_CLUSTER_SECURE=1 \
+    FILEX_CLUSTER_DIR=target/secure-cluster scripts/cluster.sh start";
 
 /// How long a liveness probe waits for one TCP connection.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -128,6 +145,25 @@ pub struct ClusterEnv {
     pub rm_scheduler_address: String,
     /// `http://127.0.0.1:PORT`, the RM web UI and REST API (`/ws/v1/cluster/...`).
     pub rm_webapp: String,
+    /// The Kerberos facts of a secure cluster (`FILEX_SECURE=1`), else `None`.
+    pub secure: Option<SecureEnv>,
+}
+
+/// What a client of the secure cluster needs: the KDC's krb5.conf and the users' keytabs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecureEnv {
+    /// `EXAMPLE.COM`.
+    pub realm: String,
+    /// krb5.conf for MIT clients (`KRB5_CONFIG`).
+    pub krb5_config: PathBuf,
+    /// The principal every daemon runs as (`hdfs/localhost@REALM`).
+    pub service_principal: String,
+    /// The submitter (`filex@REALM`) and its keytab.
+    pub principal: String,
+    pub keytab: PathBuf,
+    /// A second user (`other@REALM`) and its keytab, for negative tests.
+    pub other_principal: String,
+    pub other_keytab: PathBuf,
 }
 
 impl ClusterEnv {
@@ -155,7 +191,30 @@ impl ClusterEnv {
             })?;
             Ok(value.clone())
         };
+        let secure = if vars.get(KEY_SECURE).map(String::as_str) == Some("1") {
+            let text = |key: &'static str| -> Result<String, ClusterError> {
+                vars.get(key)
+                    .filter(|v| !v.is_empty())
+                    .cloned()
+                    .ok_or_else(|| ClusterError::MissingKey {
+                        path: path.to_path_buf(),
+                        key,
+                    })
+            };
+            Some(SecureEnv {
+                realm: text(KEY_REALM)?,
+                krb5_config: text(KEY_KRB5_CONFIG)?.into(),
+                service_principal: text(KEY_SERVICE_PRINCIPAL)?,
+                principal: text(KEY_PRINCIPAL)?,
+                keytab: text(KEY_KEYTAB)?.into(),
+                other_principal: text(KEY_OTHER_PRINCIPAL)?,
+                other_keytab: text(KEY_OTHER_KEYTAB)?.into(),
+            })
+        } else {
+            None
+        };
         Ok(ClusterEnv {
+            secure,
             namenode: get(KEY_NAMENODE)?,
             webhdfs: get(KEY_WEBHDFS)?,
             rm_address: get(KEY_RM_ADDRESS)?,
@@ -275,6 +334,25 @@ fn probe(key: &'static str, addr: &str) -> Result<(), ClusterError> {
     Err(unreachable(last))
 }
 
+/// The running secure cluster named by `FILEX_SECURE_CLUSTER_DIR`, or `None` when that is
+/// unset (the caller then skips, saying so). Set but not running, or not secure, panics.
+pub fn secure_cluster() -> Option<Cluster> {
+    let dir = std::env::var_os(SECURE_CLUSTER_DIR_ENV).filter(|d| !d.is_empty())?;
+    let dir = project_root().join(dir);
+    match Cluster::locate_in(&dir) {
+        Ok(cluster) if cluster.env.secure.is_some() => Some(cluster),
+        Ok(_) => panic!(
+            "{SECURE_CLUSTER_DIR_ENV}={} names a cluster that is not secure; {SECURE_START_HINT}",
+            dir.display()
+        ),
+        Err(e) => panic!(
+            "the secure test cluster is not running ({e}) [{SECURE_CLUSTER_DIR_ENV}={}]; \
+             {SECURE_START_HINT}",
+            dir.display()
+        ),
+    }
+}
+
 /// The running cluster, or a panic that says how to start it. Call this first in every test
 /// that needs the cluster: a missing cluster is a failure, never a silent skip.
 pub fn require_cluster() -> Cluster {
@@ -307,6 +385,35 @@ mod tests {
         assert_eq!(env.rm_address, "127.0.0.1:40003");
         assert_eq!(env.rm_scheduler_address, "127.0.0.1:40004");
         assert_eq!(env.rm_webapp, "http://127.0.0.1:40005");
+    }
+
+    #[test]
+    fn plain_cluster_has_no_secure_facts() {
+        let env = ClusterEnv::parse(Path::new("cluster.env"), SAMPLE).unwrap();
+        assert_eq!(env.secure, None);
+    }
+
+    #[test]
+    fn parses_secure_facts() {
+        let text = format!(
+            "{SAMPLE}FILEX_SECURE=1\nFILEX_REALM=EXAMPLE.COM\nFILEX_KRB5_CONFIG=/c/krb5.conf\n\
+             FILEX_SERVICE_PRINCIPAL=hdfs/localhost@EXAMPLE.COM\n\
+             FILEX_PRINCIPAL=filex@EXAMPLE.COM\nFILEX_KEYTAB=/c/filex.keytab\n\
+             FILEX_OTHER_PRINCIPAL=other@EXAMPLE.COM\nFILEX_OTHER_KEYTAB=/c/other.keytab\n"
+        );
+        let secure = ClusterEnv::parse(Path::new("c.env"), &text)
+            .unwrap()
+            .secure
+            .unwrap();
+        assert_eq!(secure.principal, "filex@EXAMPLE.COM");
+        assert_eq!(secure.keytab, PathBuf::from("/c/filex.keytab"));
+        assert_eq!(secure.krb5_config, PathBuf::from("/c/krb5.conf"));
+        let missing = text.replace("FILEX_KEYTAB=/c/filex.keytab\n", "");
+        let err = ClusterEnv::parse(Path::new("c.env"), &missing).unwrap_err();
+        assert!(
+            matches!(err, ClusterError::MissingKey { key, .. } if key == KEY_KEYTAB),
+            "{err}"
+        );
     }
 
     #[test]

@@ -117,7 +117,7 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
         }
     };
     tracing::info!(%timeline, "done");
-    if let Err(e) = Staging::open(hdfs_path(&spec.staging)).and_then(|s| s.remove()) {
+    if let Err(e) = Staging::open(&spec.staging).and_then(|s| s.remove()) {
         tracing::warn!(error = %e, "could not remove the staging directory");
     }
     // No final tracking URL: this AM and its status page are about to go. Given an empty
@@ -217,22 +217,4 @@ fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Re
     // With every worker gone: remove scratch, abort what is still staged.
     drop(run);
     result
-}
-
-/// The path part of an `hdfs://authority/path` URL.
-fn hdfs_path(url: &str) -> &str {
-    let rest = url.strip_prefix("hdfs://").unwrap_or(url);
-    rest.find('/').map_or("/", |i| &rest[i..])
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn hdfs_paths() {
-        assert_eq!(
-            super::hdfs_path("hdfs://nn:8020/user/a/.filexStaging/x"),
-            "/user/a/.filexStaging/x"
-        );
-        assert_eq!(super::hdfs_path("hdfs:///tmp"), "/tmp");
-    }
 }

@@ -3,14 +3,16 @@
 //! container, and the directory is removed when the application ends. The executable is not
 //! here: it has a cache of its own ([`super::lib_cache`]).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use hdfs_native::WriteOptions;
 
-use crate::storage::hdfs::client::{block_on, namenode, NameNode};
+use crate::storage::hdfs::client::{block_on, namenode, on_default_fs, NameNode};
+use crate::storage::location::Location;
 
 /// Permission of the staging directory (as MapReduce's `.staging`).
 pub const STAGING_PERMISSION: u32 = 0o700;
@@ -99,10 +101,14 @@ pub(super) fn write_file(
 }
 
 impl Staging {
-    /// `/user/<user>/.filexStaging/<application id>` on `fs.defaultFS`, created mode 700.
+    /// `/user/<user>/.filexStaging/<application id>` on `fs.defaultFS` (through its mount
+    /// table when that is a `viewfs://` view), created mode 700.
     pub fn create(application_id: &str) -> Result<Staging> {
-        let nn = namenode(None).context("staging needs HDFS (fs.defaultFS)")?;
-        let dir = format!("/user/{}/.filexStaging/{application_id}", user_name());
+        let (nn, dir) = on_default_fs(&format!(
+            "/user/{}/.filexStaging/{application_id}",
+            user_name()
+        ))
+        .context("staging needs HDFS (fs.defaultFS)")?;
         let s = Staging { nn, dir };
         wait(
             &format!("cannot create {}", s.url(&s.dir)),
@@ -115,26 +121,21 @@ impl Staging {
         Ok(s)
     }
 
-    /// The staging directory of an existing application (for removal).
-    pub fn open(dir: &str) -> Result<Staging> {
-        Ok(Staging {
-            nn: namenode(None)?,
-            dir: dir.to_string(),
-        })
+    /// The staging directory of an existing application (for removal), by the
+    /// `hdfs://authority/path` URL [`Staging::url`] gave it.
+    pub fn open(url: &str) -> Result<Staging> {
+        match Location::parse(url, Path::new("/")) {
+            Ok(Location::Hdfs { authority, path }) => Ok(Staging {
+                nn: namenode(authority.as_deref())?,
+                dir: path,
+            }),
+            _ => bail!("staging directory {url}: not an hdfs:// URL"),
+        }
     }
 
     /// `hdfs://…` of an absolute path.
     pub fn url(&self, path: &str) -> String {
         self.nn.url(path)
-    }
-
-    /// The NameNode's host and port, as YARN URLs name them.
-    pub fn host_port(&self) -> (String, i32) {
-        let authority = self.nn.base_url.trim_start_matches("hdfs://");
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().unwrap_or(-1)),
-            None => (authority.to_string(), -1),
-        }
     }
 
     /// Uploads `bytes` as `<dir>/<name>`.

@@ -29,6 +29,7 @@ use crate::cluster::remote::wire::random_hex;
 use crate::exit;
 use crate::job::Job;
 use crate::settings::{self, Setting};
+use crate::storage::hdfs::client::{on_default_fs, NameNode};
 use crate::storage::location::Location;
 use crate::storage::object::hadoop::without_secrets;
 
@@ -210,25 +211,31 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
 
     let staging = Staging::create(&app_id.to_string())?;
     let result = (|| -> Result<u8> {
-        let (host, port) = staging.host_port();
-        let staged = |name: &str, up: super::staging::Uploaded, visibility| StagedFile {
-            name: name.to_string(),
-            host: host.clone(),
-            port,
-            path: up.path,
-            size: up.size,
-            timestamp: up.timestamp,
-            visibility,
+        let staged = |nn: &NameNode, name: &str, up: super::staging::Uploaded, visibility| {
+            let (host, port) = nn.host_port();
+            StagedFile {
+                name: name.to_string(),
+                host,
+                port,
+                path: up.path,
+                size: up.size,
+                timestamp: up.timestamp,
+                visibility,
+            }
         };
         let exe = std::env::current_exe().context("cannot find the filex executable")?;
         let lib_dir = settings::YARN_LIB_DIR
             .path(conf)
             .map_err(|e| fail(exit::USAGE, e.to_string()))?
             .unwrap_or_else(lib_cache::user_lib_dir);
-        let cached = lib_cache::ensure(staging.namenode(), &lib_dir, &exe)?;
+        // On a federated default file system the cache may live on another NameNode than
+        // the staging directory.
+        let (lib_nn, lib_dir) = on_default_fs(&lib_dir)
+            .with_context(|| format!("executable cache {lib_dir} (filex.yarn.lib-dir)"))?;
+        let cached = lib_cache::ensure(&lib_nn, &lib_dir, &exe)?;
         println!(
             "Executable {}: {} ({})",
-            staging.url(&cached.file.path),
+            lib_nn.url(&cached.file.path),
             if cached.uploaded {
                 format!("uploaded {} bytes", cached.file.size)
             } else {
@@ -239,8 +246,13 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
         let conf_file = staging.put(CONF_FILE, without_secrets(conf).to_xml().into_bytes())?;
         let mut staged_bytes = conf_file.size;
         let mut files = vec![
-            staged(BINARY, cached.file, cached.visibility),
-            staged(CONF_FILE, conf_file, Visibility::Application),
+            staged(&lib_nn, BINARY, cached.file, cached.visibility),
+            staged(
+                staging.namenode(),
+                CONF_FILE,
+                conf_file,
+                Visibility::Application,
+            ),
         ];
         let spec = AppSpec {
             job_toml: job.to_toml()?,
@@ -260,7 +272,12 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
         let spec_json = serde_json::to_vec_pretty(&spec)?;
         let spec_file = staging.put(SPEC_FILE, spec_json)?;
         staged_bytes += spec_file.size;
-        files.push(staged(SPEC_FILE, spec_file, Visibility::Application));
+        files.push(staged(
+            staging.namenode(),
+            SPEC_FILE,
+            spec_file,
+            Visibility::Application,
+        ));
         println!(
             "Staged {staged_bytes} bytes in {}",
             staging.url(&staging.dir)

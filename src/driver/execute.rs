@@ -175,7 +175,7 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
     } else {
         stage_rejects(job, &maps, output, scratch, &rejects_rel)?
     };
-    let mut staged: Vec<StagedObject> = merged.iter().map(|(_, r)| r.staged.clone()).collect();
+    let mut staged: Vec<StagedObject> = merged.iter().flat_map(|(_, r)| published(r)).collect();
     staged.push(rejects_obj.clone());
     // A re-run takes the old done-flag down before it replaces a single file, so a crash
     // in the middle of the commit never leaves a window flagged complete.
@@ -188,16 +188,32 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
     let inputs = partition_inputs(job, &maps);
     let mut partitions: Vec<ManifestPartition> = merged
         .iter()
-        .map(|(task, r)| ManifestPartition {
-            path: task.rel_path.clone(),
-            domain: task.partition.domain.clone(),
-            start: time::format_rfc3339(task.partition.bucket_ms, job.output.tz_offset_secs),
-            lines: r.lines,
-            bytes: r.staged.bytes,
-            sha256: r.staged.sha256.clone(),
-            inputs: ShardSet::new(inputs.get(&task.rel_path).cloned().unwrap_or_default()),
-            recomputed: reuse.recompute(&task.rel_path).unwrap_or_default(),
-            kept_from: None,
+        .flat_map(|(task, r)| {
+            let start = time::format_rfc3339(task.partition.bucket_ms, job.output.tz_offset_secs);
+            let entry = |path: &str, lines: u64, obj: &StagedObject| ManifestPartition {
+                path: path.to_string(),
+                domain: task.partition.domain.clone(),
+                start: start.clone(),
+                lines,
+                bytes: obj.bytes,
+                sha256: obj.sha256.clone(),
+                partition: None,
+                part: None,
+                inputs: ShardSet::new(inputs.get(&task.rel_path).cloned().unwrap_or_default()),
+                recomputed: reuse.recompute(&task.rel_path).unwrap_or_default(),
+                kept_from: None,
+            };
+            if r.parts.is_empty() {
+                return vec![entry(&task.rel_path, r.lines, &r.staged)];
+            }
+            (1..)
+                .zip(&r.parts)
+                .map(|(n, p)| ManifestPartition {
+                    partition: Some(task.rel_path.clone()),
+                    part: Some(n),
+                    ..entry(&p.staged.rel, p.lines, &p.staged)
+                })
+                .collect()
         })
         .collect();
     let recomputed = partitions.len();
@@ -298,6 +314,15 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
         manifest,
         manifest_url: output.url(&manifest_rel),
     })
+}
+
+/// The staged objects a merged partition publishes: its one file, or every part.
+fn published(r: &ReduceOutput) -> Vec<StagedObject> {
+    if r.parts.is_empty() {
+        vec![r.staged.clone()]
+    } else {
+        r.parts.iter().map(|p| p.staged.clone()).collect()
+    }
 }
 
 /// Runs map tasks and keeps their outputs.

@@ -32,7 +32,7 @@ pub struct Unusable {
 /// The key that tells a partition apart in the manifest: its path. (With numbered parts, the
 /// unsplit partition's path, so that all its parts are kept or recomputed together.)
 pub fn partition_key(p: &ManifestPartition) -> &str {
-    &p.path
+    p.partition.as_deref().unwrap_or(&p.path)
 }
 
 /// The decision for one run. Built with [`Reuse::everything`] (no previous manifest to use)

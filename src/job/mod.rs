@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::formats::{Format, FormatError, FormatSpec, OutputFormat};
 use crate::storage::location::{Location, LocationError};
+use crate::storage::object::config::ByteSize;
 use crate::storage::object::ObjectStoreOptions;
 use crate::storage::{self, OutputStore, StorageError};
 use template::{OutputTemplate, SegmentPattern};
@@ -28,6 +29,9 @@ pub const DEFAULT_SUCCESS_MARKER: bool = true;
 /// The done-flag's name, Hadoop's (what Oozie datasets' `<done-flag>` and Hive/Spark jobs
 /// wait for); written last, empty.
 pub const SUCCESS_MARKER: &str = "_SUCCESS";
+/// Smallest `output.max_file_size`: one gzip member's input is sized to fit a part whatever
+/// the data, and members much below a mebibyte cost compression ratio and parallelism.
+pub const MIN_MAX_FILE_SIZE: u64 = 1 << 20;
 
 /// Errors in a job file.
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +153,16 @@ pub struct OutputFile {
     /// goes is [`Job::success_marker`]'s rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub success_marker: Option<bool>,
+    /// Largest size of one published (gzip) file, e.g. `"5G"` (default: no limit). A
+    /// partition whose output would be larger is written as numbered parts, each a complete
+    /// gzip file within the limit, in time order; at least [`MIN_MAX_FILE_SIZE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_file_size: Option<ByteSize>,
+    /// Path template of a part: `output.path`'s tokens plus `{part}` (1-based, 5 digits).
+    /// Default: `output.path` with `.part-{part}` before its `.gz`
+    /// ([`OutputTemplate::default_part_name`]). Only with `max_file_size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_name: Option<String>,
     /// Object-store options (`[output.store]`: endpoint, region, part size…) for `s3://`
     /// roots. Never a secret: credentials come from the environment or a named file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -238,6 +252,17 @@ pub struct Output {
     pub gzip_level: u32,
     /// `output.success_marker`: write [`SUCCESS_MARKER`] at the end of each run.
     pub success_marker: bool,
+    /// `output.max_file_size` with its part template: `None` without a limit.
+    pub parts: Option<PartLimit>,
+}
+
+/// Numbered parts: the size limit of a published file and how parts are named.
+#[derive(Debug, Clone)]
+pub struct PartLimit {
+    /// Largest size of one file, bytes (at least [`MIN_MAX_FILE_SIZE`]).
+    pub max_file_size: u64,
+    /// `output.part_name` (or its default), compiled; same partitions as `output.path`.
+    pub template: OutputTemplate,
 }
 
 /// The output root with everything needed to open it: resolved once, at validation, and
@@ -423,6 +448,7 @@ impl JobFile {
                 "must be 1 to 9",
             ));
         }
+        let parts = self.check_parts(tz.unwrap_or(0), template.as_ref(), &mut p);
         if let Some(store) = &o.store {
             for (key, detail) in store.problems() {
                 p.push(JobError::Store { key, detail });
@@ -476,12 +502,87 @@ impl JobFile {
                 tz_offset_secs: tz,
                 gzip_level,
                 success_marker: o.success_marker.unwrap_or(DEFAULT_SUCCESS_MARKER),
+                parts,
             },
             on_corrupt_shard: self.on_corrupt_shard,
             on_duplicate_shard: self.on_duplicate_shard,
             scratch,
             base_dir: base_dir.to_path_buf(),
             file: self,
+        })
+    }
+}
+
+impl JobFile {
+    /// `output.max_file_size` and `output.part_name`, checked against `output.path`'s
+    /// compiled `template` (when it compiled).
+    fn check_parts(
+        &self,
+        tz_offset_secs: i32,
+        template: Option<&OutputTemplate>,
+        p: &mut Problems,
+    ) -> Option<PartLimit> {
+        let o = &self.output;
+        let Some(size) = &o.max_file_size else {
+            if let Some(name) = &o.part_name {
+                p.push(JobError::Invalid {
+                    key: "output.part_name".into(),
+                    value: name.clone(),
+                    reason: "needs output.max_file_size".into(),
+                });
+            }
+            return None;
+        };
+        let invalid = |key: &str, value: &str, reason: String| JobError::Invalid {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason,
+        };
+        let shown = match size {
+            ByteSize::Bytes(n) => n.to_string(),
+            ByteSize::Text(t) => t.clone(),
+        };
+        let max_file_size = match size.bytes() {
+            Ok(n) if n < MIN_MAX_FILE_SIZE => {
+                p.push(invalid(
+                    "output.max_file_size",
+                    &shown,
+                    format!(
+                        "must be at least {} MiB: a part holds whole gzip members, each sized \
+                         to fit a part whatever the data, and smaller members compress worse",
+                        MIN_MAX_FILE_SIZE >> 20
+                    ),
+                ));
+                None
+            }
+            Ok(n) => Some(n),
+            Err(e) => {
+                p.push(invalid("output.max_file_size", &shown, e));
+                None
+            }
+        };
+        let name = o
+            .part_name
+            .clone()
+            .unwrap_or_else(|| OutputTemplate::default_part_name(&o.path));
+        let parts = p.take(OutputTemplate::parse_parts(
+            "output.part_name",
+            &name,
+            tz_offset_secs,
+        ));
+        if let (Some(parts), Some(path)) = (&parts, template) {
+            if parts.bucket_ms != path.bucket_ms {
+                p.push(invalid(
+                    "output.part_name",
+                    &name,
+                    "must have the same finest time field as output.path (%H or %d)".into(),
+                ));
+                return None;
+            }
+        }
+        Some(PartLimit {
+            max_file_size: max_file_size?,
+            template: parts?,
         })
     }
 }
@@ -610,6 +711,10 @@ fn compile_shard_template(key: &str, text: &str, base: &Path) -> Result<ShardTem
         Location::Local(_) => Location::Local(PathBuf::from(&root_path)),
         Location::Hdfs { authority, .. } => Location::Hdfs {
             authority: authority.clone(),
+            path: root_path,
+        },
+        Location::ViewFs { table, .. } => Location::ViewFs {
+            table: table.clone(),
             path: root_path,
         },
         Location::Object { scheme, bucket, .. } => Location::Object {

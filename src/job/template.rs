@@ -46,6 +46,8 @@ pub enum Token {
     Literal(String),
     Time(Field),
     Domain,
+    /// `{part}`: the number of a part, [`PART_DIGITS`] digits (only in `output.part_name`).
+    Part,
     /// `*`: any run of characters within a segment.
     Star,
     /// `?`: one character.
@@ -55,8 +57,21 @@ pub enum Token {
 /// A path segment pattern.
 pub type SegmentPattern = Vec<Token>;
 
+/// Digits of a rendered `{part}` (zero-padded, as Hadoop's `part-r-00000`).
+pub const PART_DIGITS: usize = 5;
+
 /// Splits `pattern` into tokens. Globs are allowed only when `globs` is true.
 pub fn tokenize(key: &str, pattern: &str, globs: bool) -> Result<SegmentPattern, JobError> {
+    tokenize_with(key, pattern, globs, false)
+}
+
+/// As [`tokenize`]; `{part}` is allowed when `part` is true.
+fn tokenize_with(
+    key: &str,
+    pattern: &str,
+    globs: bool,
+    part: bool,
+) -> Result<SegmentPattern, JobError> {
     let invalid = |reason: String| JobError::Invalid {
         key: key.to_string(),
         value: pattern.to_string(),
@@ -84,10 +99,11 @@ pub fn tokenize(key: &str, pattern: &str, globs: bool) -> Result<SegmentPattern,
             },
             '{' => {
                 let name: String = chars.by_ref().take_while(|c| *c != '}').collect();
-                if name != "domain" {
-                    return Err(invalid(format!("unknown placeholder {{{name}}}")));
+                match name.as_str() {
+                    "domain" => Token::Domain,
+                    "part" if part => Token::Part,
+                    _ => return Err(invalid(format!("unknown placeholder {{{name}}}"))),
                 }
-                Token::Domain
             }
             '*' | '?' if globs => {
                 if c == '*' {
@@ -255,6 +271,8 @@ fn match_from(pattern: &[Token], name: &[u8], caps: &mut Captures) -> bool {
             false
         }
         Token::One => !name.is_empty() && match_from(rest, &name[1..], caps),
+        // Shard templates never hold `{part}`.
+        Token::Part => false,
     }
 }
 
@@ -269,6 +287,44 @@ pub struct OutputTemplate {
 
 impl OutputTemplate {
     pub fn parse(key: &str, path: &str, offset_secs: i32) -> Result<OutputTemplate, JobError> {
+        Self::parse_with(key, path, offset_secs, false)
+    }
+
+    /// A template of numbered parts (`output.part_name`): as [`OutputTemplate::parse`], with
+    /// `{part}` required exactly once.
+    pub fn parse_parts(
+        key: &str,
+        path: &str,
+        offset_secs: i32,
+    ) -> Result<OutputTemplate, JobError> {
+        let t = Self::parse_with(key, path, offset_secs, true)?;
+        let parts = t.segments.iter().flatten().filter(|t| **t == Token::Part);
+        if parts.count() != 1 {
+            return Err(JobError::Invalid {
+                key: key.to_string(),
+                value: path.to_string(),
+                reason: "must contain {part} exactly once".into(),
+            });
+        }
+        Ok(t)
+    }
+
+    /// The default part template of the output path `path`: `.part-{part}` before its
+    /// trailing `.gz` (`{domain}/%Y%m%d%H.log.gz` → `{domain}/%Y%m%d%H.log.part-{part}.gz`),
+    /// or after it when it has none.
+    pub fn default_part_name(path: &str) -> String {
+        match path.strip_suffix(".gz") {
+            Some(stem) => format!("{stem}.part-{{part}}.gz"),
+            None => format!("{path}.part-{{part}}"),
+        }
+    }
+
+    fn parse_with(
+        key: &str,
+        path: &str,
+        offset_secs: i32,
+        part: bool,
+    ) -> Result<OutputTemplate, JobError> {
         let invalid = |reason: &str| JobError::Invalid {
             key: key.to_string(),
             value: path.to_string(),
@@ -287,7 +343,7 @@ impl OutputTemplate {
                     "segments starting with '_' are reserved for filex's own files",
                 ));
             }
-            segments.push(tokenize(key, seg, false)?);
+            segments.push(tokenize_with(key, seg, false, part)?);
         }
         let all: Vec<&Token> = segments.iter().flatten().collect();
         if !all.contains(&&Token::Domain) {
@@ -336,13 +392,19 @@ impl OutputTemplate {
 
     /// The relative path of the partition (`domain`, bucket starting at `bucket_start`).
     pub fn render(&self, domain: &str, bucket_start: i64) -> String {
+        self.render_part(domain, bucket_start, 0)
+    }
+
+    /// The relative path of part `part` (1-based) of the partition; `{part}` renders as
+    /// [`PART_DIGITS`] digits (more when the number needs them).
+    pub fn render_part(&self, domain: &str, bucket_start: i64, part: u32) -> String {
         let c = Civil::at_ms(bucket_start, self.offset_secs);
         let mut out = String::new();
         for (i, seg) in self.segments.iter().enumerate() {
             if i > 0 {
                 out.push('/');
             }
-            render_segment(seg, domain, &c, &mut out);
+            render_segment(seg, domain, part, &c, &mut out);
         }
         out
     }
@@ -367,7 +429,7 @@ impl OutputTemplate {
         for seg in dirs {
             if seg
                 .iter()
-                .any(|t| matches!(t, Token::Domain | Token::Star | Token::One))
+                .any(|t| matches!(t, Token::Domain | Token::Part | Token::Star | Token::One))
             {
                 break;
             }
@@ -379,7 +441,7 @@ impl OutputTemplate {
                 }
             }
             let mut dir = String::new();
-            render_segment(seg, "", &c, &mut dir);
+            render_segment(seg, "", 0, &c, &mut dir);
             rendered.push(dir);
             let exact = caps.coarsest_first()
                 && matches!(caps.span(self.offset_secs),
@@ -405,11 +467,12 @@ fn field_value(c: &Civil, f: Field) -> u32 {
 }
 
 /// Appends one rendered segment to `out`.
-fn render_segment(seg: &[Token], domain: &str, c: &Civil, out: &mut String) {
+fn render_segment(seg: &[Token], domain: &str, part: u32, c: &Civil, out: &mut String) {
     for t in seg {
         match t {
             Token::Literal(l) => out.push_str(l),
             Token::Domain => out.push_str(domain),
+            Token::Part => out.push_str(&format!("{part:0w$}", w = PART_DIGITS)),
             Token::Time(f @ Field::Year) => out.push_str(&format!("{:04}", field_value(c, *f))),
             Token::Time(f) => out.push_str(&format!("{:02}", field_value(c, *f))),
             Token::Star | Token::One => {}

@@ -177,3 +177,78 @@ fn the_done_flag_goes_where_the_window_is_complete() {
     let err = load(JOB, &["output.success_marker=yes"]).unwrap_err();
     assert!(err.to_string().contains("success_marker"), "{err}");
 }
+
+#[test]
+fn max_file_size_gives_numbered_parts_named_by_default_or_by_part_name() {
+    let job = load(JOB, &[]).unwrap();
+    assert!(job.output.parts.is_none());
+
+    let job = load(JOB, &["output.max_file_size=1.5G"]).unwrap();
+    let parts = job.output.parts.expect("a limit");
+    assert_eq!(parts.max_file_size, 3 << 29);
+    let hour = time::parse_instant("t", "2026-11-05T02:00:00+08:00").unwrap();
+    assert_eq!(
+        parts.template.render_part("a.com", hour, 3),
+        "a.com/20261105/a.com_2026110502.log.part-00003.gz"
+    );
+
+    let job = load(
+        JOB,
+        &[
+            "output.max_file_size=1048576",
+            "output.part_name={domain}/%Y%m%d/{domain}_%Y%m%d%H-{part}.log.gz",
+        ],
+    )
+    .unwrap();
+    let parts = job.output.parts.expect("a limit");
+    assert_eq!(parts.max_file_size, 1 << 20);
+    assert_eq!(
+        parts.template.render_part("a.com", hour, 12),
+        "a.com/20261105/a.com_2026110502-00012.log.gz"
+    );
+}
+
+#[test]
+fn bad_part_settings_name_the_key_and_why() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["output.max_file_size=512k"], "must be at least 1 MiB"),
+        (&["output.max_file_size=lots"], "output.max_file_size"),
+        (
+            &["output.part_name=x-{part}.gz"],
+            "needs output.max_file_size",
+        ),
+        (
+            &[
+                "output.max_file_size=1g",
+                "output.part_name={domain}/%Y%m%d%H.gz",
+            ],
+            "must contain {part} exactly once",
+        ),
+        (
+            &[
+                "output.max_file_size=1g",
+                "output.part_name={domain}/%Y%m%d-{part}.gz",
+            ],
+            "same finest time field",
+        ),
+        (
+            &[
+                "output.max_file_size=1g",
+                "output.part_name={domain}/{nope}-{part}.gz",
+            ],
+            "unknown placeholder {nope}",
+        ),
+        (
+            &["output.path={domain}/%Y%m%d%H-{part}.gz"],
+            "unknown placeholder {part}",
+        ),
+    ];
+    for (overrides, needle) in cases {
+        let err = load(JOB, overrides).expect_err(needle).to_string();
+        assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    }
+    let err = load(JOB, &["output.max_file_size=512k"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("output.max_file_size"), "{err}");
+}

@@ -17,7 +17,8 @@ use std::time::Duration;
 use anyhow::{anyhow, Context};
 
 use yarn::{
-    ApplicationClient, ApplicationFilter, ApplicationId, ApplicationState, IpcOptions, NodeState,
+    ApplicationClient, ApplicationFilter, ApplicationId, ApplicationState, IpcOptions,
+    KerberosCredentials, NodeState,
 };
 
 use crate::exit;
@@ -31,6 +32,33 @@ pub struct HadoopArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 30, value_name = "SECS", global = true)]
     pub timeout: u64,
+    #[command(flatten)]
+    pub kerberos: KerberosArgs,
+}
+
+/// Kerberos credentials on a cluster with `hadoop.security.authentication=kerberos`:
+/// a principal and its keytab, else the ticket cache (`kinit`, `KRB5CCNAME`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KerberosArgs {
+    /// Kerberos principal to authenticate as (with --keytab), e.g. filex@EXAMPLE.COM.
+    #[arg(long, value_name = "PRINCIPAL", requires = "keytab", global = true)]
+    pub principal: Option<String>,
+    /// Keytab holding the --principal's keys (no kinit needed).
+    #[arg(long, value_name = "FILE", requires = "principal", global = true)]
+    pub keytab: Option<std::path::PathBuf>,
+}
+
+impl KerberosArgs {
+    /// The credentials these flags name.
+    pub fn credentials(&self) -> KerberosCredentials {
+        match (&self.principal, &self.keytab) {
+            (Some(principal), Some(keytab)) => KerberosCredentials::Keytab {
+                principal: principal.clone(),
+                keytab: keytab.clone(),
+            },
+            _ => KerberosCredentials::TicketCache,
+        }
+    }
 }
 
 /// The operator commands; flatten into the binary's top-level subcommands.
@@ -123,7 +151,8 @@ pub fn run(command: OpsCommand) -> anyhow::Result<ExitCode> {
     let timeout = Duration::from_secs(hadoop.timeout.max(1));
     let options = IpcOptions::from_config(&config)?
         .with_connect_timeout(timeout.min(Duration::from_secs(10)))
-        .with_call_timeout(timeout);
+        .with_call_timeout(timeout)
+        .with_kerberos(hadoop.kerberos.credentials());
     let rm = ApplicationClient::with_options(&config, options)
         .context("cannot set up the ResourceManager client")?;
     let rm_addrs = rm.addresses().join(",");

@@ -18,33 +18,68 @@ pub struct Discovered {
     pub duplicates: Vec<DuplicateShard>,
 }
 
+/// Directory listings (and block-location lookups) in flight at once. Each is a NameNode
+/// round trip, and a customer-day reaches thousands of directories: one at a time, the
+/// plan would cost seconds of waiting.
+const CONCURRENCY: usize = 8;
+
 /// Lists every source's shards in the window (with block hosts where storage has them) and
-/// leaves out duplicate deliveries (see `duplicates`).
+/// leaves out duplicate deliveries (see `duplicates`). Directories are listed
+/// `CONCURRENCY` at a time, a level of the templates after another; the result is in the
+/// order a depth-first walk in listing order would give, whatever the timing.
 pub fn discover(job: &Job) -> Result<Discovered, StorageError> {
-    let mut all = Vec::with_capacity(job.sources.len());
     let mut stores = Vec::with_capacity(job.sources.len());
-    for source in &job.sources {
-        let store = input_store(&source.shards.root)?;
-        let mut found = Vec::new();
-        let range = ReadRange {
+    let mut ranges = Vec::with_capacity(job.sources.len());
+    let mut frontier = Vec::with_capacity(job.sources.len());
+    for (i, source) in job.sources.iter().enumerate() {
+        let _: &Source = source;
+        stores.push(input_store(&source.shards.root)?);
+        ranges.push(ReadRange {
             lo: job.window.start_ms - job.window.slack_ms,
             hi: job.window.end_ms + job.window.slack_ms,
             tz: source.tz_offset_secs,
-        };
-        walk(
-            store.as_ref(),
-            &source.shards.root,
-            &source.shards.segments,
-            Captures::default(),
-            &range,
-            &mut found,
-        )?;
-        for shard in &mut found {
-            shard.hosts = store.block_hosts(&shard.location)?;
+        });
+        frontier.push(Pending {
+            source: i,
+            dir: source.shards.root.clone(),
+            segments: &source.shards.segments,
+            caps: Captures::default(),
+            order: Vec::new(),
+        });
+    }
+    let mut found: Vec<(usize, Vec<u32>, DiscoveredShard)> = Vec::new();
+    while !frontier.is_empty() {
+        let expanded = parallel_map(&frontier, |p| {
+            expand(stores[p.source].as_ref(), p, &ranges[p.source])
+        });
+        let mut next = Vec::new();
+        for step in expanded {
+            for item in step? {
+                match item {
+                    Found::Dir(p) => next.push(p),
+                    Found::Shard(source, order, shard) => found.push((source, order, shard)),
+                }
+            }
         }
-        let _: &Source = source;
-        all.push(found);
-        stores.push(store);
+        frontier = next;
+    }
+    found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let hosts = parallel_map(&directory_groups(&found), |range| {
+        found[range.clone()]
+            .iter()
+            .map(|(source, _, shard)| stores[*source].block_hosts(&shard.location))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let mut all: Vec<Vec<DiscoveredShard>> = vec![Vec::new(); job.sources.len()];
+    let mut found = found.into_iter();
+    for group in hosts {
+        for host_list in group? {
+            let Some((source, _, mut shard)) = found.next() else {
+                break;
+            };
+            shard.hosts = host_list;
+            all[source].push(shard);
+        }
     }
     let duplicates = match job.on_duplicate_shard {
         DuplicateShardPolicy::Skip => remove_duplicates(&mut all, &stores)?,
@@ -54,6 +89,72 @@ pub fn discover(job: &Job) -> Result<Discovered, StorageError> {
         sources: all,
         duplicates,
     })
+}
+
+/// A directory still to list: where, what of the template remains, what the path so far
+/// captured, and its place in the depth-first order (an entry's index at each level).
+struct Pending<'a> {
+    source: usize,
+    dir: Location,
+    segments: &'a [SegmentPattern],
+    caps: Captures,
+    order: Vec<u32>,
+}
+
+/// What one listing turned up.
+enum Found<'a> {
+    Dir(Pending<'a>),
+    Shard(usize, Vec<u32>, DiscoveredShard),
+}
+
+/// Consecutive runs of `found` in one directory: block locations are fetched a directory at
+/// a time (the store batches them), so each run goes to one thread.
+fn directory_groups(found: &[(usize, Vec<u32>, DiscoveredShard)]) -> Vec<std::ops::Range<usize>> {
+    let parent = |i: usize| &found[i].1[..found[i].1.len().saturating_sub(1)];
+    let mut groups = Vec::new();
+    let mut start = 0;
+    for i in 1..=found.len() {
+        if i == found.len() || found[i].0 != found[start].0 || parent(i) != parent(start) {
+            if start < i {
+                groups.push(start..i);
+            }
+            start = i;
+        }
+    }
+    groups
+}
+
+/// `f` over `items`, [`CONCURRENCY`] at a time; results in the items' order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..CONCURRENCY.min(items.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else {
+                            return out;
+                        };
+                        out.push((i, f(item)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| match w.join() {
+                Ok(out) => out,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 struct ReadRange {
@@ -79,29 +180,37 @@ fn is_hidden(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('_')
 }
 
-fn walk(
+/// Lists `p.dir` (after descending through literal directories, which need no listing)
+/// and returns the shards and the directories to list next.
+fn expand<'a>(
     store: &dyn InputStore,
-    dir: &Location,
-    segments: &[SegmentPattern],
-    caps: Captures,
+    p: &Pending<'a>,
     range: &ReadRange,
-    out: &mut Vec<DiscoveredShard>,
-) -> Result<(), StorageError> {
-    let Some((pattern, rest)) = segments.split_first() else {
-        return Ok(());
-    };
-    // A literal directory needs no listing: descend directly.
-    if let ([Token::Literal(name)], false) = (pattern.as_slice(), rest.is_empty()) {
-        return walk(store, &dir.join(name), rest, caps, range, out);
+) -> Result<Vec<Found<'a>>, StorageError> {
+    let mut dir = p.dir.clone();
+    let mut segments = p.segments;
+    let mut order = p.order.clone();
+    while let Some(([Token::Literal(name)], rest)) = segments
+        .split_first()
+        .map(|(first, rest)| (first.as_slice(), rest))
+        .filter(|(_, rest)| !rest.is_empty())
+    {
+        dir = dir.join(name);
+        segments = rest;
+        order.push(0);
     }
-    let Some(entries) = store.list(dir)? else {
-        return Ok(());
+    let Some((pattern, rest)) = segments.split_first() else {
+        return Ok(Vec::new());
     };
-    for entry in entries {
+    let Some(entries) = store.list(&dir)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
         if is_hidden(&entry.name) {
             continue;
         }
-        let Some(c) = match_segment(pattern, &entry.name, &caps) else {
+        let Some(c) = match_segment(pattern, &entry.name, &p.caps) else {
             continue;
         };
         let is_last = rest.is_empty();
@@ -109,20 +218,32 @@ fn walk(
             continue;
         }
         let child = dir.join(&entry.name);
+        let mut child_order = order.clone();
+        child_order.push(i as u32);
         if is_last {
             if !entry.is_dir {
-                out.push(DiscoveredShard {
-                    location: child,
-                    size: entry.size,
-                    modified_ms: entry.modified_ms,
-                    slot_start_ms: c.span(range.tz).map(|s| s.0),
-                    domain: c.domain,
-                    hosts: Vec::new(),
-                });
+                out.push(Found::Shard(
+                    p.source,
+                    child_order,
+                    DiscoveredShard {
+                        location: child,
+                        size: entry.size,
+                        modified_ms: entry.modified_ms,
+                        slot_start_ms: c.span(range.tz).map(|s| s.0),
+                        domain: c.domain,
+                        hosts: Vec::new(),
+                    },
+                ));
             }
         } else if entry.is_dir {
-            walk(store, &child, rest, c, range, out)?;
+            out.push(Found::Dir(Pending {
+                source: p.source,
+                dir: child,
+                segments: rest,
+                caps: c,
+                order: child_order,
+            }));
         }
     }
-    Ok(())
+    Ok(out)
 }

@@ -6,6 +6,8 @@
 //! member ends at a line boundary when one is in its second half. The bytes depend only on
 //! the input, the level and the member size, never on the thread count or on how the input
 //! was split into `write` calls. This module does not buffer the output beyond one member.
+//! Members go to a [`MemberSink`]: any `Write` (the bytes back to back), or a sink that
+//! wants each member whole with its line count (numbered parts cut at member boundaries).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -19,13 +21,90 @@ use libdeflater::{CompressionLvl, Compressor};
 /// Highest libdeflate level; higher requested levels are clamped to it.
 const MAX_LEVEL: u32 = 12;
 
+/// Where compressed members go, in order, each whole.
+pub trait MemberSink: Send {
+    /// Whether [`MemberInfo::lines`] is wanted (asked once, when the writer is made); when
+    /// false it is 0 and the members' input is not scanned for newlines.
+    fn counts_lines(&self) -> bool;
+    /// Takes the next complete gzip member. `info` says how many lines its input holds and
+    /// whether that input ends at the end of a line (else the next member continues it).
+    fn member(&mut self, gz: &[u8], info: MemberInfo) -> io::Result<()>;
+    /// Flushes what the sink buffers.
+    fn flush_members(&mut self) -> io::Result<()>;
+}
+
+/// What a member holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Newlines in the member's input (0 unless the sink [counts
+    /// lines](MemberSink::counts_lines)).
+    pub lines: u64,
+    /// The input ends with a newline (or is empty): a later member starts a fresh line.
+    pub ends_line: bool,
+}
+
+impl MemberInfo {
+    fn of(input: &[u8], count_lines: bool) -> MemberInfo {
+        MemberInfo {
+            lines: if count_lines {
+                memchr::memchr_iter(b'\n', input).count() as u64
+            } else {
+                0
+            },
+            ends_line: input.last().is_none_or(|b| *b == b'\n'),
+        }
+    }
+}
+
+/// Any writer is a sink of the members' bytes back to back.
+impl<W: Write + Send> MemberSink for W {
+    fn counts_lines(&self) -> bool {
+        false
+    }
+    fn member(&mut self, gz: &[u8], _info: MemberInfo) -> io::Result<()> {
+        self.write_all(gz)
+    }
+    fn flush_members(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+}
+
+/// The largest member input whose compressed size can never pass `limit` bytes, whatever
+/// the data (libdeflate's bound for `level`); 0 when even an empty member would not fit.
+pub fn max_member_input(limit: u64, level: u32) -> usize {
+    let mut c = Compressor::new(compression_level(level));
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut n = limit;
+    loop {
+        let bound = c.gzip_compress_bound(n);
+        if bound <= limit {
+            return n;
+        }
+        if n == 0 {
+            return 0;
+        }
+        n = n.saturating_sub((bound - limit).max(1));
+    }
+}
+
+/// The most bytes `input` bytes can take written by a [`GzipMembersWriter`] with members of
+/// `member_bytes`, whatever the data: members end in their second half or at the end, so
+/// there are at most `2 × input / member_bytes + 1` of them.
+pub fn gzip_bound(input: u64, member_bytes: usize) -> u64 {
+    let mut c = Compressor::new(CompressionLvl::default());
+    let member_bytes = member_bytes.max(1);
+    let members = (2 * input).div_ceil(member_bytes as u64) + 1;
+    let overhead = c.gzip_compress_bound(member_bytes) - member_bytes;
+    input + members * overhead as u64
+}
+
 /// Writes gzip output as a sequence of independent gzip members of `member_bytes` input bytes
 /// each (a valid gzip file), compressing members on `threads` threads at `level`.
 /// Deterministic: the same input gives the same bytes whatever the thread count.
 ///
 /// [`finish`](Self::finish) must be called: dropping the writer stops its threads but discards
 /// the member being filled (and any member still being compressed).
-pub struct GzipMembersWriter<W: Write> {
+pub struct GzipMembersWriter<W: MemberSink> {
     inner: W,
     /// Input of the member being filled; at most `member_bytes` long.
     pending: Vec<u8>,
@@ -33,6 +112,8 @@ pub struct GzipMembersWriter<W: Write> {
     engine: Engine,
     /// Members handed to the engine so far.
     members: u64,
+    /// The sink wants line counts.
+    count_lines: bool,
     /// Set after an error: the output is incomplete and every later call fails.
     failed: bool,
 }
@@ -49,7 +130,7 @@ enum Engine {
     Pool(Pool),
 }
 
-impl<W: Write + Send> GzipMembersWriter<W> {
+impl<W: MemberSink> GzipMembersWriter<W> {
     /// A writer to `inner`. `level` is a libdeflate level (0–12, higher is clamped to 12;
     /// 6 is gzip's default); `member_bytes` is the input size of a member (at least 1;
     /// 4–16 MiB suits parallel compression and later splitting); `threads` is the number of
@@ -58,8 +139,9 @@ impl<W: Write + Send> GzipMembersWriter<W> {
     pub fn new(inner: W, level: u32, member_bytes: usize, threads: usize) -> Self {
         let member_bytes = member_bytes.max(1);
         let lvl = compression_level(level);
+        let count_lines = inner.counts_lines();
         let pool = (threads > 1)
-            .then(|| Pool::new(lvl, threads))
+            .then(|| Pool::new(lvl, threads, count_lines))
             .filter(|pool| !pool.workers.is_empty());
         // Without threads (asked for, or could not be spawned) members compress inline.
         let engine = match pool {
@@ -76,6 +158,7 @@ impl<W: Write + Send> GzipMembersWriter<W> {
             member_bytes,
             engine,
             members: 0,
+            count_lines,
             failed: false,
         }
     }
@@ -95,7 +178,7 @@ impl<W: Write + Send> GzipMembersWriter<W> {
             pool.drain(&mut inner)?;
             pool.shut_down()?;
         }
-        inner.flush()?;
+        inner.flush_members()?;
         Ok(inner)
     }
 
@@ -146,8 +229,9 @@ impl<W: Write + Send> GzipMembersWriter<W> {
                 out,
                 spare,
             } => {
-                let r =
-                    gzip_member(compressor, &member, out).and_then(|()| self.inner.write_all(out));
+                let info = MemberInfo::of(&member, self.count_lines);
+                let r = gzip_member(compressor, &member, out)
+                    .and_then(|()| self.inner.member(out, info));
                 *spare = member;
                 r
             }
@@ -160,7 +244,7 @@ impl<W: Write + Send> GzipMembersWriter<W> {
     }
 }
 
-impl<W: Write + Send> Write for GzipMembersWriter<W> {
+impl<W: MemberSink> Write for GzipMembersWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.check()?;
         let mut rest = buf;
@@ -183,7 +267,7 @@ impl<W: Write + Send> Write for GzipMembersWriter<W> {
             Engine::Inline { .. } => Ok(()),
             Engine::Pool(pool) => pool.drain(&mut self.inner),
         }
-        .and_then(|()| self.inner.flush());
+        .and_then(|()| self.inner.flush_members());
         if result.is_err() {
             self.failed = true;
         }
@@ -219,6 +303,7 @@ struct Done {
     seq: u64,
     input: Vec<u8>,
     output: Vec<u8>,
+    info: MemberInfo,
     result: io::Result<()>,
 }
 
@@ -235,14 +320,14 @@ struct Pool {
     next_submit: u64,
     next_write: u64,
     /// Compressed members that finished before their turn to be written.
-    ready: BTreeMap<u64, Vec<u8>>,
+    ready: BTreeMap<u64, (Vec<u8>, MemberInfo)>,
     free_inputs: Vec<Vec<u8>>,
     free_outputs: Vec<Vec<u8>>,
     max_in_flight: u64,
 }
 
 impl Pool {
-    fn new(level: CompressionLvl, threads: usize) -> Self {
+    fn new(level: CompressionLvl, threads: usize, count_lines: bool) -> Self {
         let max_in_flight = threads + 1;
         let (job_tx, job_rx) = mpsc::sync_channel::<Job>(max_in_flight);
         let (done_tx, done_rx) = mpsc::sync_channel::<Done>(max_in_flight);
@@ -253,7 +338,7 @@ impl Pool {
                 let done = done_tx.clone();
                 thread::Builder::new()
                     .name(format!("filex-gzip-{i}"))
-                    .spawn(move || compress_jobs(level, &jobs, &done))
+                    .spawn(move || compress_jobs(level, count_lines, &jobs, &done))
             })
             .filter_map(Result::ok)
             .collect();
@@ -270,7 +355,7 @@ impl Pool {
         }
     }
 
-    fn submit(&mut self, input: Vec<u8>, out: &mut dyn Write) -> io::Result<()> {
+    fn submit(&mut self, input: Vec<u8>, out: &mut dyn MemberSink) -> io::Result<()> {
         while self.next_submit - self.next_write >= self.max_in_flight {
             self.receive(out)?;
         }
@@ -291,13 +376,13 @@ impl Pool {
     }
 
     /// Waits for one member to finish, then writes every member whose turn has come.
-    fn receive(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    fn receive(&mut self, out: &mut dyn MemberSink) -> io::Result<()> {
         let done = self.results.recv().map_err(|_| stopped())?;
         self.free_inputs.push(done.input);
         done.result?;
-        self.ready.insert(done.seq, done.output);
-        while let Some(member) = self.ready.remove(&self.next_write) {
-            out.write_all(&member)?;
+        self.ready.insert(done.seq, (done.output, done.info));
+        while let Some((member, info)) = self.ready.remove(&self.next_write) {
+            out.member(&member, info)?;
             self.free_outputs.push(member);
             self.next_write += 1;
         }
@@ -305,7 +390,7 @@ impl Pool {
     }
 
     /// Writes every submitted member.
-    fn drain(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    fn drain(&mut self, out: &mut dyn MemberSink) -> io::Result<()> {
         while self.next_write < self.next_submit {
             self.receive(out)?;
         }
@@ -336,7 +421,12 @@ fn stopped() -> io::Error {
 }
 
 /// A worker: compresses jobs until the job channel closes or nobody takes results.
-fn compress_jobs(level: CompressionLvl, jobs: &Mutex<Receiver<Job>>, done: &SyncSender<Done>) {
+fn compress_jobs(
+    level: CompressionLvl,
+    count_lines: bool,
+    jobs: &Mutex<Receiver<Job>>,
+    done: &SyncSender<Done>,
+) {
     let mut compressor = Compressor::new(level);
     loop {
         let job = match jobs.lock() {
@@ -352,10 +442,12 @@ fn compress_jobs(level: CompressionLvl, jobs: &Mutex<Receiver<Job>>, done: &Sync
             mut output,
         } = job;
         let result = gzip_member(&mut compressor, &input, &mut output);
+        let info = MemberInfo::of(&input, count_lines);
         let reply = Done {
             seq,
             input,
             output,
+            info,
             result,
         };
         if done.send(reply).is_err() {
@@ -484,6 +576,65 @@ mod tests {
         };
         assert!(out.status.success());
         assert_eq!(out.stdout, data);
+    }
+
+    /// Keeps each member with what the writer said of it.
+    #[derive(Default)]
+    struct Recorder(Vec<(Vec<u8>, MemberInfo)>);
+    impl MemberSink for Recorder {
+        fn counts_lines(&self) -> bool {
+            true
+        }
+        fn member(&mut self, gz: &[u8], info: MemberInfo) -> io::Result<()> {
+            self.0.push((gz.to_vec(), info));
+            Ok(())
+        }
+        fn flush_members(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_member_sink_gets_whole_members_with_their_line_counts() {
+        // Short lines, then lines longer than a member, then a tail without a newline.
+        let mut data = text(3_000, 5);
+        for c in [b'x', b'y'] {
+            data.extend(std::iter::repeat_n(c, 20 << 10));
+            data.push(b'\n');
+        }
+        data.extend_from_slice(b"no newline at the end");
+        for threads in [1, 3] {
+            let mut w = GzipMembersWriter::new(Recorder::default(), 6, 8 << 10, threads);
+            for piece in data.chunks(1000) {
+                w.write_all(piece).unwrap();
+            }
+            let members = w.finish().unwrap().0;
+            assert!(members.len() > 5);
+            let mut plain = Vec::new();
+            for (gz, info) in &members {
+                let m = gunzip(gz);
+                assert_eq!(info.lines, m.iter().filter(|b| **b == b'\n').count() as u64);
+                assert_eq!(info.ends_line, m.last() == Some(&b'\n'));
+                plain.extend_from_slice(&m);
+            }
+            assert_eq!(plain, data, "threads {threads}");
+            assert!(members.iter().any(|(_, i)| !i.ends_line));
+            assert_eq!(members.iter().map(|(_, i)| i.lines).sum::<u64>(), 3_002);
+        }
+    }
+
+    #[test]
+    fn max_member_input_fits_the_limit_whatever_the_data() {
+        let mut c = Compressor::new(compression_level(6));
+        for limit in [100u64, 4096, 1 << 20, 8 << 20] {
+            let n = max_member_input(limit, 6);
+            assert!(c.gzip_compress_bound(n) as u64 <= limit, "limit {limit}");
+            assert!(
+                c.gzip_compress_bound(n + 64) as u64 > limit,
+                "limit {limit}: {n}"
+            );
+        }
+        assert_eq!(max_member_input(10, 6), 0);
     }
 
     struct FailingWriter;

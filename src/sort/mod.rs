@@ -20,7 +20,7 @@ pub mod run;
 mod testutil;
 
 pub use buffer::{SortBuffer, RECORD_OVERHEAD_BYTES};
-pub use gzip::GzipMembersWriter;
+pub use gzip::{gzip_bound, max_member_input, GzipMembersWriter, MemberInfo, MemberSink};
 pub use key::SortKey;
 pub use merge::merge_segments;
 pub use run::{SegmentReader, SegmentStats, SegmentWriter, BLOCK_TARGET_BYTES};

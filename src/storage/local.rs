@@ -192,6 +192,11 @@ impl StagedWriter for LocalStaged {
 }
 
 impl OutputStore for LocalOutput {
+    /// Staged files are published by rename, to any name.
+    fn renames_staged(&self) -> bool {
+        true
+    }
+
     fn stage(&self, rel: &str) -> Result<Box<dyn StagedWriter>, StorageError> {
         let temp = self.staging.join(rel);
         if let Some(parent) = temp.parent() {

@@ -1,5 +1,5 @@
 //! Locations: the URLs of the job file (`file:///…`, a plain path, `hdfs://nn:8020/…`,
-//! `hdfs:///…`, `s3://bucket/prefix`) parsed once into a typed value. Hadoop's `s3a://` is an
+//! `hdfs:///…`, `viewfs://cluster/…`, `s3://bucket/prefix`) parsed once into a typed value. Hadoop's `s3a://` is an
 //! alias of `s3://`: both parse to the same [`Location::Object`] with scheme `s3`.
 
 use std::fmt;
@@ -20,6 +20,10 @@ pub enum Location {
         authority: Option<String>,
         path: String,
     },
+    /// A path in a federated cluster's view (`viewfs://<table>/path`): the mount table of
+    /// the Hadoop configuration says which NameNode serves it
+    /// ([`crate::storage::hdfs::viewfs`]); `table` `None` means `viewfs:///`.
+    ViewFs { table: Option<String>, path: String },
     /// An object store (`s3://`, `oss://`, …): bucket and key prefix.
     Object {
         scheme: String,
@@ -50,12 +54,12 @@ impl Location {
             return Ok(Location::Local(PathBuf::from(rest)));
         }
         if let Some(rest) = url.strip_prefix("hdfs://") {
-            let (authority, path) = match rest.find('/') {
-                Some(0) => (None, rest.to_string()),
-                Some(i) => (Some(rest[..i].to_string()), rest[i..].to_string()),
-                None => (Some(rest.to_string()), "/".to_string()),
-            };
+            let (authority, path) = split_authority(rest);
             return Ok(Location::Hdfs { authority, path });
+        }
+        if let Some(rest) = url.strip_prefix("viewfs://") {
+            let (table, path) = split_authority(rest);
+            return Ok(Location::ViewFs { table, path });
         }
         if let Some((scheme, rest)) = url.split_once("://") {
             let scheme = SCHEME_ALIASES
@@ -64,7 +68,7 @@ impl Location {
                 .map_or(scheme, |(_, s)| *s);
             if !OBJECT_SCHEMES.contains(&scheme) {
                 return Err(err(
-                    "unsupported scheme (file, hdfs, s3 or s3a, oss, cos, obs, upyun)",
+                    "unsupported scheme (file, hdfs, viewfs, s3 or s3a, oss, cos, obs, upyun)",
                 ));
             }
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -92,6 +96,10 @@ impl Location {
                 authority: authority.clone(),
                 path: format!("{}/{}", path.trim_end_matches('/'), rel),
             },
+            Location::ViewFs { table, path } => Location::ViewFs {
+                table: table.clone(),
+                path: format!("{}/{}", path.trim_end_matches('/'), rel),
+            },
             Location::Object {
                 scheme,
                 bucket,
@@ -112,9 +120,18 @@ impl Location {
     pub fn path_str(&self) -> String {
         match self {
             Location::Local(p) => p.to_string_lossy().into_owned(),
-            Location::Hdfs { path, .. } => path.clone(),
+            Location::Hdfs { path, .. } | Location::ViewFs { path, .. } => path.clone(),
             Location::Object { prefix, .. } => prefix.clone(),
         }
+    }
+}
+
+/// `authority/path` (after `scheme://`) as (authority, absolute path); `None` for `///`.
+fn split_authority(rest: &str) -> (Option<String>, String) {
+    match rest.find('/') {
+        Some(0) => (None, rest.to_string()),
+        Some(i) => (Some(rest[..i].to_string()), rest[i..].to_string()),
+        None => (Some(rest.to_string()), "/".to_string()),
     }
 }
 
@@ -131,6 +148,9 @@ impl fmt::Display for Location {
             }
             Location::Hdfs { authority, path } => {
                 write!(f, "hdfs://{}{}", authority.as_deref().unwrap_or(""), path)
+            }
+            Location::ViewFs { table, path } => {
+                write!(f, "viewfs://{}{}", table.as_deref().unwrap_or(""), path)
             }
             Location::Object {
                 scheme,
@@ -182,6 +202,19 @@ mod tests {
                 .unwrap()
                 .to_string(),
             "s3://bkt/fused"
+        );
+        let view = Location::parse("viewfs://fed/logs/", base).unwrap();
+        assert_eq!(
+            view,
+            Location::ViewFs {
+                table: Some("fed".into()),
+                path: "/logs/".into()
+            }
+        );
+        assert_eq!(view.join("a.gz").to_string(), "viewfs://fed/logs/a.gz");
+        assert_eq!(
+            Location::parse("viewfs:///logs", base).unwrap().to_string(),
+            "viewfs:///logs"
         );
         assert!(Location::parse("ftp://x/y", base).is_err());
         assert!(Location::parse("file://relative", base).is_err());

@@ -115,6 +115,13 @@ pub trait OutputStore: Send + Sync {
     fn stage(&self, rel: &str) -> Result<Box<dyn StagedWriter>, StorageError>;
     /// Publishes staged objects under their final names, in order.
     fn commit(&self, staged: &[StagedObject]) -> Result<(), StorageError>;
+    /// Whether `commit` publishes a staged object under its [`StagedObject::rel`] even when
+    /// that was changed after `stage` (a rename, as on file systems). When false (the
+    /// default: object stores, where the name given to `stage` is the upload's key) the
+    /// caller must know the final name before staging.
+    fn renames_staged(&self) -> bool {
+        false
+    }
     /// Discards everything staged by this run and not committed.
     fn abort(&self) -> Result<(), StorageError>;
     /// Writes a small object (manifest, rejects index) atomically.
@@ -138,7 +145,7 @@ pub trait OutputStore: Send + Sync {
 pub fn input_store(location: &Location) -> Result<Arc<dyn InputStore>, StorageError> {
     match location {
         Location::Local(_) => Ok(Arc::new(local::LocalInput)),
-        Location::Hdfs { .. } => Ok(Arc::new(hdfs::HdfsInput::new())),
+        Location::Hdfs { .. } | Location::ViewFs { .. } => Ok(Arc::new(hdfs::HdfsInput::new())),
         other => Err(StorageError::Unsupported {
             location: other.to_string(),
             what: "reading shards from this scheme".into(),
@@ -146,13 +153,15 @@ pub fn input_store(location: &Location) -> Result<Arc<dyn InputStore>, StorageEr
     }
 }
 
-/// Opens the `file://` or `hdfs://` output store at `root` for the run `run_id` (names its
+/// Opens the `file://`, `hdfs://` or `viewfs://` output store at `root` for the run `run_id` (names its
 /// staging area). Object stores need the job's options: [`object::output_store`] opens those
 /// and hands every other root to this function.
 pub fn output_store(root: &Location, run_id: &str) -> Result<Arc<dyn OutputStore>, StorageError> {
     match root {
         Location::Local(dir) => Ok(Arc::new(local::LocalOutput::new(dir.clone(), run_id))),
-        Location::Hdfs { .. } => Ok(Arc::new(hdfs::HdfsOutput::new(root.clone(), run_id)?)),
+        Location::Hdfs { .. } | Location::ViewFs { .. } => {
+            Ok(Arc::new(hdfs::HdfsOutput::new(root.clone(), run_id)?))
+        }
         other => Err(StorageError::Unsupported {
             location: other.to_string(),
             what: "writing output to this scheme".into(),
@@ -169,9 +178,9 @@ pub fn scratch(base: Option<&Location>, run_id: &str) -> Result<Arc<dyn Scratch>
         Some(Location::Local(dir)) => Ok(Arc::new(local::LocalScratch::new(
             dir.join(format!("filex-{run_id}")),
         ))),
-        Some(dir @ Location::Hdfs { .. }) => Ok(Arc::new(hdfs::HdfsScratch::new(
-            dir.join(&format!("filex-{run_id}")),
-        )?)),
+        Some(dir @ (Location::Hdfs { .. } | Location::ViewFs { .. })) => Ok(Arc::new(
+            hdfs::HdfsScratch::new(dir.join(&format!("filex-{run_id}")))?,
+        )),
         Some(other) => Err(StorageError::Unsupported {
             location: other.to_string(),
             what: "scratch on this scheme".into(),

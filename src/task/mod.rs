@@ -6,6 +6,7 @@
 pub mod counters;
 pub mod lines;
 pub mod map;
+pub mod parts;
 pub mod progress;
 pub mod reduce;
 pub mod shard;

@@ -6,9 +6,10 @@ use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
+use super::parts::{PartPlan, PartSink, StagedPart};
 use super::progress::Progress;
 use super::{PartitionKey, TaskContext, TaskError};
-use crate::sort::{merge_segments, GzipMembersWriter, SegmentRef};
+use crate::sort::{gzip_bound, max_member_input, merge_segments, GzipMembersWriter, SegmentRef};
 use crate::storage::StagedObject;
 
 /// Decompressed block size of run files, used to size the merge fan-in.
@@ -45,9 +46,14 @@ pub struct RunSegment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReduceOutput {
     pub id: u32,
+    /// The partition's one file, or its first part when it was split.
     pub staged: StagedObject,
     pub lines: u64,
     pub line_bytes: u64,
+    /// Every part in order (the first is `staged`) when the partition was split into
+    /// numbered parts (`output.max_file_size`); empty when it is one file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<StagedPart>,
 }
 
 struct Counting<W> {
@@ -80,13 +86,13 @@ pub fn execute_reduce(
         source,
     };
 
-    let staged = ctx.output.stage(&task.rel_path)?;
-    let mut gz = GzipMembersWriter::new(
-        Counting { inner: staged },
-        ctx.job.output.gzip_level,
-        member_bytes,
-        threads,
-    );
+    let limit = ctx.job.output.parts.as_ref();
+    // With a size limit a member must fit a part whatever the data.
+    let member_bytes = match limit {
+        Some(l) => member_bytes.min(max_member_input(l.max_file_size, ctx.job.output.gzip_level)),
+        None => member_bytes,
+    }
+    .max(1);
     let mut lines = 0u64;
     let mut line_bytes = 0u64;
     // Intermediate merge runs are named per attempt, so that a retried attempt never meets
@@ -101,21 +107,77 @@ pub fn execute_reduce(
             len: s.len,
         })
         .collect();
-    merge_segments(
-        ctx.scratch.as_ref(),
-        &inputs,
-        max_fan_in,
-        &tmp_prefix,
-        &mut |_key, line| {
-            lines += 1;
-            line_bytes += line.len() as u64;
-            gz.write_all(line)
-        },
-    )
-    .map_err(merge_err)?;
-    let counting = gz.finish().map_err(merge_err)?;
-    let staged = counting.inner.finish()?;
-    Progress::add(&ctx.progress.output_bytes, staged.bytes);
+    let merge = |sink: &mut dyn FnMut(&[u8]) -> io::Result<()>| {
+        merge_segments(
+            ctx.scratch.as_ref(),
+            &inputs,
+            max_fan_in,
+            &tmp_prefix,
+            &mut |_key, line| sink(line),
+        )
+    };
+    let level = ctx.job.output.gzip_level;
+    let (staged, parts) = match limit {
+        None => {
+            let staged = ctx.output.stage(&task.rel_path)?;
+            let mut gz =
+                GzipMembersWriter::new(Counting { inner: staged }, level, member_bytes, threads);
+            merge(&mut |line| {
+                lines += 1;
+                line_bytes += line.len() as u64;
+                gz.write_all(line)
+            })
+            .map_err(merge_err)?;
+            let counting = gz.finish().map_err(merge_err)?;
+            (counting.inner.finish()?, Vec::new())
+        }
+        Some(l) => {
+            // The partition surely fits when even incompressible members would: then the
+            // first part's name is known from the start and nothing is spooled.
+            let bound = gzip_bound(task.line_bytes, member_bytes);
+            let spool = (!ctx.output.renames_staged() && bound > l.max_file_size)
+                .then(|| format!("{tmp_prefix}.part1.gz"));
+            let plan = PartPlan {
+                limit: l.max_file_size,
+                partition: task.rel_path.clone(),
+                template: &l.template,
+                domain: &task.partition.domain,
+                bucket_ms: task.partition.bucket_ms,
+                spool,
+            };
+            let sink = PartSink::new(plan, ctx.output.as_ref(), ctx.scratch.as_ref());
+            let mut gz = GzipMembersWriter::new(sink, level, member_bytes, threads);
+            merge(&mut |line| {
+                lines += 1;
+                line_bytes += line.len() as u64;
+                gz.write_all(line)
+            })
+            .map_err(merge_err)?;
+            let mut parts = gz
+                .finish()
+                .map_err(merge_err)?
+                .finish()
+                .map_err(merge_err)?;
+            let in_parts: u64 = parts.iter().map(|p| p.lines).sum();
+            if parts.is_empty() || in_parts != lines {
+                return Err(merge_err(io::Error::other(format!(
+                    "{} part(s) hold {in_parts} lines of the {lines} merged",
+                    parts.len()
+                ))));
+            }
+            let first = parts[0].staged.clone();
+            if parts.len() == 1 {
+                parts.clear();
+            }
+            (first, parts)
+        }
+    };
+    let bytes = if parts.is_empty() {
+        staged.bytes
+    } else {
+        parts.iter().map(|p| p.staged.bytes).sum()
+    };
+    Progress::add(&ctx.progress.output_bytes, bytes);
     if lines != task.records {
         return Err(TaskError::LineCount {
             partition: task.rel_path.clone(),
@@ -128,5 +190,6 @@ pub fn execute_reduce(
         staged,
         lines,
         line_bytes,
+        parts,
     })
 }

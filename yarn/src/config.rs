@@ -24,6 +24,10 @@ use crate::error::{Error, Result};
 pub const FS_DEFAULT_FS: &str = "fs.defaultFS";
 /// `hadoop.security.authentication` (`simple` or `kerberos`).
 pub const SECURITY_AUTHENTICATION: &str = "hadoop.security.authentication";
+/// `yarn.resourcemanager.principal`: the RM's Kerberos principal (`_HOST` allowed).
+pub const RM_PRINCIPAL: &str = "yarn.resourcemanager.principal";
+/// `dfs.namenode.kerberos.principal`: the NameNode's Kerberos principal.
+pub const DFS_NAMENODE_PRINCIPAL: &str = "dfs.namenode.kerberos.principal";
 /// `hadoop.rpc.protection`.
 pub const RPC_PROTECTION: &str = "hadoop.rpc.protection";
 /// `ipc.client.connect.timeout` (ms).

@@ -16,7 +16,9 @@
 //!   framing, RPC headers) and one multiplexed connection per server, with
 //!   timeouts, reconnect and HA failover.
 //! - `sasl` (private): a small mechanism trait, DIGEST-MD5 (qop auth,
-//!   auth-int, auth-conf) for AMRM/NM tokens, and the one negotiation loop.
+//!   auth-int, auth-conf) for AMRM/NM tokens, GSSAPI (Kerberos, with MIT's
+//!   `libgssapi_krb5` loaded at run time), and the one negotiation loop.
+//! - [`kerberos`]: where tickets come from, `hadoop.rpc.protection` levels.
 //! - [`config`]: `*-site.xml` loading with `${var}` substitution and typed
 //!   accessors for the keys we read.
 //! - [`credentials`]: the `HDTS` token storage file, both serialisations.
@@ -52,6 +54,7 @@ pub mod credentials;
 pub mod environment;
 mod error;
 mod ipc;
+pub mod kerberos;
 mod proto;
 pub mod protocols;
 pub mod records;
@@ -63,13 +66,16 @@ pub use credentials::{Credentials, Token};
 pub use environment::ContainerEnvironment;
 pub use error::{exception_class, Error, RemoteException, Result};
 pub use ipc::ConnectOptions as IpcOptions;
+pub use kerberos::{KerberosCredentials, Qop};
 pub use protocols::application_client::{ApplicationClient, ApplicationFilter, NewApplication};
 pub use protocols::application_master::{
     AllocateResponse, AllocatedContainer, AmRmClient, RegisterResponse,
 };
 pub use protocols::ask::{AskTable, ContainerRequest};
 pub use protocols::container_management::{BulkResult, ContainerFailure, NmClient};
-pub use protocols::namenode::{BlockLocation, FileStatus, LocatedBlocks, NameNodeClient};
+pub use protocols::namenode::{
+    BlockLocation, FileStatus, LocatedBlocks, LocatedEntry, NameNodeClient,
+};
 pub use records::{
     ApplicationAttemptId, ApplicationId, ApplicationReport, ApplicationState,
     ApplicationSubmissionContext, ClusterMetrics, Container, ContainerId, ContainerLaunchContext,

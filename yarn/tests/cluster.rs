@@ -241,6 +241,49 @@ async fn block_locations_name_datanodes() {
         .await
         .expect("ok")
         .is_none());
+
+    // The located listing of the file's directory carries the same blocks; a file lists
+    // as itself with an empty name; a missing directory is `None`.
+    let dir = path.rsplit_once('/').map(|(d, _)| d).expect("a directory");
+    let listed = nn
+        .list_located(dir)
+        .await
+        .expect("getListing")
+        .expect("the directory exists");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].name, "three-blocks.bin");
+    assert!(!listed[0].is_dir);
+    assert_eq!(listed[0].length, len);
+    // The NameNode orders each block's replicas afresh for every request.
+    let replicas = |blocks: &[yarn::BlockLocation]| -> Vec<(u64, u64, BTreeSet<String>)> {
+        blocks
+            .iter()
+            .map(|b| (b.offset, b.length, b.names.iter().cloned().collect()))
+            .collect()
+    };
+    assert_eq!(replicas(&listed[0].blocks), replicas(&located.blocks));
+    let itself = nn
+        .list_located(&path)
+        .await
+        .expect("getListing of a file")
+        .expect("the file exists");
+    assert_eq!(itself.len(), 1);
+    assert_eq!(itself[0].name, "");
+    let parent = dir.rsplit_once('/').map(|(d, _)| d).expect("a parent");
+    let above = nn
+        .list_located(parent)
+        .await
+        .expect("getListing")
+        .expect("the parent exists");
+    assert!(
+        above.iter().any(|e| e.is_dir && e.blocks.is_empty()),
+        "{above:?}"
+    );
+    assert!(nn
+        .list_located("/tmp/filex-yarn/does-not-exist")
+        .await
+        .expect("ok")
+        .is_none());
 }
 
 fn shell_app(

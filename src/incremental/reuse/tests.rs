@@ -67,6 +67,8 @@ fn partition(path: &str, inputs: &[u32]) -> ManifestPartition {
         inputs: ShardSet::new(inputs.to_vec()),
         recomputed: vec![],
         kept_from: None,
+        partition: None,
+        part: None,
     }
 }
 

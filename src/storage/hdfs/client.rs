@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 use tokio::runtime::Runtime;
 
 use super::conf;
+use super::viewfs::{self, MountTable, ViewFsError};
 
 /// Bound on one metadata call (list, stat, create, rename, delete, open): an unreachable or
 /// hung NameNode fails within this time instead of hanging the run.
@@ -53,6 +54,9 @@ pub enum HdfsFailure {
     Client(String),
     #[error("HDFS client setup: {0}")]
     Setup(String),
+    /// A `viewfs://` path the mount table cannot serve.
+    #[error("{0}")]
+    View(#[from] ViewFsError),
 }
 
 impl HdfsFailure {
@@ -66,9 +70,10 @@ impl HdfsFailure {
             HdfsFailure::NotFound => io::ErrorKind::NotFound,
             HdfsFailure::PermissionDenied { .. } => io::ErrorKind::PermissionDenied,
             HdfsFailure::AlreadyExists => io::ErrorKind::AlreadyExists,
-            HdfsFailure::Remote { .. } | HdfsFailure::Client(_) | HdfsFailure::Setup(_) => {
-                io::ErrorKind::Other
-            }
+            HdfsFailure::Remote { .. }
+            | HdfsFailure::Client(_)
+            | HdfsFailure::Setup(_)
+            | HdfsFailure::View(_) => io::ErrorKind::Other,
         }
     }
 
@@ -200,6 +205,16 @@ impl NameNode {
         format!("{}{}", self.base_url, path)
     }
 
+    /// The NameNode's host and port (`-1`: none given), as YARN's URLs of localized
+    /// files name them.
+    pub fn host_port(&self) -> (String, i32) {
+        let authority = self.base_url.trim_start_matches("hdfs://");
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().unwrap_or(-1)),
+            None => (authority.to_string(), -1),
+        }
+    }
+
     /// Runs one metadata call with [`RPC_TIMEOUT`]. A timeout or connection failure is
     /// remembered so that the next calls to this NameNode fail at once.
     pub fn call<T, F>(&self, fut: F) -> Result<T, HdfsFailure>
@@ -279,6 +294,13 @@ pub fn namenode(authority: Option<&str>) -> Result<Arc<NameNode>, HdfsFailure> {
     let resolved = match authority {
         Some(a) => a.to_string(),
         None => conf::default_authority(&config).ok_or_else(|| {
+            if viewfs::default_fs_is_view(&config) {
+                return HdfsFailure::Setup(format!(
+                    "hdfs:/// needs fs.defaultFS = hdfs://…, and it is {}: write viewfs:///… \
+                     for paths of the federated view",
+                    config.default_fs()
+                ));
+            }
             HdfsFailure::Setup(format!(
                 "hdfs:/// needs fs.defaultFS = hdfs://… (core-site.xml or -D; conf directory: {})",
                 config.conf_dir().map_or_else(
@@ -332,6 +354,33 @@ pub fn namenode(authority: Option<&str>) -> Result<Arc<NameNode>, HdfsFailure> {
     tracing::debug!(namenode = %nn.addr, webhdfs = ?nn.webhdfs, "HDFS client ready");
     cache().lock().insert(key, nn.clone());
     Ok(nn)
+}
+
+/// The mount table of `viewfs://<table>/` (`None`: `viewfs:///`), read from the process's
+/// configuration once.
+pub fn mount_table(table: Option<&str>) -> Result<Arc<MountTable>, HdfsFailure> {
+    type Tables = Mutex<HashMap<String, Arc<MountTable>>>;
+    static TABLES: OnceLock<Tables> = OnceLock::new();
+    let config = effective_config()?;
+    let name = viewfs::table_name(&config, table);
+    let tables = TABLES.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(t) = tables.lock().get(&name) {
+        return Ok(t.clone());
+    }
+    let t = Arc::new(MountTable::of(&config, &name)?);
+    tables.lock().insert(name, t.clone());
+    Ok(t)
+}
+
+/// The NameNode and path of the absolute `path` on `fs.defaultFS`, an `hdfs://` URL or a
+/// `viewfs://` view (resolved through its mount table): where `filex submit` stages files.
+pub fn on_default_fs(path: &str) -> Result<(Arc<NameNode>, String), HdfsFailure> {
+    let config = effective_config()?;
+    if viewfs::default_fs_is_view(&config) {
+        let target = mount_table(None)?.resolve(path)?;
+        return Ok((namenode(Some(&target.authority))?, target.path));
+    }
+    Ok((namenode(None)?, path.to_string()))
 }
 
 /// `hdfs://<authority>` for messages and manifests, without connecting: the authority given,

@@ -17,6 +17,9 @@ use super::webhdfs;
 /// Asks the NameNode for whole files (`getBlockLocations(path, 0, length)`).
 const WHOLE_FILE: u64 = i64::MAX as u64;
 
+/// One entry of a located listing, with its blocks' hosts (none for a directory).
+pub type LocatedFile = (yarn::LocatedEntry, Vec<BlockHosts>);
+
 /// The locator of `nn` (created on first use, kept for the process).
 pub fn of(nn: &NameNode) -> Arc<Locator> {
     static LOCATORS: OnceLock<Mutex<HashMap<String, Arc<Locator>>>> = OnceLock::new();
@@ -95,6 +98,46 @@ impl Locator {
                 .map_err(|e| e.to_string())
             })
             .collect())
+    }
+
+    /// The entries of the directory `path`, each file with its blocks, in one exchange
+    /// per page (`getListing` with locations) instead of a listing plus one
+    /// `getBlockLocations` per file. `Ok(None)`: no such path. Any failure (no RPC client,
+    /// a refused call) is an error the caller answers by listing without locations.
+    pub fn list_located(
+        &self,
+        nn: &NameNode,
+        path: &str,
+    ) -> Result<Option<Vec<LocatedFile>>, String> {
+        let rpc = self.rpc(nn)?;
+        let listing = match block_on(RPC_TIMEOUT, rpc.list_located(path)) {
+            Ok(Some(Ok(listing))) => listing,
+            Ok(Some(Err(e))) => return Err(e.to_string()),
+            Ok(None) => {
+                self.rpc_broken.store(true, Ordering::Relaxed);
+                return Err(format!(
+                    "getListing: no answer within {} s",
+                    RPC_TIMEOUT.as_secs()
+                ));
+            }
+            Err(f) => return Err(f.to_string()),
+        };
+        Ok(listing.map(|entries| {
+            entries
+                .into_iter()
+                .map(|mut e| {
+                    let blocks = std::mem::take(&mut e.blocks)
+                        .into_iter()
+                        .filter(|b| !b.corrupt)
+                        .map(|b| BlockHosts {
+                            length: b.length,
+                            hosts: b.hosts,
+                        })
+                        .collect();
+                    (e, blocks)
+                })
+                .collect()
+        }))
     }
 
     /// The blocks of `path` with their hosts; the error names both attempts.

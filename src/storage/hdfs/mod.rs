@@ -6,7 +6,12 @@
 //! or `--conf-dir`, then `-D`: [`crate::settings`]); see [`client`] for the runtime, the per-NameNode client cache and the timeouts.
 //! Block locations come from NameNode RPC through the `yarn` crate, with WebHDFS as fallback
 //! (see [`locator`] for why). Not supported here: Kerberos for the locality lookup (placement
-//! then falls back to "anywhere"), and `viewfs://`.
+//! then falls back to "anywhere").
+//!
+//! `viewfs://` locations (federated clusters) are served by the same stores: each call
+//! resolves its path through the mount table ([`viewfs`]) to the NameNode and path behind
+//! it, while messages and manifests keep the view's URLs. An output root must lie within
+//! one mount link (publication renames, and renames cannot cross NameNodes).
 //!
 //! Every call is bounded in time: an unreachable NameNode fails the operation within
 //! [`client::RPC_TIMEOUT`] (a refused connection at once) with a message naming its address.
@@ -16,6 +21,7 @@ pub mod conf;
 pub mod io;
 pub mod locality;
 pub mod locator;
+pub mod viewfs;
 pub mod webhdfs;
 
 use std::collections::{HashMap, HashSet};
@@ -39,10 +45,17 @@ const DIR_PERMISSION: u32 = 0o755;
 /// Permission of files created (before the umask).
 const FILE_PERMISSION: u32 = 0o644;
 
-/// The parts of an `hdfs://` location.
-fn hdfs_parts(loc: &Location) -> Result<(Option<&str>, &str), StorageError> {
+/// Where an `hdfs://` or `viewfs://` location lives: the NameNode's authority (`None`:
+/// `fs.defaultFS`) and the path there.
+fn hdfs_parts(loc: &Location) -> Result<(Option<String>, String), StorageError> {
     match loc {
-        Location::Hdfs { authority, path } => Ok((authority.as_deref(), path.as_str())),
+        Location::Hdfs { authority, path } => Ok((authority.clone(), path.clone())),
+        Location::ViewFs { table, path } => {
+            let target = client::mount_table(table.as_deref())
+                .and_then(|t| Ok(t.resolve(path)?))
+                .map_err(|f| backend(&loc.to_string(), f))?;
+            Ok((Some(target.authority), target.path))
+        }
         other => Err(StorageError::Unsupported {
             location: other.to_string(),
             what: "a non-HDFS location in the HDFS store".into(),
@@ -53,8 +66,8 @@ fn hdfs_parts(loc: &Location) -> Result<(Option<&str>, &str), StorageError> {
 /// The NameNode serving `loc`, with errors naming `loc`.
 fn namenode_for(loc: &Location) -> Result<(Arc<NameNode>, String), StorageError> {
     let (authority, path) = hdfs_parts(loc)?;
-    let nn = client::namenode(authority).map_err(|f| backend(&loc.to_string(), f))?;
-    Ok((nn, normalize(path)))
+    let nn = client::namenode(authority.as_deref()).map_err(|f| backend(&loc.to_string(), f))?;
+    Ok((nn, normalize(&path)))
 }
 
 /// An absolute path without a trailing slash (`/` stays `/`).
@@ -208,36 +221,117 @@ impl HdfsInput {
     }
 }
 
+/// The names of the mount links directly below a `viewfs://` directory (none for other
+/// locations).
+fn view_mount_points(dir: &Location) -> Result<std::collections::BTreeSet<String>, StorageError> {
+    match dir {
+        Location::ViewFs { table, path } => Ok(client::mount_table(table.as_deref())
+            .map_err(|f| backend(&dir.to_string(), f))?
+            .mount_points_in(path)),
+        _ => Ok(Default::default()),
+    }
+}
+
+/// What listing a path found.
+enum Listed {
+    Entries(Vec<Entry>),
+    Missing,
+    /// The path is a file (a listing answers the file itself).
+    NotADirectory,
+}
+
+/// `path`'s entries from hdfs-native's `getListing`, without block locations.
+fn list_plain(nn: &NameNode, dir: &Location, path: &str) -> Result<Listed, StorageError> {
+    let statuses = match nn.call(nn.client.list_status(path, false)) {
+        Ok(s) => s,
+        Err(HdfsFailure::NotFound) => return Ok(Listed::Missing),
+        Err(f) => return Err(op_error("list", &dir.to_string(), f)),
+    };
+    let prefix = if path == "/" {
+        "/".to_string()
+    } else {
+        format!("{path}/")
+    };
+    let mut out = Vec::with_capacity(statuses.len());
+    for s in statuses {
+        let Some(name) = s.path.strip_prefix(&prefix).filter(|n| !n.is_empty()) else {
+            return Ok(Listed::NotADirectory);
+        };
+        out.push(Entry {
+            name: name.to_string(),
+            is_dir: s.isdir,
+            size: s.length as u64,
+            modified_ms: i64::try_from(s.modification_time).ok(),
+        });
+    }
+    Ok(Listed::Entries(out))
+}
+
+impl HdfsInput {
+    /// `path`'s entries with every file's block locations, in one exchange per page
+    /// (Hadoop's `listLocatedStatus`) rather than a listing and then the files' locations;
+    /// the locations are kept for [`Self::blocks_batched`]. `None` when that is not to be
+    /// had (no RPC client, a refused call, locality off for this NameNode): the caller
+    /// lists without locations, and its errors are the ones reported.
+    fn list_located(&self, nn: &NameNode, path: &str) -> Option<Listed> {
+        if self.no_locality.lock().contains(&nn.base_url) {
+            return None;
+        }
+        let entries = match locator::of(nn).list_located(nn, path) {
+            Ok(Some(entries)) => entries,
+            Ok(None) => return Some(Listed::Missing),
+            Err(e) => {
+                tracing::debug!(path, error = %e, "located listing failed; listing without locations");
+                return None;
+            }
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        let mut located = self.located.lock();
+        for (e, blocks) in entries {
+            if e.name.is_empty() {
+                return Some(Listed::NotADirectory);
+            }
+            if !e.is_dir {
+                located.insert((nn.base_url.clone(), child(path, &e.name)), blocks);
+            }
+            out.push(Entry {
+                name: e.name,
+                is_dir: e.is_dir,
+                size: e.length,
+                modified_ms: i64::try_from(e.modification_time).ok(),
+            });
+        }
+        Some(Listed::Entries(out))
+    }
+}
+
 /// Files whose block locations are asked for in one go.
 const LOCATION_BATCH: usize = 256;
 
 impl InputStore for HdfsInput {
     /// One `getListing` exchange per directory (the NameNode pages large ones).
     fn list(&self, dir: &Location) -> Result<Option<Vec<Entry>>, StorageError> {
+        let mount_points = view_mount_points(dir)?;
         let (nn, path) = namenode_for(dir)?;
-        let statuses = match nn.call(nn.client.list_status(&path, false)) {
-            Ok(s) => s,
-            Err(HdfsFailure::NotFound) => return Ok(None),
-            Err(f) => return Err(op_error("list", &dir.to_string(), f)),
+        let listed = match self.list_located(&nn, &path) {
+            Some(listed) => listed,
+            None => list_plain(&nn, dir, &path)?,
         };
-        let prefix = if path == "/" {
-            "/".to_string()
-        } else {
-            format!("{path}/")
+        let mut out = match listed {
+            Listed::Entries(entries) => entries,
+            Listed::NotADirectory => return Ok(None),
+            Listed::Missing if mount_points.is_empty() => return Ok(None),
+            Listed::Missing => Vec::new(),
         };
-        let mut out = Vec::with_capacity(statuses.len());
-        for s in statuses {
-            // Listing a file answers the file itself: not a directory.
-            let Some(name) = s.path.strip_prefix(&prefix).filter(|n| !n.is_empty()) else {
-                return Ok(None);
-            };
-            out.push(Entry {
-                name: name.to_string(),
-                is_dir: s.isdir,
-                size: s.length as u64,
-                modified_ms: i64::try_from(s.modification_time).ok(),
-            });
-        }
+        // A view's links below this directory are directories of the view, whatever the
+        // NameNode behind the directory holds under their names.
+        out.retain(|e| !mount_points.contains(&e.name));
+        out.extend(mount_points.into_iter().map(|name| Entry {
+            name,
+            is_dir: true,
+            size: 0,
+            modified_ms: None,
+        }));
         out.sort_by(|a, b| a.name.cmp(&b.name));
         let files: Vec<String> = out
             .iter()
@@ -304,11 +398,12 @@ impl HdfsScratch {
     fn resolve(&self, name: &str) -> std::io::Result<(Arc<NameNode>, String, String)> {
         let (authority, dir) = hdfs_parts(&self.location)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-        let nn = client::namenode(authority).map_err(|f| f.into_io(&self.location.to_string()))?;
+        let nn = client::namenode(authority.as_deref())
+            .map_err(|f| f.into_io(&self.location.to_string()))?;
         let path = if name.is_empty() {
-            normalize(dir)
+            normalize(&dir)
         } else {
-            child(&normalize(dir), name)
+            child(&normalize(&dir), name)
         };
         let url = nn.url(&path);
         Ok((nn, path, url))
@@ -401,6 +496,21 @@ pub struct HdfsOutput {
 impl HdfsOutput {
     pub fn new(root: Location, run_id: &str) -> Result<Self, StorageError> {
         hdfs_parts(&root)?;
+        if let Location::ViewFs { table, path } = &root {
+            let links = client::mount_table(table.as_deref())
+                .map_err(|f| backend(&root.to_string(), f))?
+                .links_below(path);
+            if !links.is_empty() {
+                return Err(StorageError::Backend {
+                    location: root.to_string(),
+                    message: format!(
+                        "an output root must lie within one mount link, and this one has \
+                         links below it ({}): name a directory inside one of them",
+                        links.join(", ")
+                    ),
+                });
+            }
+        }
         let staging = root.join(STAGING_DIR).join(run_id);
         Ok(HdfsOutput { root, staging })
     }
@@ -408,7 +518,7 @@ impl HdfsOutput {
     fn namenode(&self) -> Result<(Arc<NameNode>, String, String), StorageError> {
         let (nn, root) = namenode_for(&self.root)?;
         let (_, staging) = hdfs_parts(&self.staging)?;
-        Ok((nn, root, normalize(staging)))
+        Ok((nn, root, normalize(&staging)))
     }
 }
 
@@ -449,6 +559,11 @@ impl StagedWriter for HdfsStaged {
 }
 
 impl OutputStore for HdfsOutput {
+    /// Staged files are published by rename, to any name.
+    fn renames_staged(&self) -> bool {
+        true
+    }
+
     fn stage(&self, rel: &str) -> Result<Box<dyn StagedWriter>, StorageError> {
         let (nn, _, staging) = self.namenode()?;
         let path = child(&staging, rel);

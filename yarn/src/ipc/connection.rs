@@ -21,10 +21,11 @@ use tokio::sync::{mpsc, oneshot};
 use super::frame::{self, Response, Status};
 use crate::credentials::Token;
 use crate::error::{Error, RemoteException, Result};
+use crate::kerberos::{resolve_principal, KerberosCredentials, Qop};
 use crate::proto::common::{
     rpc_sasl_proto::SaslState, IpcConnectionContextProto, RpcSaslProto, UserInformationProto,
 };
-use crate::sasl::{Negotiated, Negotiation, Next, SaslMechanism};
+use crate::sasl::{KerberosSetup, Negotiated, Negotiation, Next, SaslMechanism};
 
 /// How to authenticate a connection.
 #[derive(Debug, Clone)]
@@ -33,11 +34,26 @@ pub(crate) enum Auth {
     Simple { user: String },
     /// SASL with this token (DIGEST-MD5); the context's user info stays empty.
     Token(Token),
+    /// SASL GSSAPI with the credentials of [`ConnectOptions::kerberos`]; the
+    /// context's user info stays empty (the server takes the authenticated
+    /// principal).
+    Kerberos {
+        /// The key `principal` came from, e.g. `yarn.resourcemanager.principal`.
+        principal_key: String,
+        /// The server's principal as configured (`_HOST` allowed).
+        principal: String,
+        /// `hadoop.rpc.protection`, in order.
+        protection: Vec<Qop>,
+    },
 }
 
-/// Timeouts and intervals of IPC connections (re-exported as `IpcOptions`).
+/// Timeouts, intervals and Kerberos credentials of IPC connections
+/// (re-exported as `IpcOptions`).
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
+    /// Where a Kerberos ticket comes from, on a cluster with
+    /// `hadoop.security.authentication=kerberos`. Default: the ticket cache.
+    pub kerberos: KerberosCredentials,
     /// TCP connect plus SASL handshake. Default 20 s (`ipc.client.connect.timeout`).
     pub connect_timeout: Duration,
     /// One RPC call. Default 120 s.
@@ -56,6 +72,7 @@ impl ConnectOptions {
             Ok(Duration::from_millis(v.max(1) as u64))
         };
         Ok(ConnectOptions {
+            kerberos: d.kerberos,
             connect_timeout: ms(crate::config::IPC_CONNECT_TIMEOUT, d.connect_timeout)?,
             call_timeout: d.call_timeout,
             ping_interval: ms(crate::config::IPC_PING_INTERVAL, d.ping_interval)?,
@@ -65,6 +82,12 @@ impl ConnectOptions {
     /// Sets the connect timeout.
     pub fn with_connect_timeout(mut self, t: Duration) -> Self {
         self.connect_timeout = t;
+        self
+    }
+
+    /// Sets where Kerberos tickets come from.
+    pub fn with_kerberos(mut self, credentials: KerberosCredentials) -> Self {
+        self.kerberos = credentials;
         self
     }
 
@@ -78,6 +101,7 @@ impl ConnectOptions {
 impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
+            kerberos: KerberosCredentials::default(),
             connect_timeout: Duration::from_secs(20),
             call_timeout: Duration::from_secs(120),
             ping_interval: Duration::from_secs(60),
@@ -175,7 +199,7 @@ impl Connection {
             addr: addr.to_string(),
             error,
         };
-        let sasl = matches!(auth, Auth::Token(_));
+        let sasl = !matches!(auth, Auth::Simple { .. });
         stream.write_all(&frame::preamble(sasl)).await.map_err(io)?;
 
         let mut buf = Vec::new();
@@ -186,35 +210,24 @@ impl Connection {
                 real_user: None,
             },
             Auth::Token(token) => {
-                let mut negotiation = Negotiation::new(Some(token.clone()), false);
-                let first = negotiation.start();
-                stream
-                    .write_all(&frame::encode_sasl(&first))
-                    .await
-                    .map_err(io)?;
-                loop {
-                    let msg = read_sasl(&mut stream, &mut buf, addr).await?;
-                    match negotiation.receive(msg).map_err(|e| with_addr(e, addr))? {
-                        Next::Send(m) => {
-                            stream
-                                .write_all(&frame::encode_sasl(&m))
-                                .await
-                                .map_err(io)?;
-                        }
-                        Next::SendThenDone(m, n) => {
-                            stream
-                                .write_all(&frame::encode_sasl(&m))
-                                .await
-                                .map_err(io)?;
-                            layer = into_layer(n);
-                            break;
-                        }
-                        Next::Done(n) => {
-                            layer = into_layer(n);
-                            break;
-                        }
-                    }
-                }
+                let negotiation = Negotiation::new(Some(token.clone()), false);
+                layer = negotiate(&mut stream, &mut buf, addr, negotiation).await?;
+                UserInformationProto::default()
+            }
+            Auth::Kerberos {
+                principal_key,
+                principal,
+                protection,
+            } => {
+                let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+                let setup = KerberosSetup {
+                    credentials: options.kerberos.clone(),
+                    principal_key: principal_key.clone(),
+                    principal: resolve_principal(principal, host),
+                    protection: protection.clone(),
+                };
+                let negotiation = Negotiation::new(None, false).with_kerberos(setup);
+                layer = negotiate(&mut stream, &mut buf, addr, negotiation).await?;
                 UserInformationProto::default()
             }
         };
@@ -358,9 +371,48 @@ impl Connection {
     }
 }
 
+/// Runs a SASL negotiation to its end; returns the security layer, if any.
+async fn negotiate(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    addr: &str,
+    mut negotiation: Negotiation,
+) -> Result<Option<Layer>> {
+    let io = |error| Error::Io {
+        addr: addr.to_string(),
+        error,
+    };
+    let first = negotiation.start();
+    stream
+        .write_all(&frame::encode_sasl(&first))
+        .await
+        .map_err(io)?;
+    loop {
+        let msg = read_sasl(stream, buf, addr).await?;
+        match negotiation.receive(msg).map_err(|e| with_addr(e, addr))? {
+            Next::Send(m) => {
+                stream
+                    .write_all(&frame::encode_sasl(&m))
+                    .await
+                    .map_err(io)?;
+            }
+            Next::SendThenDone(m, n) => {
+                stream
+                    .write_all(&frame::encode_sasl(&m))
+                    .await
+                    .map_err(io)?;
+                return Ok(into_layer(n));
+            }
+            Next::Done(n) => return Ok(into_layer(n)),
+        }
+    }
+}
+
 fn into_layer(n: Negotiated) -> Option<Layer> {
     match n {
-        Negotiated::Token(mech) if mech.has_security_layer() => Some(Arc::new(Mutex::new(mech))),
+        Negotiated::Mechanism(mech) if mech.has_security_layer() => {
+            Some(Arc::new(Mutex::new(mech)))
+        }
         _ => None,
     }
 }
@@ -375,18 +427,25 @@ fn with_addr(e: Error, addr: &str) -> Error {
     }
 }
 
-/// Wraps one framed packet into a SASL WRAP packet.
+/// Wraps one framed packet into SASL WRAP packets: one, or one per piece when
+/// the layer limits how much one wrap may take (the server reassembles the
+/// stream, so pieces need not follow RPC boundaries).
 fn wrap_packet(layer: &Layer, packet: &[u8]) -> Result<Vec<u8>> {
-    let wrapped = match layer.lock() {
-        Ok(mut l) => l.wrap(packet)?,
-        Err(_) => return Err(Error::sasl("security layer poisoned")),
-    };
-    Ok(frame::encode_sasl(&RpcSaslProto {
-        version: None,
-        state: SaslState::Wrap as i32,
-        token: Some(wrapped),
-        auths: vec![],
-    }))
+    let mut l = layer
+        .lock()
+        .map_err(|_| Error::sasl("security layer poisoned"))?;
+    let piece = l.max_wrap_input().unwrap_or(packet.len()).max(1);
+    let mut out = Vec::with_capacity(packet.len() + 64);
+    for chunk in packet.chunks(piece) {
+        let wrapped = l.wrap(chunk)?;
+        out.extend_from_slice(&frame::encode_sasl(&RpcSaslProto {
+            version: None,
+            state: SaslState::Wrap as i32,
+            token: Some(wrapped),
+            auths: vec![],
+        }));
+    }
+    Ok(out)
 }
 
 /// Reads one whole frame into `buf` (which may hold extra bytes afterwards).

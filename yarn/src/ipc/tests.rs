@@ -23,6 +23,7 @@ fn options() -> ConnectOptions {
         connect_timeout: Duration::from_secs(5),
         call_timeout: Duration::from_secs(5),
         ping_interval: Duration::from_secs(60),
+        ..ConnectOptions::default()
     }
 }
 

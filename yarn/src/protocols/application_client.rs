@@ -1,7 +1,7 @@
 //! `ApplicationClientProtocol` (client → RM, `yarn.resourcemanager.address`):
 //! create, submit, watch and kill applications; list nodes and applications.
-//! On an insecure cluster this uses SIMPLE auth with the current user; with
-//! RM HA it fails over on connection refused or `StandbyException`.
+//! On an insecure cluster this uses SIMPLE auth with the current user, on a
+//! Kerberized one GSSAPI; with RM HA it fails over on connection refused or `StandbyException`.
 
 use std::time::Duration;
 
@@ -62,20 +62,22 @@ pub struct ApplicationClient {
 
 impl ApplicationClient {
     /// A client for the RM(s) in `config`, authenticating as
-    /// [`config::current_user`] (SIMPLE). Connects lazily.
+    /// [`config::current_user`] (SIMPLE), or with the ticket cache on a
+    /// Kerberized cluster. Connects lazily.
     pub fn new(config: &Config) -> Result<ApplicationClient> {
         Self::with_options(config, crate::IpcOptions::from_config(config)?)
     }
 
     /// As [`ApplicationClient::new`] with explicit timeouts.
+    ///
+    /// With `hadoop.security.authentication=kerberos` it authenticates with
+    /// Kerberos instead (credentials from `options.kerberos`), checks the RM's
+    /// principal against `yarn.resourcemanager.principal` and negotiates
+    /// `hadoop.rpc.protection`.
     pub fn with_options(config: &Config, options: ConnectOptions) -> Result<ApplicationClient> {
-        let user = config::current_user().ok_or_else(|| Error::Config {
-            key: "HADOOP_USER_NAME".into(),
-            message: "cannot determine the user name (set HADOOP_USER_NAME or USER)".into(),
-        })?;
         Ok(Self::from_parts(
             config.rm_addresses()?,
-            Auth::Simple { user },
+            super::ipc_auth(config, config::RM_PRINCIPAL)?,
             options,
         ))
     }

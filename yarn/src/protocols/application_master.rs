@@ -642,6 +642,7 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             call_timeout: Duration::from_secs(5),
             ping_interval: Duration::from_secs(60),
+            ..ConnectOptions::default()
         };
         let am = AmRmClient::from_parts(vec![addr], test_token(), options);
         let reg = am

@@ -3,9 +3,8 @@
 //! A mechanism is a small sans-IO trait, [`SaslMechanism`]: `step` turns a
 //! server challenge into a response, `complete` checks the server's final
 //! token, and `wrap`/`unwrap` apply the negotiated security layer. DIGEST-MD5
-//! with a Hadoop token lives in [`digest`]; SIMPLE needs no mechanism (the
-//! server "switches to simple"). GSSAPI would be another implementation of
-//! the same trait.
+//! with a Hadoop token lives in [`digest`], Kerberos GSSAPI in [`gssapi`];
+//! SIMPLE needs no mechanism (the server "switches to simple").
 //!
 //! [`Negotiation`] is the one place that runs the Hadoop exchange
 //! (NEGOTIATE → INITIATE → CHALLENGE/RESPONSE… → SUCCESS). It is sans-IO too:
@@ -13,20 +12,23 @@
 //! whatever it returns.
 
 pub(crate) mod digest;
+pub(crate) mod gssapi;
 
 use base64::Engine;
 
 use crate::credentials::Token;
 use crate::error::{Error, Result};
+use crate::kerberos::{without_realm, KerberosCredentials, Qop};
 use crate::proto::common::{rpc_sasl_proto::SaslAuth, rpc_sasl_proto::SaslState, RpcSaslProto};
 
 /// SASL method name for Hadoop token authentication.
 pub(crate) const METHOD_TOKEN: &str = "TOKEN";
 /// SASL method name for SIMPLE.
 pub(crate) const METHOD_SIMPLE: &str = "SIMPLE";
-/// SASL method name for Kerberos (not implemented yet).
-#[allow(dead_code)] // the GSSAPI mechanism will use it
+/// SASL method name for Kerberos.
 pub(crate) const METHOD_KERBEROS: &str = "KERBEROS";
+/// The mechanism used for KERBEROS.
+pub(crate) const MECHANISM_GSSAPI: &str = "GSSAPI";
 /// The mechanism used for TOKEN.
 pub(crate) const MECHANISM_DIGEST_MD5: &str = "DIGEST-MD5";
 
@@ -42,14 +44,33 @@ pub(crate) trait SaslMechanism: Send {
     fn wrap(&mut self, data: &[u8]) -> Result<Vec<u8>>;
     /// Checks (and decrypts) one incoming buffer.
     fn unwrap(&mut self, data: &[u8]) -> Result<Vec<u8>>;
+    /// The largest buffer one `wrap` may take (`None`: any); longer data is
+    /// wrapped in pieces.
+    fn max_wrap_input(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// What a Kerberos client needs to authenticate one connection.
+#[derive(Debug, Clone)]
+pub(crate) struct KerberosSetup {
+    /// Where the ticket comes from.
+    pub(crate) credentials: KerberosCredentials,
+    /// The configuration key the principal came from (for messages).
+    pub(crate) principal_key: String,
+    /// The server's principal, `_HOST` resolved.
+    pub(crate) principal: String,
+    /// `hadoop.rpc.protection`, in the client's order.
+    pub(crate) protection: Vec<Qop>,
 }
 
 /// How a connection ended up authenticated.
 pub(crate) enum Negotiated {
     /// The server switched us to SIMPLE: send a context with the user name.
     Simple,
-    /// Authenticated with a token; the mechanism carries any security layer.
-    Token(Box<dyn SaslMechanism>),
+    /// Authenticated by a mechanism (a token's DIGEST-MD5, or GSSAPI), which
+    /// carries any security layer.
+    Mechanism(Box<dyn SaslMechanism>),
 }
 
 /// What the connection must do next.
@@ -74,6 +95,7 @@ pub(crate) struct Negotiation {
     state: State,
     token: Option<Token>,
     allow_simple: bool,
+    kerberos: Option<KerberosSetup>,
     cnonce: Option<String>,
 }
 
@@ -85,8 +107,15 @@ impl Negotiation {
             state: State::Start,
             token,
             allow_simple,
+            kerberos: None,
             cnonce: None,
         }
+    }
+
+    /// Lets the negotiation use Kerberos (GSSAPI) when the server offers it.
+    pub(crate) fn with_kerberos(mut self, setup: KerberosSetup) -> Negotiation {
+        self.kerberos = Some(setup);
+        self
     }
 
     /// Pins the DIGEST-MD5 client nonce (tests only).
@@ -129,7 +158,7 @@ impl Negotiation {
             }
             (State::AwaitChallenge(mut mech), SaslState::Success) => {
                 mech.complete(msg.token.as_deref())?;
-                Ok(Next::Done(Negotiated::Token(mech)))
+                Ok(Next::Done(Negotiated::Mechanism(mech)))
             }
             (_, other) => Err(Error::sasl(format!(
                 "unexpected SASL message {other:?} during negotiation"
@@ -169,6 +198,38 @@ impl Negotiation {
                         vec![echo],
                     )));
                 }
+                METHOD_KERBEROS if auth.mechanism == MECHANISM_GSSAPI => {
+                    let Some(setup) = &self.kerberos else {
+                        continue;
+                    };
+                    let advertised = format!(
+                        "{}/{}",
+                        auth.protocol.as_deref().unwrap_or_default(),
+                        auth.server_id.as_deref().unwrap_or_default()
+                    );
+                    if without_realm(&setup.principal) != advertised {
+                        return Err(Error::sasl(format!(
+                            "the server's Kerberos principal is {advertised}, but {} expects {}",
+                            setup.principal_key, setup.principal
+                        )));
+                    }
+                    let mut mech: Box<dyn SaslMechanism> = Box::new(gssapi::GssapiClient::new(
+                        &setup.credentials,
+                        &setup.principal,
+                        setup.protection.clone(),
+                    )?);
+                    let response = mech.step(None)?;
+                    let echo = SaslAuth {
+                        challenge: None,
+                        ..auth
+                    };
+                    self.state = State::AwaitChallenge(mech);
+                    return Ok(Next::Send(sasl_message(
+                        SaslState::Initiate,
+                        Some(response),
+                        vec![echo],
+                    )));
+                }
                 METHOD_SIMPLE if self.allow_simple => {
                     let echo = SaslAuth {
                         challenge: None,
@@ -181,6 +242,14 @@ impl Negotiation {
                 }
                 _ => {}
             }
+        }
+        if self.kerberos.is_none()
+            && self.token.is_none()
+            && offered.iter().any(|m| m == METHOD_KERBEROS)
+        {
+            return Err(Error::sasl(format!(
+                "the server requires Kerberos (it offers {offered:?}); set hadoop.security.authentication=kerberos in the client's core-site.xml"
+            )));
         }
         Err(Error::sasl(format!(
             "client cannot authenticate via {offered:?} (token available: {}, simple allowed: {})",

@@ -49,7 +49,10 @@ import sun.misc.Signal;
  * All logging goes to stderr.
  *
  * <p>Usage: {@code FilexCluster --conf-dir DIR [--work-dir DIR] [--detached]
- * [--datanodes N] [--nodemanagers N] [-D key=value]...}
+ * [--datanodes N] [--nodemanagers N] [--secure [--short-tokens]] [-D key=value]...}
+ *
+ * <p>With {@code --secure} the cluster is Kerberized (see {@link Kerberos}): a MiniKdc starts
+ * first, and cluster.env also names the realm, krb5.conf and the users' principals and keytabs.
  *
  * <p>All state (DFS name/data dirs, NodeManager local and log dirs) lives under the work
  * directory (default: the current directory).
@@ -89,6 +92,7 @@ public final class FilexCluster {
   private final YarnConfiguration conf;
   private volatile MiniDFSCluster dfs;
   private volatile MiniYARNCluster yarn;
+  private volatile Kerberos kerberos;
   private volatile boolean stopped;
 
   private FilexCluster(Options options) {
@@ -204,6 +208,9 @@ public final class FilexCluster {
     // No delay scheduling: every NodeManager is "localhost", so waiting buys nothing.
     conf.setInt(cs + "node-locality-delay", -1);
 
+    if (kerberos != null) {
+      kerberos.configure(conf, options.shortTokens);
+    }
     for (Map.Entry<String, String> e : options.overrides.entrySet()) {
       LOG.info("override {}={}", e.getKey(), e.getValue());
       conf.set(e.getKey(), e.getValue());
@@ -220,7 +227,14 @@ public final class FilexCluster {
   }
 
   private void start() throws Exception {
+    if (options.secure) {
+      // The KDC first: starting it points this JVM's Kerberos at it.
+      kerberos = Kerberos.start(options.workDir, options.confDir);
+    }
     configure();
+    if (kerberos != null) {
+      kerberos.loginService(conf);
+    }
     long t0 = System.nanoTime();
 
     String[] racks = new String[options.datanodes];
@@ -266,6 +280,14 @@ public final class FilexCluster {
     String user = System.getProperty("user.name");
     org.apache.hadoop.fs.Path home = new org.apache.hadoop.fs.Path("/user/" + user);
     fs.mkdirs(home);
+    if (kerberos != null) {
+      // The JVM is the HDFS superuser here (the service principal's short name).
+      for (String u : Kerberos.users()) {
+        org.apache.hadoop.fs.Path h = new org.apache.hadoop.fs.Path("/user/" + u);
+        fs.mkdirs(h);
+        fs.setOwner(h, u, u);
+      }
+    }
     for (DatanodeInfo dn : fs.getDataNodeStats(DatanodeReportType.LIVE)) {
       LOG.info(
           "DataNode {} host={} rack={} http={}",
@@ -384,6 +406,11 @@ public final class FilexCluster {
     env.append("FILEX_RM_ADDRESS=").append(rm).append('\n');
     env.append("FILEX_RM_SCHEDULER_ADDRESS=").append(scheduler).append('\n');
     env.append("FILEX_RM_WEBAPP=").append(rmweb).append('\n');
+    if (kerberos != null) {
+      for (Map.Entry<String, String> e : kerberos.envFacts().entrySet()) {
+        env.append(e.getKey()).append('=').append(e.getValue()).append('\n');
+      }
+    }
     Path envTmp = confDir.resolve("cluster.env.tmp");
     Files.write(envTmp, env.toString().getBytes(StandardCharsets.UTF_8));
     Files.move(envTmp, confDir.resolve("cluster.env"), StandardCopyOption.REPLACE_EXISTING,
@@ -423,6 +450,13 @@ public final class FilexCluster {
         LOG.warn("error stopping MiniDFSCluster", t);
       }
     }
+    if (kerberos != null) {
+      try {
+        kerberos.stop();
+      } catch (Throwable t) {
+        LOG.warn("error stopping MiniKdc", t);
+      }
+    }
     LOG.info("filex test cluster stopped");
   }
 
@@ -430,11 +464,14 @@ public final class FilexCluster {
   static final class Options {
     static final String USAGE =
         "usage: FilexCluster --conf-dir DIR [--work-dir DIR] [--detached]"
-            + " [--datanodes N] [--nodemanagers N] [-D key=value]...";
+            + " [--datanodes N] [--nodemanagers N] [--secure [--short-tokens]]"
+            + " [-D key=value]...";
 
     Path confDir;
     Path workDir = Paths.get("").toAbsolutePath();
     boolean detached;
+    boolean secure;
+    boolean shortTokens;
     int datanodes = 3;
     int nodemanagers = 3;
     final Map<String, String> overrides = new LinkedHashMap<>();
@@ -453,6 +490,12 @@ public final class FilexCluster {
             break;
           case "--detached":
             o.detached = true;
+            break;
+          case "--secure":
+            o.secure = true;
+            break;
+          case "--short-tokens":
+            o.shortTokens = true;
             break;
           case "--datanodes":
             o.datanodes = positive(a, value(a, rest));
@@ -473,6 +516,9 @@ public final class FilexCluster {
       }
       if (o.confDir == null) {
         throw new IllegalArgumentException("--conf-dir is required");
+      }
+      if (o.shortTokens && !o.secure) {
+        throw new IllegalArgumentException("--short-tokens needs --secure");
       }
       return o;
     }

@@ -1,0 +1,450 @@
+//! filex against the Kerberized mini cluster (`FILEX_CLUSTER_SECURE=1 scripts/cluster.sh start`
+//! with its own `FILEX_CLUSTER_DIR`, named to these tests by `FILEX_SECURE_CLUSTER_DIR`; without
+//! that variable the secure tests say so and pass, scripts/test.sh sets it): GSSAPI to the
+//! ResourceManager with a keytab and with a `kinit` ticket cache, every `hadoop.rpc.protection`
+//! level, the errors for no ticket and for a principal mismatch; and `scripts/cluster.sh fs` on
+//! both clusters.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use filex_integration::cluster::{
+    project_root, require_cluster, secure_cluster, Cluster, SecureEnv, SECURE_CLUSTER_DIR_ENV,
+};
+
+fn filex_bin() -> PathBuf {
+    std::env::var_os("FILEX_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target/debug/filex"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The secure cluster, or `None` (and a note) when the secure tests are not asked for.
+fn secure() -> Option<(Cluster, SecureEnv)> {
+    let Some(cluster) = secure_cluster() else {
+        eprintln!("{SECURE_CLUSTER_DIR_ENV} unset: secure-cluster test not run");
+        return None;
+    };
+    let env = cluster.env.secure.clone().expect("secure facts");
+    Some((cluster, env))
+}
+
+/// `filex ARGS` against the secure cluster with the ticket cache `ccache` (which may not
+/// exist) and log filter `log`.
+fn filex(cluster: &Cluster, env: &SecureEnv, ccache: &Path, log: &str, args: &[&str]) -> Output {
+    Command::new(filex_bin())
+        .args(args)
+        .env("HADOOP_CONF_DIR", &cluster.conf_dir)
+        .env("YARN_CONF_DIR", &cluster.conf_dir)
+        .env("KRB5_CONFIG", &env.krb5_config)
+        .env("KRB5CCNAME", format!("FILE:{}", ccache.display()))
+        .env_remove("HADOOP_TOKEN_FILE_LOCATION")
+        .env("FILEX_LOG", log)
+        .output()
+        .expect("run filex")
+}
+
+fn assert_ok(out: &Output, what: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{what}: {}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// The one error line of a failed command (exit non-zero, one line on stderr).
+fn one_error_line(out: &Output, what: &str) -> String {
+    assert_ne!(out.status.code(), Some(0), "{what} succeeded");
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{what}: expected one error line, got {err:?}"
+    );
+    lines[0].to_string()
+}
+
+#[test]
+fn nodes_with_keytab_and_no_ticket_cache() {
+    let Some((cluster, env)) = secure() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ccache = dir.path().join("none");
+    let keytab = env.keytab.display().to_string();
+    let out = filex(
+        &cluster,
+        &env,
+        &ccache,
+        "warn",
+        &[
+            "yarn",
+            "nodes",
+            "--principal",
+            &env.principal,
+            "--keytab",
+            &keytab,
+        ],
+    );
+    assert_ok(&out, "filex yarn nodes --principal --keytab");
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("Total Nodes:3\n"), "{stdout}");
+    assert_eq!(stdout.matches(" RUNNING ").count(), 3, "{stdout}");
+    assert!(
+        !ccache.exists(),
+        "a keytab login must not write the ticket cache"
+    );
+}
+
+#[test]
+fn apps_with_a_kinit_ticket_cache() {
+    let Some((cluster, env)) = secure() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ccache = kinit_cache(&env, dir.path());
+    let out = filex(
+        &cluster,
+        &env,
+        &ccache,
+        "warn",
+        &["yarn", "apps", "--all", "--json"],
+    );
+    assert_ok(&out, "filex yarn apps --all --json with a kinit cache");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(v.is_array(), "{v}");
+}
+
+#[test]
+fn every_protection_level_is_negotiated() {
+    let Some((cluster, env)) = secure() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keytab = env.keytab.display().to_string();
+    for level in ["authentication", "integrity", "privacy"] {
+        let protection = format!("hadoop.rpc.protection={level}");
+        let out = filex(
+            &cluster,
+            &env,
+            &dir.path().join("none"),
+            "info,yarn=debug",
+            &[
+                "yarn",
+                "nodes",
+                "-D",
+                &protection,
+                "--principal",
+                &env.principal,
+                "--keytab",
+                &keytab,
+            ],
+        );
+        assert_ok(&out, &format!("filex yarn nodes with {level}"));
+        let log = text(&out.stderr);
+        assert!(
+            log.contains(&format!("protection=\"{level}\"")),
+            "{level}: no negotiated layer in the log: {log}"
+        );
+        assert!(text(&out.stdout).starts_with("Total Nodes:3\n"));
+    }
+}
+
+#[test]
+fn no_ticket_names_the_fix() {
+    let Some((cluster, env)) = secure() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = filex(
+        &cluster,
+        &env,
+        &dir.path().join("none"),
+        "warn",
+        &["yarn", "nodes"],
+    );
+    let line = one_error_line(&out, "filex yarn nodes without a ticket");
+    assert!(
+        line.contains("no Kerberos ticket") && line.contains("kinit") && line.contains("--keytab"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_principal_mismatch_is_refused() {
+    let Some((cluster, env)) = secure() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keytab = env.keytab.display().to_string();
+    let wrong = format!("yarn.resourcemanager.principal=rm/_HOST@{}", env.realm);
+    let out = filex(
+        &cluster,
+        &env,
+        &dir.path().join("none"),
+        "warn",
+        &[
+            "yarn",
+            "nodes",
+            "-D",
+            &wrong,
+            "--principal",
+            &env.principal,
+            "--keytab",
+            &keytab,
+        ],
+    );
+    let line = one_error_line(&out, "filex yarn nodes with the wrong RM principal");
+    assert!(
+        line.contains("the server's Kerberos principal is hdfs/localhost")
+            && line.contains(&format!(
+                "yarn.resourcemanager.principal expects rm/localhost@{}",
+                env.realm
+            )),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_keytab_without_the_principal_is_refused() {
+    let Some((cluster, env)) = secure() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // other.keytab holds no key of filex@REALM.
+    let keytab = env.other_keytab.display().to_string();
+    let out = filex(
+        &cluster,
+        &env,
+        &dir.path().join("none"),
+        "warn",
+        &[
+            "yarn",
+            "nodes",
+            "--principal",
+            &env.principal,
+            "--keytab",
+            &keytab,
+        ],
+    );
+    let line = one_error_line(&out, "filex yarn nodes with another user's keytab");
+    assert!(
+        line.contains(&format!(
+            "cannot get Kerberos credentials for {}",
+            env.principal
+        )) && line.contains(&keytab),
+        "{line}"
+    );
+}
+
+/// `scripts/cluster.sh fs ARGS` against the cluster in `dir`.
+fn cluster_fs(dir: &Path, args: &[&str]) -> Output {
+    Command::new(project_root().join("scripts/cluster.sh"))
+        .arg("fs")
+        .args(args)
+        .env("FILEX_CLUSTER_DIR", dir)
+        .output()
+        .expect("run scripts/cluster.sh fs")
+}
+
+/// put, ls, get and rm of one file through Hadoop's shell; returns the `-ls` line.
+fn fs_round_trip(cluster: &Cluster, hdfs_dir: &str) -> String {
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("in.txt");
+    std::fs::write(&src, "one\ntwo\n").unwrap();
+    let src_s = src.display().to_string();
+    let file = format!("{hdfs_dir}/in.txt");
+    assert_ok(
+        &cluster_fs(&cluster.dir, &["-mkdir", "-p", hdfs_dir]),
+        "fs -mkdir",
+    );
+    assert_ok(
+        &cluster_fs(&cluster.dir, &["-put", &src_s, &file]),
+        "fs -put",
+    );
+    let ls = cluster_fs(&cluster.dir, &["-ls", hdfs_dir]);
+    assert_ok(&ls, "fs -ls");
+    let back = local.path().join("back.txt");
+    assert_ok(
+        &cluster_fs(&cluster.dir, &["-get", &file, &back.display().to_string()]),
+        "fs -get",
+    );
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "one\ntwo\n");
+    assert_ok(
+        &cluster_fs(&cluster.dir, &["-rm", "-r", "-skipTrash", hdfs_dir]),
+        "fs -rm",
+    );
+    let listing = text(&ls.stdout);
+    listing
+        .lines()
+        .find(|l| l.ends_with(&file))
+        .unwrap_or_else(|| panic!("{file} not listed: {listing}"))
+        .to_string()
+}
+
+#[test]
+fn cluster_fs_on_the_plain_cluster() {
+    let cluster = require_cluster();
+    let dir = format!("/tmp/fs-shell-{}", std::process::id());
+    let line = fs_round_trip(&cluster, &dir);
+    assert!(line.starts_with("-rw-"), "{line}");
+}
+
+#[test]
+fn cluster_fs_on_the_secure_cluster_runs_as_the_submitter() {
+    let Some((cluster, _)) = secure() else { return };
+    let dir = format!("/user/filex/fs-shell-{}", std::process::id());
+    let line = fs_round_trip(&cluster, &dir);
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields.get(2..4), Some(&["filex", "filex"][..]), "{line}");
+}
+
+/// A `kinit -kt` cache of the submitter in `dir`.
+fn kinit_cache(env: &SecureEnv, dir: &Path) -> PathBuf {
+    let ccache = dir.join("cc");
+    let kinit = Command::new("kinit")
+        .args(["-c", &format!("FILE:{}", ccache.display()), "-kt"])
+        .arg(&env.keytab)
+        .arg(&env.principal)
+        .env("KRB5_CONFIG", &env.krb5_config)
+        .output()
+        .expect("run kinit (Debian: apt-get install krb5-user; scripts/test.sh installs it)");
+    assert_ok(&kinit, "kinit -kt");
+    ccache
+}
+
+#[test]
+fn plan_and_run_on_secure_hdfs_with_a_ticket_cache() {
+    let Some((cluster, env)) = secure() else {
+        return;
+    };
+    let local = tempfile::tempdir().unwrap();
+    let ccache = kinit_cache(&env, local.path());
+    let shard_dir = local.path().join("shards/img.example.com/20261105");
+    std::fs::create_dir_all(&shard_dir).unwrap();
+    let lines: String = (1..=3)
+        .map(|i| {
+            format!(
+                "198.51.100.{i} - - [05/Nov/2026:00:00:0{i} +0000] \"GET /a/{i} HTTP/1.1\" 200 12 \"-\" \"t\"\n"
+            )
+        })
+        .collect();
+    std::fs::write(shard_dir.join("0000.log"), &lines).unwrap();
+    let base = format!("/user/filex/secure-run-{}", std::process::id());
+    assert_ok(
+        &cluster_fs(&cluster.dir, &["-mkdir", "-p", &base]),
+        "fs -mkdir",
+    );
+    let shards = local.path().join("shards").display().to_string();
+    assert_ok(
+        &cluster_fs(&cluster.dir, &["-put", &shards, &base]),
+        "fs -put",
+    );
+    let job = local.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"name = "secure"
+[window]
+start = "2026-11-05T00:00:00+00:00"
+end = "2026-11-05T01:00:00+00:00"
+[[source]]
+name = "nginx"
+format = "nginx"
+shards = "hdfs://{base}/shards/{{domain}}/%Y%m%d/%H%M.log"
+timezone = "+00:00"
+[output]
+root = "hdfs://{base}/out"
+path = "{{domain}}/%Y%m%d/{{domain}}_%Y%m%d%H.log"
+format = "json"
+timezone = "+00:00"
+"#
+        ),
+    )
+    .unwrap();
+    let job_s = job.display().to_string();
+
+    // The plan lists secure HDFS and asks the NameNode for block locations over Kerberos.
+    let plan = filex(
+        &cluster,
+        &env,
+        &ccache,
+        "warn,yarn=debug",
+        &["plan", &job_s],
+    );
+    assert_ok(&plan, "filex plan on secure HDFS");
+    let log = text(&plan.stderr);
+    assert!(
+        log.contains(&format!(
+            "GSSAPI security layer negotiated target={}",
+            env.service_principal
+        )),
+        "the block-location client did not use Kerberos: {log}"
+    );
+    let stdout = text(&plan.stdout);
+    let map = stdout
+        .lines()
+        .find(|l| {
+            let t = l.trim_start();
+            t.starts_with("map ") && !t.starts_with("map tasks")
+        })
+        .unwrap_or_else(|| panic!("no map task: {stdout}"));
+    assert!(map.contains(" hosts "), "no preferred hosts: {map}");
+
+    // The run reads and writes secure HDFS (data transfer with SASL and block tokens).
+    let run = filex(
+        &cluster,
+        &env,
+        &ccache,
+        "warn",
+        &["run", &job_s, "--no-progress"],
+    );
+    assert_ok(&run, "filex run on secure HDFS");
+    let out = format!("{base}/out/img.example.com/20261105/img.example.com_2026110500.log");
+    let cat = cluster_fs(&cluster.dir, &["-text", &out]);
+    assert_ok(&cat, "fs -text the output (gzip)");
+    let got = text(&cat.stdout);
+    assert_eq!(got.lines().count(), 3, "{got}");
+    for i in 1..=3 {
+        assert!(got.contains(&format!("/a/{i}")), "{got}");
+    }
+    assert_ok(
+        &cluster_fs(&cluster.dir, &["-rm", "-r", "-skipTrash", &base]),
+        "fs -rm",
+    );
+}
+
+/// A request of about 160 KB (1500 tags in the getApplications filter) goes through under
+/// integrity and privacy. It is more than the RM's offered 64 KiB, so the client wraps it in
+/// pieces (gss_wrap_size_limit); the RM would also take one oversized wrap, so this checks
+/// that large wrapped traffic works, not the piece size.
+#[test]
+fn a_large_request_passes_under_integrity_and_privacy() {
+    let Some((cluster, env)) = secure() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ccache = kinit_cache(&env, dir.path());
+    let tags: Vec<String> = (0..1500)
+        .map(|i| format!("t{i:05}{}", "x".repeat(100)))
+        .collect();
+    for level in ["integrity", "privacy"] {
+        let protection = format!("hadoop.rpc.protection={level}");
+        let mut args = vec!["yarn", "apps", "--json", "-D", &protection];
+        for t in &tags {
+            args.extend(["--tag", t.as_str()]);
+        }
+        let out = filex(&cluster, &env, &ccache, "warn", &args);
+        assert_ok(
+            &out,
+            &format!("filex yarn apps with 1500 tags under {level}"),
+        );
+        assert_eq!(text(&out.stdout).trim(), "[]");
+    }
+}
