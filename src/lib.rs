@@ -15,6 +15,8 @@
 //!   containers) fed by a coordinator.
 //! * [`application`]: filex on YARN: `filex submit`, the application master, the workers.
 //! * [`manifest`]: counters and the manifest written last.
+//! * [`incremental`]: re-runs of a window that recompute only the partitions whose inputs
+//!   changed.
 //! * `fault` (with the `fault-injection` feature only): the test hooks that make a worker die
 //!   or stall at a chosen task attempt.
 //! * [`gen`]: synthetic multi-vendor shards for demos, tests and benchmarks.
@@ -31,6 +33,7 @@ pub mod exit;
 pub mod fault;
 pub mod formats;
 pub mod gen;
+pub mod incremental;
 pub mod job;
 pub mod manifest;
 pub mod ops;

@@ -100,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 task_bytes: args.task_size,
                 workers: args.workers,
                 task_timeout: settings::task_timeout(&conf)?,
+                full: args.full,
             };
             let progress = Arc::new(Progress::default());
             let bar = !args.no_progress && std::io::stderr().is_terminal();
@@ -151,6 +152,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tags: args.tags,
                 detach: args.detach,
                 force_new: args.force_new,
+                full: args.full,
             };
             Ok(ExitCode::from(filex::application::submit::submit(
                 &opts, &conf,

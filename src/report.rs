@@ -123,11 +123,27 @@ pub fn print_summary(report: &RunReport, elapsed: Duration) {
         c.out_of_window
     );
     println!(
-        "  wrote  {} files, {:.1} MB under {}",
+        "  output {} files, {:.1} MB under {}",
         m.partitions.len(),
         mb(out_bytes),
         m.output_root
     );
+    if let Some(i) = m
+        .incremental
+        .as_ref()
+        .filter(|i| i.previous_run_id.is_some())
+    {
+        println!(
+            "  re-run recomputed {} files and kept {} as published; read {} of {} shards ({} new, {} changed, {} gone)",
+            i.partitions_recomputed,
+            i.partitions_kept,
+            i.shards_read,
+            m.shards.len(),
+            i.shards_new,
+            i.shards_changed,
+            i.shards_vanished.len()
+        );
+    }
     if !m.skipped_shards.is_empty() {
         println!(
             "  skipped {} corrupt shards (listed in the manifest)",

@@ -246,10 +246,12 @@ fn runs_are_deterministic_and_the_spill_path_agrees() {
     let a = filex(&["run", job, "--threads", "2"]);
     assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
     let first = published(&c.out());
-    // A tiny memory budget and tiny tasks force many spills and multi-pass merges.
+    // A tiny memory budget and tiny tasks force many spills and multi-pass merges (`--full`:
+    // a re-run would otherwise keep every partition, its inputs being unchanged).
     let b = filex(&[
         "run",
         job,
+        "--full",
         "--threads",
         "1",
         "--memory",
@@ -392,7 +394,7 @@ fn worker_processes_give_the_same_bytes() {
     );
     let want = published(&c.out());
 
-    let procs = filex(&["run", job, "--task-size", "2K", "--workers", "2"]);
+    let procs = filex(&["run", job, "--full", "--task-size", "2K", "--workers", "2"]);
     assert!(
         procs.status.success(),
         "{}",
@@ -423,7 +425,7 @@ mod faults {
         // A worker process dies at the first attempt of a map and of a reduce task: both are
         // retried in other processes and the output is the same.
         let crashed = Command::new(env!("CARGO_BIN_EXE_filex"))
-            .args(["run", job, "--task-size", "2K", "--workers", "2"])
+            .args(["run", job, "--full", "--task-size", "2K", "--workers", "2"])
             .env("FILEX_LOG", "warn")
             .env("FILEX_FAULT_EXIT_AT", "map:3:0,reduce:1:0")
             .output()
@@ -447,10 +449,11 @@ mod faults {
         (published(&c.out()), counters)
     }
 
-    /// `filex run --workers 2` with a 2 s task timeout and the first map attempt stalled.
+    /// `filex run --workers 2 --full` (a re-run of the reference's window that reads every
+    /// shard again) with a 2 s task timeout and the first map attempt stalled.
     fn stalled_run(job: &str) -> std::process::Child {
         Command::new(env!("CARGO_BIN_EXE_filex"))
-            .args(["run", job, "--task-size", "2K", "--workers", "2"])
+            .args(["run", job, "--task-size", "2K", "--workers", "2", "--full"])
             .args(["-D", "filex.task.timeout=2000"])
             .env("FILEX_LOG", "warn")
             .env("FILEX_FAULT_STALL_AT", "map:0:0")
@@ -654,7 +657,7 @@ fn the_done_flag_is_published_last_and_taken_down_before_a_rerun_replaces_files(
         .out()
         .join("a.example.com/20261105/a.example.com_2026110500.log.gz");
     let before = mtime(&a_file);
-    let failed = run(&[]);
+    let failed = filex(&["run", job, "--full"]);
     assert_eq!(failed.status.code(), Some(1), "the commit fails");
     assert!(mtime(&a_file) > before, "earlier partitions were replaced");
     assert!(!flag.exists(), "no stale done-flag after a failed commit");

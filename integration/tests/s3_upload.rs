@@ -695,10 +695,10 @@ fn s3_output_equals_file_output_and_manifest_comes_last() {
     assert_manifest_last(&s3, &prefix);
     assert_eq!(open_uploads(&s3), before, "multipart uploads left open");
     // A rerun of the same window writes the same keys with the same bytes, here with
-    // strictly sequential parts.
+    // strictly sequential parts (`--full`: a re-run would keep every unchanged partition).
     let mut sets = sets;
     sets.push("output.store.sequential=true".into());
-    let (out, _) = run_filex(&corpus.job(), &sets, &s3, None);
+    let (out, _) = run_filex_args(&corpus.job(), &["--full"], &sets, &s3, None);
     assert!(out.status.success(), "s3 rerun: {}", text(&out));
     assert_same_objects(&s3, &prefix, &want);
     assert_eq!(open_uploads(&s3), before, "multipart uploads left open");
@@ -1037,7 +1037,7 @@ fn s3_a_rerun_takes_the_done_flag_down_before_it_commits() {
         &prefix,
         &["output.store.max_attempts=2"],
     );
-    let (out, _) = run_filex(&corpus.job(), &failing, &s3, None);
+    let (out, _) = run_filex_args(&corpus.job(), &["--full"], &failing, &s3, None);
     assert!(
         !out.status.success(),
         "the re-run succeeded: {}",

@@ -300,6 +300,8 @@ fn a_dying_worker_is_retried_and_the_output_is_identical() {
             "submit",
             &corpus.hdfs_job(),
             "--force-new",
+            // Every map task runs again (a re-run would keep the unchanged partitions).
+            "--full",
             "-D",
             "filex.workers.max=2",
             "-D",

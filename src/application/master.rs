@@ -191,6 +191,7 @@ fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Re
     let progress = board.progress.clone();
     let mut run = Run::open(job.clone(), run_id, Some(scratch_base), progress)?;
     abort_on_sigterm(run.output.clone());
+    run.full = spec.full;
     let memory_per_task = ((spec.worker_memory_mb as f64) * TASK_MEMORY_SHARE) as usize * (1 << 20);
     let config = CoordinatorConfig {
         locality_wait: Duration::from_millis(spec.locality_wait_ms),

@@ -26,6 +26,9 @@ pub struct AppSpec {
     pub submitted_ms: i64,
     /// Files every worker container localizes (the executable, the effective configuration).
     pub worker_files: Vec<StagedFile>,
+    /// `filex submit --full`: recompute every partition of the window.
+    #[serde(default)]
+    pub full: bool,
 }
 
 /// A file YARN localizes into the containers: one in the staging directory, or the
@@ -99,6 +102,7 @@ mod tests {
             task_timeout_ms: 0,
             submitted_ms: 0,
             worker_files: vec![],
+            full: false,
         };
         assert_eq!(spec.workers_for(0, 0), 1);
         assert_eq!(spec.workers_for(250, 10), 3);

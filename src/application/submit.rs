@@ -55,6 +55,8 @@ pub struct SubmitOptions {
     pub tags: Vec<String>,
     pub detach: bool,
     pub force_new: bool,
+    /// Recompute every partition (`--full`), rather than only those whose inputs changed.
+    pub full: bool,
 }
 
 /// An error with its exit code.
@@ -298,6 +300,7 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
             task_timeout_ms: setting(conf, settings::TASK_TIMEOUT_MS)?,
             submitted_ms,
             worker_files: files.clone(),
+            full: opts.full,
         };
         let spec_json = serde_json::to_vec_pretty(&spec)?;
         let spec_file = staging.put(SPEC_FILE, spec_json)?;

@@ -113,6 +113,11 @@ pub struct RunArgs {
     /// Never draw a progress bar (periodic log lines instead).
     #[arg(long)]
     pub no_progress: bool,
+    /// Recompute every partition. By default a re-run of a window recomputes only the
+    /// partitions fed by new, changed or vanished shards and keeps the others as the previous
+    /// run published them.
+    #[arg(long)]
+    pub full: bool,
     #[command(flatten)]
     pub conf: ConfArgs,
 }
@@ -138,6 +143,9 @@ pub struct SubmitArgs {
     /// Start a new application even if one of the same job and window is running.
     #[arg(long)]
     pub force_new: bool,
+    /// Recompute every partition (as `filex run --full`).
+    #[arg(long)]
+    pub full: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,17 +8,28 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
+use std::io::Read;
+
+use super::previous::{self, Start};
 use super::run::Run;
 use crate::cluster::{Cluster, ClusterError};
+use crate::incremental::rejects::RejectsByShard;
+use crate::incremental::{partition_key, Reuse};
 use crate::job::{time, Job, JobError};
 use crate::manifest::{
-    self, Manifest, ManifestPartition, ManifestWindow, RejectsFile, SourceSummary, Timeline,
-    MANIFEST_DIR, REJECTS_DIR,
+    self, Manifest, ManifestPartition, ManifestShard, ManifestWindow, RejectsFile, ShardSet,
+    SourceSummary, Timeline, REJECTS_DIR,
 };
-use crate::plan::Plan;
+use crate::plan::{self, MapTask, Plan, Shard};
 use crate::sort::GzipMembersWriter;
 use crate::storage::{OutputStore, Scratch, StagedObject, StorageError};
-use crate::task::{Counters, MapOutput, ReduceOutput, ReduceTask, RunSegment, Task, TaskOutput};
+use crate::task::{
+    Counters, MapOutput, Progress, ReduceOutput, ReduceTask, RunSegment, ShardOutput, SkippedShard,
+    Task, TaskOutput,
+};
+
+/// Input bytes of a gzip member of the rejects file.
+const REJECTS_MEMBER_BYTES: usize = 4 << 20;
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +60,8 @@ pub struct RunReport {
 }
 
 /// Runs `plan` (made by [`Run::plan`]) on `cluster`: maps → reduces → publish → manifest.
+/// With a usable previous manifest of the window (and without `--full`), only the
+/// partitions whose inputs changed are recomputed (`crate::incremental`).
 pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport, DriverError> {
     let (job, progress) = (run.job.as_ref(), run.progress.as_ref());
     let (output, scratch) = (run.output.as_ref(), run.scratch.as_ref());
@@ -60,6 +73,14 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }
+    let Start {
+        mut reuse,
+        previous_rejects,
+        warnings: reuse_warnings,
+    } = previous::start(run, &plan);
+    for w in &reuse_warnings {
+        tracing::warn!("{w}");
+    }
     tracing::info!(
         shards = plan.total_shards(),
         bytes = plan.total_bytes(),
@@ -68,20 +89,42 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
     );
 
     let t = Instant::now();
-    progress.start_phase("map", plan.map_tasks.len() as u64);
-    let maps: Vec<MapOutput> = cluster
-        .run(plan.map_tasks.iter().cloned().map(Task::Map).collect())?
-        .into_iter()
-        .filter_map(|o| match o {
-            TaskOutput::Map(m) => Some(m),
-            TaskOutput::Reduce(_) => None,
-        })
-        .collect();
+    let shards: Vec<&Shard> = plan.shards().collect();
+    let first = reuse.first_round();
+    let first_tasks = if first.len() == shards.len() {
+        plan.map_tasks.clone()
+    } else {
+        let selected = first.iter().map(|&o| shards[o as usize].clone()).collect();
+        plan::pack(selected, plan.task_bytes, 0)
+    };
+    if !reuse.is_full() {
+        tracing::info!(
+            shards = first.len(),
+            map_tasks = first_tasks.len(),
+            "re-run: reading new and changed shards and those of dirty partitions"
+        );
+    }
+    progress.start_phase("map", first_tasks.len() as u64);
+    let next_id = first_tasks.len() as u32;
+    let mut maps = run_maps(cluster, first_tasks)?;
+    let second = reuse.after_first_round(job, &maps);
+    if !second.is_empty() {
+        let selected = second.iter().map(|&o| shards[o as usize].clone()).collect();
+        let tasks = plan::pack(selected, plan.task_bytes, next_id);
+        tracing::info!(
+            shards = second.len(),
+            map_tasks = tasks.len(),
+            "re-run: reading the unchanged shards of partitions new shards write to"
+        );
+        Progress::add(&progress.tasks_total, tasks.len() as u64);
+        maps.extend(run_maps(cluster, tasks)?);
+    }
     timeline.map_ms = t.elapsed().as_millis() as u64;
     progress.event("maps done", None);
     discard_superseded(cluster, output, scratch);
 
-    let reduces = reduce_tasks(job, &maps, cluster.slots());
+    let kept = reuse.kept();
+    let reduces = reduce_tasks(job, &maps, cluster.slots(), &reuse, kept.len());
     let expected_lines: u64 = reduces.iter().map(|r| r.records).sum();
     let t = Instant::now();
     progress.start_phase("reduce", reduces.len() as u64);
@@ -100,26 +143,41 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
     discard_superseded(cluster, output, scratch);
     merged.sort_by(|a, b| a.0.rel_path.cmp(&b.0.rel_path));
 
+    let table = shard_table(&shards, &maps, &reuse)?;
     let mut counters = Counters::default();
     let mut per_source = vec![Counters::default(); job.sources.len()];
-    for m in &maps {
-        for (i, c) in m.counters.iter().enumerate() {
-            per_source[i].add(c);
-            counters.add(c);
-        }
+    for s in &table {
+        per_source[s.source as usize].add(&s.counters);
+        counters.add(&s.counters);
     }
     let written: u64 = merged.iter().map(|(_, r)| r.lines).sum();
-    if written != counters.lines_out || written != expected_lines || !counters.balanced() {
+    let kept_lines: u64 = kept.iter().map(|p| p.lines).sum();
+    if written + kept_lines != counters.lines_out
+        || written != expected_lines
+        || !counters.balanced()
+    {
         return Err(DriverError::Inconsistent(format!(
-            "lines_out {} but {} lines merged ({} expected); counters {:?}",
-            counters.lines_out, written, expected_lines, counters
+            "lines_out {} but {} lines merged ({} expected) and {} kept; counters {:?}",
+            counters.lines_out, written, expected_lines, kept_lines, counters
         )));
     }
 
     let t = Instant::now();
     progress.start_phase("commit", 1);
     let rejects_rel = format!("{REJECTS_DIR}/{}/{}.tsv.gz", job.name, job.window_id());
-    let rejects_obj = stage_rejects(job, &maps, output, scratch, &rejects_rel)?;
+    let rejects_obj = if reuse.previous().is_some() {
+        stage_rejects_merged(
+            job,
+            &maps,
+            &table,
+            &previous_rejects,
+            output,
+            scratch,
+            &rejects_rel,
+        )?
+    } else {
+        stage_rejects(job, &maps, output, scratch, &rejects_rel)?
+    };
     let mut staged: Vec<StagedObject> = merged.iter().flat_map(|(_, r)| published(r)).collect();
     staged.push(rejects_obj.clone());
     // A re-run takes the old done-flag down before it replaces a single file, so a crash
@@ -131,7 +189,8 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
     output.commit(&staged)?;
     discard_superseded(cluster, output, scratch);
 
-    let partitions = merged
+    let inputs = partition_inputs(job, &maps);
+    let mut partitions: Vec<ManifestPartition> = merged
         .iter()
         .flat_map(|(task, r)| {
             let start = time::format_rfc3339(task.partition.bucket_ms, job.output.tz_offset_secs);
@@ -144,6 +203,9 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
                 sha256: obj.sha256.clone(),
                 partition: None,
                 part: None,
+                inputs: ShardSet::new(inputs.get(&task.rel_path).cloned().unwrap_or_default()),
+                recomputed: reuse.recompute(&task.rel_path).unwrap_or_default(),
+                kept_from: None,
             };
             if r.parts.is_empty() {
                 return vec![entry(&task.rel_path, r.lines, &r.staged)];
@@ -158,6 +220,32 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
                 .collect()
         })
         .collect();
+    let recomputed = partitions.len();
+    let mut warnings = plan.warnings.clone();
+    warnings.extend(reuse_warnings);
+    let written_keys: std::collections::HashSet<&str> =
+        partitions.iter().map(partition_key).collect();
+    for key in reuse.dirty_keys() {
+        if !written_keys.contains(key) {
+            let w = format!(
+                "partition {key} has no line any more (its shards are gone); the previous run's file {} is left in place",
+                output.url(key)
+            );
+            tracing::warn!("{w}");
+            warnings.push(w);
+        }
+    }
+    partitions.extend(kept);
+    partitions.sort_by(|a, b| a.path.cmp(&b.path));
+    let summary = reuse.summary(partitions.len() - recomputed, recomputed);
+    if summary.previous_run_id.is_some() {
+        tracing::info!(
+            kept = summary.partitions_kept,
+            recomputed = summary.partitions_recomputed,
+            shards_read = summary.shards_read,
+            "re-run"
+        );
+    }
     let sources = job
         .sources
         .iter()
@@ -185,7 +273,15 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
         partitions,
         counters,
         sources,
-        skipped_shards: maps.iter().flat_map(|m| m.skipped.clone()).collect(),
+        skipped_shards: table
+            .iter()
+            .filter_map(|s| {
+                s.skipped.as_ref().map(|reason| SkippedShard {
+                    url: s.url.clone(),
+                    reason: reason.clone(),
+                })
+            })
+            .collect(),
         duplicate_shards: plan.duplicate_shards.clone(),
         rejects: Some(RejectsFile {
             path: rejects_rel,
@@ -193,7 +289,7 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
             bytes: rejects_obj.bytes,
             sha256: rejects_obj.sha256,
         }),
-        warnings: plan.warnings.clone(),
+        warnings,
         timeline,
         events: progress
             .events
@@ -204,8 +300,11 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
                 at: time::format_rfc3339(*at, 0),
             })
             .collect(),
+        settings_digest: job.settings_digest(),
+        shards: table,
+        incremental: Some(summary),
     };
-    let manifest_rel = format!("{MANIFEST_DIR}/{}/{}.json", job.name, job.window_id());
+    let manifest_rel = previous::manifest_rel(job);
     let mut bytes = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| DriverError::Inconsistent(format!("manifest: {e}")))?;
     bytes.push(b'\n');
@@ -230,10 +329,91 @@ fn published(r: &ReduceOutput) -> Vec<StagedObject> {
     }
 }
 
-/// Groups the map outputs' segments by partition: one reduce task per partition, biggest
-/// first so that the long ones start early.
-fn reduce_tasks(job: &Job, maps: &[MapOutput], slots: usize) -> Vec<ReduceTask> {
+/// Runs map tasks and keeps their outputs.
+fn run_maps(cluster: &dyn Cluster, tasks: Vec<MapTask>) -> Result<Vec<MapOutput>, DriverError> {
+    if tasks.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(cluster
+        .run(tasks.into_iter().map(Task::Map).collect())?
+        .into_iter()
+        .filter_map(|o| match o {
+            TaskOutput::Map(m) => Some(m),
+            TaskOutput::Reduce(_) => None,
+        })
+        .collect())
+}
+
+/// The manifest's shard table, in plan order: fingerprints from the plan, figures from this
+/// run's map tasks for the shards read and from the previous manifest for the others.
+fn shard_table(
+    shards: &[&Shard],
+    maps: &[MapOutput],
+    reuse: &Reuse,
+) -> Result<Vec<ManifestShard>, DriverError> {
+    let mut read: BTreeMap<u32, &ShardOutput> = BTreeMap::new();
+    for m in maps {
+        for s in &m.shards {
+            read.insert(s.ordinal, s);
+        }
+    }
+    shards
+        .iter()
+        .map(|s| {
+            let (counters, skipped) =
+                match (read.get(&s.ordinal), reuse.unchanged_record(s.ordinal)) {
+                    (Some(out), _) => (out.counters, out.skipped.clone()),
+                    (None, Some(prev)) if !reuse.was_read(s.ordinal) => {
+                        (prev.counters, prev.skipped.clone())
+                    }
+                    _ => {
+                        return Err(DriverError::Inconsistent(format!(
+                            "no figures for shard {}",
+                            s.location
+                        )))
+                    }
+                };
+            Ok(ManifestShard {
+                url: s.location.to_string(),
+                source: s.source,
+                bytes: s.size,
+                modified_ms: s.modified_ms,
+                counters,
+                skipped,
+            })
+        })
+        .collect()
+}
+
+/// The ordinals of the shards that wrote lines to each partition (by path), over `maps`.
+fn partition_inputs(job: &Job, maps: &[MapOutput]) -> BTreeMap<String, Vec<u32>> {
+    let mut out: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for m in maps {
+        for s in &m.shards {
+            for &pid in &s.partitions {
+                if let Some(key) = m.partitions.get(pid as usize) {
+                    let rel = job.output.template.render(&key.domain, key.bucket_ms);
+                    out.entry(rel).or_default().push(s.ordinal);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Groups the map outputs' segments by partition: one reduce task per partition that
+/// `reuse` recomputes, biggest first so that the long ones start early. The gzip threads
+/// (which set the gzip member size, so the bytes) are those of a full run over the window:
+/// `slots` shared by these partitions and the `kept` ones.
+fn reduce_tasks(
+    job: &Job,
+    maps: &[MapOutput],
+    slots: usize,
+    reuse: &Reuse,
+    kept: usize,
+) -> Vec<ReduceTask> {
     let mut by_path: BTreeMap<String, ReduceTask> = BTreeMap::new();
+    let mut clean: std::collections::BTreeSet<String> = Default::default();
     for m in maps {
         for run in &m.runs {
             for seg in &run.index.segments {
@@ -241,6 +421,14 @@ fn reduce_tasks(job: &Job, maps: &[MapOutput], slots: usize) -> Vec<ReduceTask> 
                     continue;
                 };
                 let rel = job.output.template.render(&key.domain, key.bucket_ms);
+                if clean.contains(&rel) {
+                    continue;
+                }
+                if !by_path.contains_key(&rel) && reuse.recompute(&rel).is_none() {
+                    // Map output of a partition kept as published: discarded.
+                    clean.insert(rel);
+                    continue;
+                }
                 let task = by_path.entry(rel.clone()).or_insert_with(|| ReduceTask {
                     id: 0,
                     partition: key.clone(),
@@ -266,7 +454,7 @@ fn reduce_tasks(job: &Job, maps: &[MapOutput], slots: usize) -> Vec<ReduceTask> 
             .cmp(&a.line_bytes)
             .then(a.rel_path.cmp(&b.rel_path))
     });
-    let gzip_threads = (slots / tasks.len().max(1)).max(1) as u32;
+    let gzip_threads = (slots / (tasks.len() + kept).max(1)).max(1) as u32;
     for (i, t) in tasks.iter_mut().enumerate() {
         t.id = i as u32;
         t.gzip_threads = gzip_threads;
@@ -304,6 +492,70 @@ pub(crate) fn discard_superseded(
     }
 }
 
+/// The rejects file of a re-run: in plan order, each shard's rejected lines from this run's
+/// map tasks if it was read, else from the previous run's rejects file (see
+/// `incremental::rejects`), gzip'd as [`stage_rejects`] does.
+fn stage_rejects_merged(
+    job: &Job,
+    maps: &[MapOutput],
+    table: &[ManifestShard],
+    previous: &RejectsByShard,
+    output: &dyn OutputStore,
+    scratch: &dyn Scratch,
+    rel: &str,
+) -> Result<StagedObject, DriverError> {
+    let mut current = RejectsByShard::default();
+    let mut read_urls: std::collections::HashSet<&str> = Default::default();
+    let by_ordinal: BTreeMap<u32, &str> = table
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i as u32, s.url.as_str()))
+        .collect();
+    for m in maps {
+        for s in &m.shards {
+            if let Some(url) = by_ordinal.get(&s.ordinal) {
+                read_urls.insert(url);
+            }
+        }
+        let Some(name) = &m.rejects else { continue };
+        let scratch_err = |source| DriverError::Scratch {
+            what: format!("read {name}"),
+            source,
+        };
+        let mut tsv = Vec::new();
+        scratch
+            .open_range(name, 0, u64::MAX)
+            .map_err(scratch_err)?
+            .read_to_end(&mut tsv)
+            .map_err(scratch_err)?;
+        current.add(&tsv).map_err(DriverError::Inconsistent)?;
+    }
+    let staged = output.stage(rel)?;
+    let mut gz = GzipMembersWriter::new(staged, job.output.gzip_level, REJECTS_MEMBER_BYTES, 1);
+    let write_err = |source| DriverError::Scratch {
+        what: "write rejects".into(),
+        source,
+    };
+    for s in table {
+        let source = if read_urls.contains(s.url.as_str()) {
+            &current
+        } else {
+            previous
+        };
+        let lines = s.counters.rejected;
+        if source.lines_of(&s.url) != lines {
+            return Err(DriverError::Inconsistent(format!(
+                "shard {} rejected {lines} lines but {} are in the rejects",
+                s.url,
+                source.lines_of(&s.url)
+            )));
+        }
+        gz.write_all(source.of(&s.url)).map_err(write_err)?;
+    }
+    gz.flush().map_err(write_err)?;
+    Ok(gz.finish().map_err(write_err)?.finish()?)
+}
+
 /// Concatenates the map tasks' rejects, in task order, into one gzip file in staging.
 fn stage_rejects(
     job: &Job,
@@ -313,7 +565,7 @@ fn stage_rejects(
     rel: &str,
 ) -> Result<StagedObject, DriverError> {
     let staged = output.stage(rel)?;
-    let mut gz = GzipMembersWriter::new(staged, job.output.gzip_level, 4 << 20, 1);
+    let mut gz = GzipMembersWriter::new(staged, job.output.gzip_level, REJECTS_MEMBER_BYTES, 1);
     for m in maps {
         let Some(name) = &m.rejects else { continue };
         let scratch_err = |source| DriverError::Scratch {
@@ -387,6 +639,7 @@ mod tests {
             rejects: Some("m00003.0.rej".into()),
             skipped: vec![],
             input_bytes: 0,
+            shards: vec![],
         };
         let cluster = Superseding(parking_lot::Mutex::new(vec![
             TaskOutput::Map(map),

@@ -4,6 +4,7 @@
 //! containers.
 
 pub mod execute;
+pub mod previous;
 pub mod run;
 
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct RunOptions {
     /// With worker processes: how long an attempt may make no progress (or its process
     /// say nothing) before it is re-run elsewhere and the process killed (`None`: never).
     pub task_timeout: Option<std::time::Duration>,
+    /// Recompute every partition, even those a previous run of the window left unchanged.
+    pub full: bool,
 }
 
 /// Runs `job` in this process on `opts.threads` threads (or `opts.workers` processes).
@@ -51,6 +54,7 @@ pub fn run_embedded(
 ) -> Result<RunReport, DriverError> {
     let scratch = job.scratch.clone();
     let mut run = Run::open(job, storage::new_run_id(), scratch, progress)?;
+    run.full = opts.full;
     let threads = opts.threads.max(1);
     let tasks_memory = opts.memory.saturating_sub(RESERVED_MEMORY).max(8 << 20);
     let cluster: Box<dyn Cluster> = if opts.workers > 0 {

@@ -30,6 +30,8 @@ pub struct Run {
     pub progress: Arc<Progress>,
     /// How long [`Run::plan`] took, for the manifest's timeline.
     pub plan_ms: u64,
+    /// `--full`: recompute every partition, whatever a previous run of the window left.
+    pub full: bool,
 }
 
 impl Run {
@@ -50,6 +52,7 @@ impl Run {
             scratch_base,
             progress,
             plan_ms: 0,
+            full: false,
         })
     }
 

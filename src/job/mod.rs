@@ -3,6 +3,7 @@
 //! errors); [`JobFile::validate`] turns it into a [`Job`], with templates compiled, formats
 //! resolved and times parsed. Only `Job` travels further.
 
+pub mod digest;
 pub mod overrides;
 pub mod template;
 pub mod time;
@@ -649,6 +650,11 @@ impl Job {
     /// master and to workers.
     pub fn to_toml(&self) -> Result<String, JobError> {
         Ok(toml::to_string(&self.file)?)
+    }
+
+    /// The digest of the settings that change output bytes ([`digest::settings_digest`]).
+    pub fn settings_digest(&self) -> String {
+        digest::settings_digest(&self.file)
     }
 
     /// A short, file-name-safe id of the window: `20261104T160000Z-20261104T190000Z`.

@@ -228,6 +228,7 @@ fn expand<'a>(
                     DiscoveredShard {
                         location: child,
                         size: entry.size,
+                        modified_ms: entry.modified_ms,
                         slot_start_ms: c.span(range.tz).map(|s| s.0),
                         domain: c.domain,
                         hosts: Vec::new(),

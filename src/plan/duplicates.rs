@@ -112,6 +112,7 @@ mod tests {
         DiscoveredShard {
             location: Location::Local(path.into()),
             size,
+            modified_ms: None,
             domain: path.strip_prefix("/d/").map(|p| p[..1].to_string()),
             slot_start_ms: None,
             hosts: Vec::new(),

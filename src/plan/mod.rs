@@ -24,6 +24,8 @@ pub const MAX_SHARDS_PER_TASK: usize = 256;
 pub struct DiscoveredShard {
     pub location: Location,
     pub size: u64,
+    /// Last modification (ms since the epoch), where the store keeps one.
+    pub modified_ms: Option<i64>,
     pub domain: Option<String>,
     pub slot_start_ms: Option<i64>,
     pub hosts: Vec<String>,
@@ -39,6 +41,10 @@ pub struct Shard {
     pub source: u32,
     pub location: Location,
     pub size: u64,
+    /// Last modification (ms since the epoch), where the store keeps one: with the URL and
+    /// the size, the shard's fingerprint in the manifest.
+    #[serde(default)]
+    pub modified_ms: Option<i64>,
     /// Host from `{domain}` in the path.
     pub domain: Option<String>,
     /// Start of the slot the path names, if it names one.
@@ -86,9 +92,17 @@ pub struct Plan {
     /// Shards not read because an earlier one has the same bytes.
     #[serde(default)]
     pub duplicate_shards: Vec<DuplicateShard>,
+    /// Compressed input bytes a map task was given at most (how [`pack`] was called), so that
+    /// a re-run reading only some of the shards packs them alike.
+    #[serde(default)]
+    pub task_bytes: u64,
 }
 
 impl Plan {
+    /// Every shard of the plan, in ordinal order.
+    pub fn shards(&self) -> impl Iterator<Item = &Shard> {
+        self.map_tasks.iter().flat_map(|t| t.shards.iter())
+    }
     pub fn total_bytes(&self) -> u64 {
         self.map_tasks.iter().map(|t| t.bytes).sum()
     }
@@ -140,6 +154,7 @@ pub fn plan(job: &Job, found: Discovered, task_bytes: u64, min_tasks: usize) -> 
                 source: i as u32,
                 location: s.location,
                 size: s.size,
+                modified_ms: s.modified_ms,
                 domain: s.domain,
                 slot_start_ms: s.slot_start_ms,
                 hosts: s.hosts,
@@ -150,6 +165,19 @@ pub fn plan(job: &Job, found: Discovered, task_bytes: u64, min_tasks: usize) -> 
     let task_bytes = task_bytes
         .min(total.div_ceil(min_tasks.max(1) as u64))
         .max(1);
+    let map_tasks = pack(shards, task_bytes, 0);
+    Plan {
+        sources,
+        map_tasks,
+        warnings,
+        duplicate_shards: found.duplicates,
+        task_bytes,
+    }
+}
+
+/// Groups shards (in ordinal order) into map tasks of at most `task_bytes` compressed input
+/// and [`MAX_SHARDS_PER_TASK`] shards each (a bigger shard alone), numbered from `first_id`.
+pub fn pack(shards: Vec<Shard>, task_bytes: u64, first_id: u32) -> Vec<MapTask> {
     let mut map_tasks: Vec<MapTask> = Vec::new();
     let mut current: Vec<Shard> = Vec::new();
     let mut bytes = 0u64;
@@ -159,7 +187,7 @@ pub fn plan(job: &Job, found: Discovered, task_bytes: u64, min_tasks: usize) -> 
         }
         let shards = std::mem::take(current);
         tasks.push(MapTask {
-            id: tasks.len() as u32,
+            id: first_id + tasks.len() as u32,
             preferred_hosts: preferred_hosts(&shards),
             shards,
             bytes: *bytes,
@@ -176,12 +204,7 @@ pub fn plan(job: &Job, found: Discovered, task_bytes: u64, min_tasks: usize) -> 
         current.push(s);
     }
     flush(&mut current, &mut bytes, &mut map_tasks);
-    Plan {
-        sources,
-        map_tasks,
-        warnings,
-        duplicate_shards: found.duplicates,
-    }
+    map_tasks
 }
 
 /// Hosts ranked by the bytes of the task's shards they hold.

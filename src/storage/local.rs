@@ -47,6 +47,7 @@ impl InputStore for LocalInput {
                 name: entry.file_name().to_string_lossy().into_owned(),
                 is_dir: meta.is_dir(),
                 size: meta.len(),
+                modified_ms: meta.modified().ok().and_then(epoch_ms),
             });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -58,6 +59,12 @@ impl InputStore for LocalInput {
         let f = File::open(path).map_err(|e| StorageError::io("open", file, e))?;
         Ok(Box::new(f))
     }
+}
+
+/// A file time as milliseconds since the epoch.
+fn epoch_ms(t: std::time::SystemTime) -> Option<i64> {
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_millis()).ok()
 }
 
 /// Scratch space in one local directory, removed at the end of the run.
@@ -273,6 +280,25 @@ impl OutputStore for LocalOutput {
     fn url(&self, rel: &str) -> String {
         Self::url_of(&self.root.join(rel))
     }
+
+    fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let path = self.root.join(rel);
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::io("read", Self::url_of(&path), e)),
+        }
+    }
+
+    fn size(&self, rel: &str) -> Result<Option<u64>, StorageError> {
+        let path = self.root.join(rel);
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::io("stat", Self::url_of(&path), e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -292,8 +318,16 @@ mod tests {
             "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
         );
         assert!(!dir.path().join("a/b.log.gz").exists());
+        assert_eq!(out.size("a/b.log.gz").unwrap(), None);
+        assert_eq!(out.read("a/b.log.gz").unwrap(), None);
         out.commit(&[obj]).unwrap();
         assert_eq!(fs::read(dir.path().join("a/b.log.gz")).unwrap(), b"hello");
+        assert_eq!(out.size("a/b.log.gz").unwrap(), Some(5));
+        assert_eq!(
+            out.read("a/b.log.gz").unwrap().as_deref(),
+            Some(&b"hello"[..])
+        );
+        assert_eq!(out.size("a").unwrap(), None, "a directory is no object");
         out.abort().unwrap();
         assert!(!dir.path().join(STAGING_DIR).exists());
     }

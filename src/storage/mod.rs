@@ -79,6 +79,9 @@ pub struct Entry {
     pub name: String,
     pub is_dir: bool,
     pub size: u64,
+    /// Last modification, milliseconds since the epoch, where the store keeps one: with the
+    /// size, what tells a re-run that a shard changed (incremental re-fusion).
+    pub modified_ms: Option<i64>,
 }
 
 /// Read access to shards.
@@ -152,6 +155,13 @@ pub trait OutputStore: Send + Sync {
     fn remove(&self, rel: &str) -> Result<(), StorageError>;
     /// The URL of `rel`, for messages and the manifest.
     fn url(&self, rel: &str) -> String;
+    /// Reads the published object `rel` whole; `Ok(None)` when there is none. For the small
+    /// records a re-run reads back (the previous manifest, the rejects file), not for
+    /// partitions.
+    fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, StorageError>;
+    /// The size of the published object `rel`, `Ok(None)` when there is none (a re-run checks
+    /// that a partition it keeps is still there, as published).
+    fn size(&self, rel: &str) -> Result<Option<u64>, StorageError>;
 }
 
 /// Opens the input store serving `location`.

@@ -50,6 +50,21 @@ pub struct SkippedShard {
     pub reason: String,
 }
 
+/// What one shard of a map task gave: its counters and the partitions its lines went to
+/// (what the manifest records for incremental re-fusion).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardOutput {
+    /// The shard's ordinal in the plan.
+    pub ordinal: u32,
+    pub counters: Counters,
+    /// Task-local partition ids (as in [`MapOutput::partitions`]) the shard wrote lines to,
+    /// in first-line order.
+    pub partitions: Vec<u32>,
+    /// Skipped as corrupt (`on_corrupt_shard = "skip"`): the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
 /// What a map task produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MapOutput {
@@ -63,6 +78,9 @@ pub struct MapOutput {
     pub rejects: Option<String>,
     pub skipped: Vec<SkippedShard>,
     pub input_bytes: u64,
+    /// Per shard of the task, in task order.
+    #[serde(default)]
+    pub shards: Vec<ShardOutput>,
 }
 
 /// Maps partitions to task-local ids without allocating on the common path.
@@ -167,6 +185,7 @@ pub fn execute_map(
     let template = &job.output.template;
     let window = job.window;
     let mut input_bytes = 0u64;
+    let mut shard_outputs = Vec::with_capacity(task.shards.len());
 
     let spill = |buffer: &mut SortBuffer, runs: &mut Vec<RunFile>| -> Result<(), TaskError> {
         let name = format!("{prefix}/spill-{:04}.run", runs.len());
@@ -200,10 +219,14 @@ pub fn execute_map(
                     return Err(e.into());
                 }
                 tracing::warn!(shard = %url, error = %e, "skipping corrupt shard");
-                skipped.push(SkippedShard {
-                    url,
-                    reason: crate::errors::chain(&e),
+                let reason = crate::errors::chain(&e);
+                shard_outputs.push(ShardOutput {
+                    ordinal: shard.ordinal,
+                    counters: Counters::default(),
+                    partitions: Vec::new(),
+                    skipped: Some(reason.clone()),
                 });
+                skipped.push(SkippedShard { url, reason });
                 continue;
             }
         }
@@ -212,7 +235,8 @@ pub fn execute_map(
             domain: shard.domain.as_deref(),
             tz_offset_secs: source.tz_offset_secs,
         };
-        let c = &mut counters[shard.source as usize];
+        let mut c = Counters::default();
+        let mut fed: Vec<u32> = Vec::new();
         let mut line_no = 0u64;
         let mut bytes_since = 0u64;
         loop {
@@ -252,6 +276,9 @@ pub fn execute_map(
             c.accepted();
             // The formats only accept hosts that are safe as a path segment.
             let pid = partitions.id(&rec.host, template.bucket_of(rec.time_ms));
+            if fed.last() != Some(&pid) && !fed.contains(&pid) {
+                fed.push(pid);
+            }
             rendered.clear();
             renderer.render(&rec, &source.name, line, &mut rendered);
             buffer.push(
@@ -270,6 +297,13 @@ pub fn execute_map(
         Progress::add(&ctx.progress.lines, line_no % PROGRESS_EVERY);
         Progress::add(&ctx.progress.input_bytes, bytes_since);
         input_bytes += bytes_since;
+        counters[shard.source as usize].add(&c);
+        shard_outputs.push(ShardOutput {
+            ordinal: shard.ordinal,
+            counters: c,
+            partitions: fed,
+            skipped: None,
+        });
     }
     if !buffer.is_empty() {
         spill(&mut buffer, &mut runs)?;
@@ -292,6 +326,7 @@ pub fn execute_map(
         rejects: rejects_name,
         skipped,
         input_bytes,
+        shards: shard_outputs,
     })
 }
 

@@ -20,7 +20,7 @@ use crate::job::Job;
 use crate::storage::{OutputStore, Scratch, StorageError};
 
 pub use counters::Counters;
-pub use map::{execute_map, MapOutput, PartitionKey, RunFile, SkippedShard};
+pub use map::{execute_map, MapOutput, PartitionKey, RunFile, ShardOutput, SkippedShard};
 pub use progress::Progress;
 pub use reduce::{execute_reduce, ReduceOutput, ReduceTask, RunSegment};
 

@@ -282,6 +282,12 @@ mod tests {
         fn url(&self, rel: &str) -> String {
             self.0.url(rel)
         }
+        fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, crate::storage::StorageError> {
+            self.0.read(rel)
+        }
+        fn size(&self, rel: &str) -> Result<Option<u64>, crate::storage::StorageError> {
+            self.0.size(rel)
+        }
     }
 
     fn text(lines: usize) -> Vec<u8> {

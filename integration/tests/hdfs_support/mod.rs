@@ -230,6 +230,15 @@ pub fn json_array_objects<'a>(json: &'a str, key: &str) -> Vec<&'a str> {
     out
 }
 
+/// As [`hdfs_files`], but a missing `dir` has no files (sorted runs held in memory never
+/// create a run's scratch directory).
+pub fn hdfs_files_if_any(fs: &WebHdfs, dir: &str) -> Vec<String> {
+    if fs.file_status(dir).is_err() {
+        return Vec::new();
+    }
+    hdfs_files(fs, dir)
+}
+
 /// Every file below `dir` on HDFS (relative, sorted), by recursive `LISTSTATUS`.
 pub fn hdfs_files(fs: &WebHdfs, dir: &str) -> Vec<String> {
     fn walk(fs: &WebHdfs, base: &str, rel: &str, out: &mut Vec<String>) {

@@ -619,6 +619,7 @@ mod tests {
             rejects: None,
             skipped: vec![],
             input_bytes: 0,
+            shards: vec![],
         })
     }
 

@@ -261,6 +261,7 @@ fn list_plain(nn: &NameNode, dir: &Location, path: &str) -> Result<Listed, Stora
             name: name.to_string(),
             is_dir: s.isdir,
             size: s.length as u64,
+            modified_ms: i64::try_from(s.modification_time).ok(),
         });
     }
     Ok(Listed::Entries(out))
@@ -297,6 +298,7 @@ impl HdfsInput {
                 name: e.name,
                 is_dir: e.is_dir,
                 size: e.length,
+                modified_ms: i64::try_from(e.modification_time).ok(),
             });
         }
         Some(Listed::Entries(out))
@@ -328,6 +330,7 @@ impl InputStore for HdfsInput {
             name,
             is_dir: true,
             size: 0,
+            modified_ms: None,
         }));
         out.sort_by(|a, b| a.name.cmp(&b.name));
         let files: Vec<String> = out
@@ -641,6 +644,32 @@ impl OutputStore for HdfsOutput {
         match nn.call(nn.client.delete(&path, false)) {
             Ok(_) | Err(HdfsFailure::NotFound) => Ok(()),
             Err(f) => Err(op_error("remove", &nn.url(&path), f)),
+        }
+    }
+
+    fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let (nn, root, _) = self.namenode()?;
+        let path = child(&root, rel);
+        let url = nn.url(&path);
+        let reader = match nn.call(nn.client.read(&path)) {
+            Ok(r) => r,
+            Err(HdfsFailure::NotFound) => return Ok(None),
+            Err(f) => return Err(op_error("open", &url, f)),
+        };
+        let mut bytes = Vec::new();
+        RangeReader::streaming(&reader, url.clone(), 0, u64::MAX, READ_CHUNK)
+            .read_to_end(&mut bytes)
+            .map_err(|e| StorageError::io("read", &url, e))?;
+        Ok(Some(bytes))
+    }
+
+    fn size(&self, rel: &str) -> Result<Option<u64>, StorageError> {
+        let (nn, root, _) = self.namenode()?;
+        let path = child(&root, rel);
+        match nn.call(nn.client.get_file_info(&path)) {
+            Ok(s) if !s.isdir => Ok(Some(s.length as u64)),
+            Ok(_) | Err(HdfsFailure::NotFound) => Ok(None),
+            Err(f) => Err(op_error("stat", &nn.url(&path), f)),
         }
     }
 

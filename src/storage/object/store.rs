@@ -282,4 +282,33 @@ impl OutputStore for S3Output {
     fn url(&self, rel: &str) -> String {
         self.inner.client.url(&self.inner.key(rel))
     }
+
+    /// GetObject; a 404 (NoSuchKey) is `None`.
+    fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let key = self.inner.key(rel);
+        let mut bytes = Vec::new();
+        match self.inner.client.get_stream(&key, |chunk| match chunk {
+            Some(c) => bytes.extend_from_slice(c),
+            None => bytes.clear(),
+        }) {
+            Ok(_) => Ok(Some(bytes)),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(self.storage_err(rel, e)),
+        }
+    }
+
+    /// HeadObject; a 404 is `None`.
+    fn size(&self, rel: &str) -> Result<Option<u64>, StorageError> {
+        match self.head(&self.inner.key(rel)) {
+            Ok((len, _)) => Ok(Some(len)),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(self.storage_err(rel, e)),
+        }
+    }
+}
+
+/// Whether S3 answered that the key (not the bucket) does not exist: `NoSuchKey`, or a 404
+/// without a body (HEAD).
+fn is_missing(e: &ObjectError) -> bool {
+    matches!(e, ObjectError::Request { code, .. } if code == "NoSuchKey" || code == "NotFound")
 }
