@@ -40,6 +40,11 @@ pub struct Manifest {
     pub duplicate_shards: Vec<DuplicateShard>,
     pub rejects: Option<RejectsFile>,
     pub warnings: Vec<String>,
+    /// Files the previous run of the window published that this run does not (a partition
+    /// whose shards are gone, parts beyond the new last one): removed before this manifest
+    /// was written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
     /// Milliseconds spent in each phase.
     pub timeline: Timeline,
     /// Milestones (in cluster mode: submitted, AM started and registered, first worker,

@@ -348,3 +348,41 @@ fn vanished_shards_missing_files_and_changed_settings_force_recomputation() {
         .all(|r| r == &["previous_manifest_unusable"]));
     assert_same_as_full(&c.out(), &c.fresh("full-3"));
 }
+
+#[test]
+fn files_a_rerun_no_longer_publishes_are_removed() {
+    let c = Corpus::new();
+    let job = c.job();
+    filex(&["run", &job]);
+    let gone = partition(B, 2);
+    assert!(c.out().join(&gone).is_file());
+
+    // Every shard of b.example.com's 02:00 hour is withdrawn: the partition has no line left.
+    for slot in (24..=35).map(|i| i * 300) {
+        fs::remove_file(c.shard_path(B, slot, "part-0")).unwrap();
+    }
+    for full in [false, true] {
+        let mut args = vec!["run", job.as_str()];
+        if full {
+            // --full removes them too (here: nothing left to remove).
+            args.push("--full");
+        }
+        filex(&args);
+        assert!(
+            !c.out().join(&gone).exists(),
+            "{gone} outlived its shards (full: {full})"
+        );
+        let m = manifest(&c.out());
+        let removed: Vec<&str> = m["removed"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(removed, if full { vec![] } else { vec![gone.as_str()] });
+        assert!(m["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["path"] != gone.as_str()));
+        assert_same_as_full(&c.out(), &c.fresh("full-4"));
+    }
+}

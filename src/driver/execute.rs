@@ -14,7 +14,7 @@ use super::previous::{self, Start};
 use super::run::Run;
 use crate::cluster::{Cluster, ClusterError};
 use crate::incremental::rejects::RejectsByShard;
-use crate::incremental::{partition_key, Reuse};
+use crate::incremental::Reuse;
 use crate::job::{time, Job, JobError};
 use crate::manifest::{
     self, Manifest, ManifestPartition, ManifestShard, ManifestWindow, RejectsFile, ShardSet,
@@ -77,6 +77,7 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
         mut reuse,
         previous_rejects,
         warnings: reuse_warnings,
+        previous_files,
     } = previous::start(run, &plan);
     for w in &reuse_warnings {
         tracing::warn!("{w}");
@@ -223,20 +224,20 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
     let recomputed = partitions.len();
     let mut warnings = plan.warnings.clone();
     warnings.extend(reuse_warnings);
-    let written_keys: std::collections::HashSet<&str> =
-        partitions.iter().map(partition_key).collect();
-    for key in reuse.dirty_keys() {
-        if !written_keys.contains(key) {
-            let w = format!(
-                "partition {key} has no line any more (its shards are gone); the previous run's file {} is left in place",
-                output.url(key)
-            );
-            tracing::warn!("{w}");
-            warnings.push(w);
-        }
-    }
     partitions.extend(kept);
     partitions.sort_by(|a, b| a.path.cmp(&b.path));
+    // What the previous run of the window published and this one does not (a partition
+    // whose shards are gone, parts beyond the new last one) goes, before the manifest
+    // says the window is complete: the root then holds what a run into an empty one would.
+    let published_paths: Vec<&str> = partitions.iter().map(|p| p.path.as_str()).collect();
+    let removed: Vec<String> = previous::stale_files(&previous_files, &published_paths)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    for rel in &removed {
+        tracing::info!(file = %output.url(rel), "removing a file of the previous run this run does not publish");
+        output.remove(rel)?;
+    }
     let summary = reuse.summary(partitions.len() - recomputed, recomputed);
     if summary.previous_run_id.is_some() {
         tracing::info!(
@@ -290,6 +291,7 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
             sha256: rejects_obj.sha256,
         }),
         warnings,
+        removed,
         timeline,
         events: progress
             .events

@@ -29,28 +29,38 @@ pub struct Start {
     pub previous_rejects: RejectsByShard,
     /// Why the previous run was not (fully) used, for the log and the manifest.
     pub warnings: Vec<String>,
+    /// The files the previous run of the window published (from its manifest, whenever one
+    /// can be read, also with `--full`): those this run does not publish again are removed,
+    /// so that the window holds what a run into an empty root would hold.
+    pub previous_files: Vec<String>,
 }
 
 /// Decides what `run` recomputes of `plan`: everything with `--full` (`run.full`) or without
 /// a usable previous manifest; else only what changed.
 pub fn start(run: &Run, plan: &Plan) -> Start {
     let shards: Vec<_> = plan.shards().collect();
+    let output = run.output.as_ref();
+    let rel = manifest_rel(&run.job);
+    let url = output.url(&rel);
+    let read = read_manifest(output, &rel);
+    let previous_files: Vec<String> = match &read {
+        Ok(Some(m)) => m.partitions.iter().map(|p| p.path.clone()).collect(),
+        _ => Vec::new(),
+    };
     let everything = |reason, warnings| Start {
         reuse: Reuse::everything(reason, shards.len()),
         previous_rejects: RejectsByShard::default(),
         warnings,
+        previous_files: previous_files.clone(),
     };
     if run.full {
         return everything(RecomputeReason::FullRequested, Vec::new());
     }
-    let output = run.output.as_ref();
-    let rel = manifest_rel(&run.job);
-    let url = output.url(&rel);
     let unusable = |reason: String| Unusable {
         url: url.clone(),
         reason,
     };
-    let previous = match read_manifest(output, &rel) {
+    let previous = match read {
         Ok(None) => return everything(RecomputeReason::NoPreviousManifest, Vec::new()),
         Ok(Some(m)) => m,
         Err(reason) => {
@@ -96,7 +106,27 @@ pub fn start(run: &Run, plan: &Plan) -> Start {
         reuse,
         previous_rejects,
         warnings,
+        previous_files,
     }
+}
+
+/// The files of `previous` that a run publishing `published` leaves behind, to be removed:
+/// relative paths below the root only (never `_`-names such as manifests and rejects, never
+/// `..`), each once, in order.
+pub fn stale_files<'a>(previous: &'a [String], published: &[&str]) -> Vec<&'a str> {
+    let now: std::collections::HashSet<&str> = published.iter().copied().collect();
+    let mut seen = std::collections::HashSet::new();
+    previous
+        .iter()
+        .map(String::as_str)
+        .filter(|p| {
+            !p.is_empty()
+                && !p.starts_with('/')
+                && !p.starts_with('_')
+                && !p.split('/').any(|seg| seg == ".." || seg.is_empty())
+        })
+        .filter(|p| !now.contains(p) && seen.insert(*p))
+        .collect()
 }
 
 /// The previous manifest at `rel`; `Ok(None)` when there is none; `Err` says why it cannot
@@ -183,4 +213,33 @@ fn check_kept(output: &dyn OutputStore, kept: &[(String, String, u64)]) -> Vec<(
     });
     problems.sort();
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stale_files;
+
+    #[test]
+    fn stale_files_are_the_previous_ones_not_published_again() {
+        let previous: Vec<String> = [
+            "a/00.part-00001.gz",
+            "a/00.part-00002.gz",
+            "a/00.part-00003.gz",
+            "b/00.gz",
+            "b/00.gz",
+            "_rejects/j/w.tsv.gz",
+            "../escape.gz",
+            "/abs.gz",
+            "x//y.gz",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let published = ["a/00.part-00001.gz", "a/00.part-00002.gz"];
+        assert_eq!(
+            stale_files(&previous, &published),
+            ["a/00.part-00003.gz", "b/00.gz"]
+        );
+        assert!(stale_files(&previous[..2], &published).is_empty());
+    }
 }

@@ -340,12 +340,6 @@ impl Reuse {
             .collect()
     }
 
-    /// Dirty partitions of the previous run that no shard feeds any more (their old file is
-    /// left where it is, as a full run would leave it).
-    pub fn dirty_keys(&self) -> impl Iterator<Item = &str> {
-        self.dirty.keys().map(String::as_str)
-    }
-
     /// The figures for the manifest; `recomputed` and `read` as the run ended.
     pub fn summary(&self, kept: usize, recomputed: usize) -> IncrementalSummary {
         let count = |f: fn(&ShardStatus) -> bool| self.status.iter().filter(|s| f(s)).count();

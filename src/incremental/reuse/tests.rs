@@ -96,6 +96,7 @@ fn previous(job: &Job) -> Manifest {
         duplicate_shards: vec![],
         rejects: None,
         warnings: vec![],
+        removed: vec![],
         timeline: Timeline::default(),
         events: vec![],
         settings_digest: job.settings_digest(),
