@@ -1,5 +1,5 @@
 //! Incremental re-fusion through `filex submit` on the mini cluster (`scripts/cluster.sh
-//! start`), with shards on HDFS and output on `hdfs://` and on `s3://` (the local S3 server:
+//! start`), and through `filex run` (embedded) reading the same HDFS shards, with shards on HDFS and output on `hdfs://` and on `s3://` (the local S3 server:
 //! `scripts/s3-server.sh start`, `eval "$(scripts/s3-server.sh env)"`).
 //!
 //! A window is submitted; late shards arrive for one hour and a shard is re-delivered with
@@ -208,20 +208,30 @@ trait Target {
     fn stamp(&self, rel: &str) -> String;
 }
 
-fn submit(conf: &Path, job: &str, out: &dyn Target, extra: &[&str]) -> serde_json::Value {
+/// How the job runs: `filex submit` on the mini cluster, or `filex run` (embedded, reading
+/// the same HDFS shards).
+#[derive(Clone, Copy)]
+enum Mode {
+    Submit,
+    Embedded,
+}
+
+fn fuse(conf: &Path, job: &str, out: &dyn Target, mode: Mode) -> serde_json::Value {
     let sets = out.sets();
-    let mut args = vec![
-        "submit",
-        job,
-        "-D",
-        "filex.workers.max=2",
-        "-D",
-        "filex.worker.memory-mb=512",
-    ];
+    let mut args = match mode {
+        Mode::Submit => vec![
+            "submit",
+            job,
+            "-D",
+            "filex.workers.max=2",
+            "-D",
+            "filex.worker.memory-mb=512",
+        ],
+        Mode::Embedded => vec!["run", job, "--no-progress", "--threads", "2"],
+    };
     for s in &sets {
         args.extend(["--set", s.as_str()]);
     }
-    args.extend(extra);
     let env = out.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     filex(&args, conf, &env);
@@ -244,13 +254,13 @@ fn reasons(m: &serde_json::Value) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
-fn rerun_equals_full_run(out: &dyn Target) {
+fn rerun_equals_full_run(out: &dyn Target, mode: Mode) {
     let cluster = require_cluster();
     let webhdfs = WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap();
     let corpus = Corpus::new(&cluster.conf_dir, &webhdfs);
     let job = corpus.job(&out.root(), "job-cluster.toml");
 
-    let first = submit(&cluster.conf_dir, &job, out, &[]);
+    let first = fuse(&cluster.conf_dir, &job, out, mode);
     assert!(reasons(&first)
         .values()
         .all(|r| r == &["no_previous_manifest"]));
@@ -259,7 +269,7 @@ fn rerun_equals_full_run(out: &dyn Target) {
         paths.iter().map(|p| (p.clone(), out.stamp(p))).collect();
 
     let changed = corpus.late_data(&cluster.conf_dir, &webhdfs);
-    let second = submit(&cluster.conf_dir, &job, out, &[]);
+    let second = fuse(&cluster.conf_dir, &job, out, mode);
     let r = reasons(&second);
     let inc = &second["incremental"];
     assert_eq!(inc["previous_run_id"], first["run_id"]);
@@ -364,15 +374,24 @@ impl Target for Hdfs {
     }
 }
 
-#[test]
-fn submit_rerun_to_hdfs_recomputes_only_what_changed() {
+fn hdfs_rerun(mode: Mode) {
     let cluster = require_cluster();
     let out = Hdfs {
         webhdfs: WebHdfs::new(&cluster.env.webhdfs, &user()).unwrap(),
         root: format!("/filex-it/{}/out", unique("incremental-out")),
     };
-    rerun_equals_full_run(&out);
+    rerun_equals_full_run(&out, mode);
     let _ = out.webhdfs.delete(&out.root, true);
+}
+
+#[test]
+fn submit_rerun_to_hdfs_recomputes_only_what_changed() {
+    hdfs_rerun(Mode::Submit);
+}
+
+#[test]
+fn embedded_rerun_to_hdfs_recomputes_only_what_changed() {
+    hdfs_rerun(Mode::Embedded);
 }
 
 struct S3 {
@@ -418,8 +437,7 @@ impl Target for S3 {
     }
 }
 
-#[test]
-fn submit_rerun_to_s3_recomputes_only_what_changed() {
+fn s3_rerun(mode: Mode) {
     let get = |k: &str| {
         std::env::var(k).unwrap_or_else(|_| {
             panic!("{k} is not set: scripts/s3-server.sh start && eval \"$(scripts/s3-server.sh env)\"")
@@ -434,5 +452,15 @@ fn submit_rerun_to_s3_recomputes_only_what_changed() {
         secret: get("FILEX_S3_SECRET_ACCESS_KEY"),
         region: get("FILEX_S3_REGION"),
     };
-    rerun_equals_full_run(&out);
+    rerun_equals_full_run(&out, mode);
+}
+
+#[test]
+fn submit_rerun_to_s3_recomputes_only_what_changed() {
+    s3_rerun(Mode::Submit);
+}
+
+#[test]
+fn embedded_rerun_to_s3_recomputes_only_what_changed() {
+    s3_rerun(Mode::Embedded);
 }
