@@ -360,7 +360,8 @@ def test_killing_the_task_kills_the_application(corpus):
     require_fault_injection()
     dag_id = "filex_it_kill"
     # The first map task stalls, so the application keeps running until killed.
-    task = Running(corpus, dag_id, extra={"FILEX_FAULT_STALL_AT": "map:0:0"})
+    # --full: earlier tests fused this window already, and a re-run would read no shard.
+    task = Running(corpus, dag_id, extra={"FILEX_FAULT_STALL_AT": "map:0:0", "FILEX_IT_FULL": "1"})
     app = app_in(task.wait_for(" RUNNING"))
     time.sleep(2)
     # What Airflow's task runner does to a task it kills (mark failed, timeout, shutdown).
@@ -376,7 +377,8 @@ def test_killing_the_task_kills_the_application(corpus):
 def test_a_retry_after_the_worker_died_reattaches(corpus):
     require_fault_injection()
     dag_id = "filex_it_retry"
-    first = Running(corpus, dag_id, extra={"FILEX_FAULT_STALL_AT": "map:0:0"})
+    # --full: earlier tests fused this window already, and a re-run would read no shard.
+    first = Running(corpus, dag_id, extra={"FILEX_FAULT_STALL_AT": "map:0:0", "FILEX_IT_FULL": "1"})
     app = app_in(first.wait_for(" RUNNING"))
     # The worker dies without running on_kill: the application keeps running.
     first.signal(signal.SIGKILL)

@@ -111,6 +111,10 @@ def test_command_line():
         "-D", "filex.workers.max=4",
         "--queue", "q", "--tag", "a", "--tag", "b", "--force-new",
     ]  # fmt: skip
+    # full=True recomputes the whole window, for run and submit alike.
+    assert FilexSubmitOperator(task_id="f", job="j.toml", full=True).command().count("--full") == 1
+    assert FilexRunOperator(task_id="r", job="j.toml", full=True).command().count("--full") == 1
+    assert "--full" not in FilexRunOperator(task_id="n", job="j.toml").command()
     # The window defaults to the run's data interval.
     default = FilexSubmitOperator(task_id="d", job="j.toml")
     assert "data_interval_start" in default.window_start

@@ -113,9 +113,11 @@ class _FilexOperator(BaseOperator):
         env: Mapping[str, str] | None = None,
         append_env: bool = True,
         kill_timeout: float = 120.0,
+        full: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.full = full
         self.job = job
         self.window_start = window_start
         self.window_end = window_end
@@ -155,6 +157,8 @@ class _FilexOperator(BaseOperator):
             argv += ["--set", s]
         for d in _pairs(self.defines):
             argv += ["-D", d]
+        if self.full:
+            argv.append("--full")
         return argv
 
     def _environment(self) -> dict[str, str]:
@@ -293,6 +297,8 @@ class FilexSubmitOperator(_FilexOperator):
     :param env: environment of filex (e.g. ``HADOOP_CONF_DIR``); added to the worker's own
         environment unless ``append_env`` is false.
     :param kill_timeout: seconds ``on_kill`` waits for ``filex kill`` and for the client.
+    :param full: recompute every partition of the window (``--full``); by default a re-run
+        recomputes only the partitions whose shards changed since the window's last run.
     :param deferrable: submit with ``--detach`` and wait in the triggerer, not in a worker slot.
     :param poll_interval: deferrable mode: seconds between two ``filex status`` calls.
     """
@@ -387,7 +393,7 @@ class FilexRunOperator(_FilexOperator):
     """Runs one window of a filex job on the Airflow worker with ``filex run`` (embedded mode).
 
     Takes the job, window, ``settings``, ``defines``, ``filex_conn_id`` (binary, conf dir),
-    ``filex_bin``, ``env`` and ``kill_timeout`` of :class:`FilexSubmitOperator`, and:
+    ``filex_bin``, ``env``, ``kill_timeout`` and ``full`` of :class:`FilexSubmitOperator`, and:
 
     :param threads: worker threads (``--threads``; default filex's: the number of cores).
     :param memory: memory budget, e.g. ``"2G"`` (``--memory``; default filex's, 1G).

@@ -5,6 +5,7 @@ FILEX_IT_JOB         job file; FILEX_IT_SET: extra `--set` pairs, one per line
 FILEX_IT_OPERATOR    `submit` (FilexSubmitOperator, default) or `run` (FilexRunOperator)
 FILEX_IT_DEFERRABLE  `1`: FilexSubmitOperator(deferrable=True), polling every second
 FILEX_IT_OUTLET      `OUTPUT_ROOT JOB_NAME`: the job's manifests as the task's outlet
+FILEX_IT_FULL        `1`: full=True (recompute the window even where an earlier run left it)
 FILEX_BIN            the filex binary; HADOOP_CONF_DIR reaches filex through the environment
 """
 
@@ -26,6 +27,7 @@ common = dict(
     settings=[s for s in os.environ.get("FILEX_IT_SET", "").splitlines() if s],
     filex_bin=os.environ.get("FILEX_BIN", "filex"),
     kill_timeout=60,
+    full=os.environ.get("FILEX_IT_FULL") == "1",
     outlets=[filex_manifest_outlet(*outlet)] if outlet else [],
 )
 
