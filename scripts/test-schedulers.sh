@@ -87,7 +87,10 @@ if [[ "$WHAT" == airflow || "$WHAT" == all ]]; then
     step "Airflow $version: install (pinned, into $venv)"
     install_airflow "$version" "$constraints" "$venv"
     step "Airflow $version: operator tests and a real Airflow against the mini cluster"
+    # A fresh metadata DB every time: the tests read back the task instances, XComs and
+    # dataset events of their DAGs, and an earlier suite's rows would be read with them.
     export AIRFLOW_HOME="$DIR/airflow-home-$version"
+    rm -rf "$AIRFLOW_HOME"
     mkdir -p "$AIRFLOW_HOME"
     t0=$(now)
     # Both versions run even when the first fails; the script fails at the end.
