@@ -21,6 +21,10 @@ pub const MANIFEST_DIR: &str = "_manifests";
 /// Directory (under the output root) holding rejected lines.
 pub const REJECTS_DIR: &str = "_rejects";
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// The manifest document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -61,6 +65,10 @@ pub struct Manifest {
     /// What this run reused from the previous run of the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental: Option<IncrementalSummary>,
+    /// Tasks not run by this application master because an earlier attempt of it, which
+    /// died, had finished them (its journal); absent when there were none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tasks_recovered: u64,
 }
 
 /// One shard of the window: its fingerprint and what its lines became.

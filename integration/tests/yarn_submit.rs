@@ -633,7 +633,7 @@ fn a_second_am_attempt_runs_the_job_again_after_the_first_is_killed() {
     let status = child.wait().unwrap();
     let text = format!("{}{rest}", String::from_utf8_lossy(&seen));
     assert!(status.success(), "{text}");
-    assert!(text.contains("YARN started attempt 2"), "{text}");
+    assert!(text.contains("YARN started AM attempt 2"), "{text}");
     for (path, bytes) in &paths {
         let remote = webhdfs
             .open(&format!("{}/out/{path}", corpus.hdfs_root))

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use yarn::{AmRmClient, Container, ContainerId, ContainerRequest, NmClient, Resource};
@@ -41,6 +41,9 @@ pub struct FleetConfig {
     pub board: Arc<StatusBoard>,
     /// Told to fail the run when workers keep dying and the fleet gives up.
     pub coordinator: Arc<Coordinator>,
+    /// How long a started worker may take to say hello to the coordinator before its
+    /// container is given back as lost (`filex.task.timeout`; `None`: forever).
+    pub hello_timeout: Option<Duration>,
 }
 
 /// A running fleet loop.
@@ -105,6 +108,14 @@ fn run(
             if let Some(action) = fleet.evicted(&e.worker) {
                 tracing::warn!(worker = %e.worker, reason = %e.reason, "releasing a timed-out worker");
                 push_diagnostic(&cfg, format!("worker {} timed out: {}", e.worker, e.reason));
+                carry_out(&cfg, action);
+            }
+        }
+        if let Some(timeout) = cfg.hello_timeout {
+            let coordinator = &cfg.coordinator;
+            for action in
+                fleet.silent_workers(Instant::now(), timeout, |w| coordinator.has_connected(w))
+            {
                 carry_out(&cfg, action);
             }
         }

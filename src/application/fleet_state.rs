@@ -10,7 +10,8 @@
 //! seen; after [`FAILURES_PER_WORKER`] bad endings per wanted worker (at least
 //! [`MIN_FAILURE_BUDGET`]) the fleet gives up and asks for nothing more.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use yarn::ContainerId;
 
@@ -51,6 +52,10 @@ pub struct Ended<'a> {
 pub struct FleetState {
     /// Started worker containers and their hosts.
     running: HashMap<ContainerId, String>,
+    /// When each started container that has not said hello to the coordinator yet started.
+    unheard: HashMap<ContainerId, Instant>,
+    /// Containers released for never saying hello.
+    silent: HashSet<ContainerId>,
     /// Asks not yet matched by an allocation.
     requested: usize,
     /// Round-robin position over the preferred hosts.
@@ -125,12 +130,52 @@ impl FleetState {
 
     /// A worker runs in container `id` on `host`.
     pub fn started(&mut self, id: ContainerId, host: &str) {
+        self.started_at(id, host, Instant::now());
+    }
+
+    /// A worker runs in container `id` on `host` since `now`.
+    pub fn started_at(&mut self, id: ContainerId, host: &str, now: Instant) {
         self.running.insert(id, host.to_string());
+        self.unheard.insert(id, now);
+    }
+
+    /// Worker containers started more than `timeout` before `now` whose worker never said
+    /// hello to the coordinator (`greeted`, by worker id = container id): they count as lost
+    /// (MapReduce times out a launched attempt that never reports the same way), so each is
+    /// released once — its end then counts as a worker that ended badly, and it is replaced.
+    pub fn silent_workers(
+        &mut self,
+        now: Instant,
+        timeout: Duration,
+        greeted: impl Fn(&str) -> bool,
+    ) -> Vec<Action> {
+        self.unheard.retain(|id, _| !greeted(&id.to_string()));
+        let mut late: Vec<ContainerId> = self
+            .unheard
+            .iter()
+            .filter(|(_, at)| now.saturating_duration_since(**at) >= timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        late.sort_by_key(|id| id.to_string());
+        let mut actions = Vec::new();
+        for id in late {
+            self.unheard.remove(&id);
+            self.silent.insert(id);
+            actions.push(Action::WorkerFailed {
+                line: format!(
+                    "worker {id} never said hello to the coordinator within {} s; releasing it",
+                    timeout.as_secs()
+                ),
+            });
+            actions.push(Action::Release(id));
+        }
+        actions
     }
 
     /// A container ended. A worker that ended badly while the fleet runs counts against its
     /// node (which may be blacklisted) and against the run (which may give up).
     pub fn completed(&mut self, ended: Ended<'_>, want: usize, stopping: bool) -> Vec<Action> {
+        self.unheard.remove(&ended.id);
         let Some(host) = self.running.remove(&ended.id) else {
             return Vec::new();
         };
@@ -289,6 +334,37 @@ mod tests {
         assert_eq!(f.evicted(&worker), Some(Action::Release(cid(2))));
         assert_eq!(f.evicted("w-unknown"), None);
         // Once the released container ends, it counts as failed and is replaced.
+        let actions = f.completed(ended(2, -100), 2, false);
+        assert!(matches!(actions.as_slice(), [Action::WorkerFailed { .. }]));
+        assert_eq!(f.asks(2, &[]), vec![Action::Ask { nodes: vec![] }]);
+    }
+
+    #[test]
+    fn a_worker_that_never_says_hello_is_released_once_and_replaced() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let timeout = Duration::from_secs(60);
+        let mut f = FleetState::default();
+        f.asks(2, &[]);
+        for n in [1, 2] {
+            assert_eq!(f.allocated(cid(n), "h", 2), Action::Start(cid(n)));
+            f.started_at(cid(n), "h", at(0));
+        }
+        let hello_from_1 = |w: &str| w == cid(1).to_string();
+        // (seconds, containers released)
+        let steps: [(u64, Vec<i64>); 3] = [(59, vec![]), (60, vec![2]), (200, vec![])];
+        for (secs, want) in steps {
+            let released: Vec<i64> = f
+                .silent_workers(at(secs), timeout, hello_from_1)
+                .into_iter()
+                .filter_map(|a| match a {
+                    Action::Release(id) => Some(id.id),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(released, want, "at {secs} s");
+        }
+        // Its end counts as a bad one, and another container is asked for.
         let actions = f.completed(ended(2, -100), 2, false);
         assert!(matches!(actions.as_slice(), [Action::WorkerFailed { .. }]));
         assert_eq!(f.asks(2, &[]), vec![Action::Ask { nodes: vec![] }]);

@@ -14,10 +14,12 @@ use anyhow::{Context, Result};
 use yarn::{AmRmClient, Config, Credentials, FinalApplicationStatus, NmClient, Resource};
 
 use super::fleet::{Fleet, FleetConfig};
+use super::journal::Journal;
 use super::spec::AppSpec;
 use super::staging::Staging;
 use super::status::{serve, StatusBoard};
 use crate::cluster::handoff;
+use crate::cluster::remote::schedule::ATTEMPTS_PER_AM_ATTEMPT;
 use crate::cluster::remote::{Coordinator, CoordinatorConfig};
 use crate::cluster::Cluster;
 use crate::driver::{self, Run};
@@ -65,6 +67,13 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
         progress.clone(),
     ));
     board.mark("submitted", Some(spec.submitted_ms));
+    let am_attempt = am_attempt();
+    board
+        .am_attempt
+        .store(u64::from(am_attempt), Ordering::Relaxed);
+    if am_attempt > 1 {
+        board.mark(&format!("am attempt {am_attempt} started"), None);
+    }
     board.mark("am started", None);
 
     let host = std::env::var("NM_HOST").unwrap_or_else(|_| "localhost".to_string());
@@ -87,6 +96,7 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
         secrets: handed.secrets,
     };
     let ctx = JobContext {
+        am_attempt,
         spec: &spec,
         job: &job,
         conf: &conf,
@@ -132,6 +142,15 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
     outcome.map(|_| ())
 }
 
+/// This application master's attempt number, from its container id (YARN's
+/// `container_…_<attempt>_000001`); 1 when it cannot be told.
+fn am_attempt() -> u32 {
+    std::env::var(yarn::environment::CONTAINER_ID_ENV)
+        .ok()
+        .and_then(|id| id.parse::<yarn::ContainerId>().ok())
+        .map_or(1, |id| id.attempt.attempt_id.max(1) as u32)
+}
+
 /// A kill (`yarn application -kill`, `filex kill`) reaches the AM as SIGTERM, and SIGKILL a
 /// moment later (`yarn.nodemanager.sleep-delay-before-sigkill.ms`): in that moment, discard
 /// what the run staged under the output root, then exit as terminated. What a SIGKILL cuts
@@ -163,6 +182,8 @@ fn abort_on_sigterm(output: Arc<dyn crate::storage::OutputStore>) {
 
 /// What the AM's run of the job works with.
 struct JobContext<'a> {
+    /// This AM's attempt number (1 for the first).
+    am_attempt: u32,
     spec: &'a AppSpec,
     job: &'a Arc<Job>,
     conf: &'a Config,
@@ -175,6 +196,7 @@ struct JobContext<'a> {
 /// Runs the job with workers that get `worker_creds` (holding `secret`).
 fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Result<String> {
     let JobContext {
+        am_attempt,
         spec,
         job,
         conf,
@@ -192,11 +214,33 @@ fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Re
     let mut run = Run::open(job.clone(), run_id, Some(scratch_base), progress)?;
     abort_on_sigterm(run.output.clone());
     run.full = spec.full;
+    // The run's id is the application's, so every AM attempt opens the same scratch and
+    // staging, where the journal's entries point.
+    let staging = Staging::open(&spec.staging)?;
+    let journal = Arc::new(Journal::open(
+        staging.namenode().clone(),
+        &staging.dir,
+        am_attempt,
+        run.scratch.clone(),
+        run.output.clone(),
+    )?);
+    board
+        .journaled
+        .store(journal.earlier_entries() as u64, Ordering::Relaxed);
+    if am_attempt > 1 {
+        tracing::info!(
+            am_attempt,
+            finished_tasks = journal.earlier_entries(),
+            "recovering the tasks earlier application masters finished"
+        );
+    }
     let memory_per_task = ((spec.worker_memory_mb as f64) * TASK_MEMORY_SHARE) as usize * (1 << 20);
     let config = CoordinatorConfig {
         locality_wait: Duration::from_millis(spec.locality_wait_ms),
         task_timeout: (spec.task_timeout_ms > 0)
             .then(|| Duration::from_millis(spec.task_timeout_ms)),
+        first_attempt: (am_attempt.max(1) - 1).saturating_mul(ATTEMPTS_PER_AM_ATTEMPT),
+        journal: Some(journal),
         ..CoordinatorConfig::new(
             SocketAddr::from(([0, 0, 0, 0], 0)),
             secret.to_string(),
@@ -217,6 +261,8 @@ fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Re
         coordinator_addr: format!("{host}:{}", coordinator.addr().port()),
         board: board.clone(),
         coordinator: coordinator.clone(),
+        hello_timeout: (spec.task_timeout_ms > 0)
+            .then(|| Duration::from_millis(spec.task_timeout_ms)),
     });
 
     let result = (|| -> Result<String> {

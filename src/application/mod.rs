@@ -14,6 +14,7 @@
 pub mod cleanup;
 pub mod fleet;
 pub mod fleet_state;
+pub mod journal;
 pub mod launch;
 pub mod lib_cache;
 pub mod master;

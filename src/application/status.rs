@@ -45,6 +45,10 @@ pub struct StatusBoard {
     pub progress: Arc<Progress>,
     /// Worker containers running now.
     pub workers: AtomicU64,
+    /// This application master's attempt (1 for the first).
+    pub am_attempt: AtomicU64,
+    /// Finished tasks earlier AM attempts journaled, found when this one started.
+    pub journaled: AtomicU64,
     /// Data-local map tasks / map tasks with a preference.
     pub locality: Mutex<(u64, u64)>,
     pub manifest: Mutex<Option<String>>,
@@ -69,6 +73,12 @@ pub struct StatusDoc {
     pub lines: u64,
     /// Worker containers running now.
     pub workers: u64,
+    /// The application master's attempt (1 for the first).
+    pub am_attempt: u64,
+    /// Finished tasks earlier AM attempts journaled, found when this one started.
+    pub journaled_tasks: u64,
+    /// Of those, tasks kept instead of run again so far.
+    pub tasks_recovered: u64,
     pub data_local_maps: u64,
     pub maps_with_locality: u64,
     /// `(event, ms since the epoch)`, in order.
@@ -145,6 +155,8 @@ impl StatusBoard {
             user,
             progress,
             workers: AtomicU64::new(0),
+            am_attempt: AtomicU64::new(1),
+            journaled: AtomicU64::new(0),
             locality: Mutex::new((0, 0)),
             manifest: Mutex::new(None),
             manifest_json: Mutex::new(None),
@@ -251,6 +263,9 @@ impl StatusBoard {
             input_bytes: Progress::get(&self.progress.input_bytes),
             lines: Progress::get(&self.progress.lines),
             workers: self.workers.load(Ordering::Relaxed),
+            am_attempt: self.am_attempt.load(Ordering::Relaxed),
+            journaled_tasks: self.journaled.load(Ordering::Relaxed),
+            tasks_recovered: Progress::get(&self.progress.tasks_recovered),
             data_local_maps: local,
             maps_with_locality: with,
             events: timeline

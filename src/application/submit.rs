@@ -373,6 +373,13 @@ struct AmStatus {
     tasks_total: u64,
     input_bytes: u64,
     workers: u64,
+    /// Absent from the status page of an older filex.
+    #[serde(default)]
+    am_attempt: u64,
+    #[serde(default)]
+    journaled_tasks: u64,
+    #[serde(default)]
+    tasks_recovered: u64,
 }
 
 fn fetch_status(tracking_url: &str) -> Option<AmStatus> {
@@ -419,6 +426,8 @@ fn follow(
     let mut last_state = None;
     let mut last_line = String::new();
     let mut last_attempt = None;
+    // (AM attempt, tasks recovered) last said.
+    let mut last_recovery = (1, 0);
     loop {
         if interrupted.load(Ordering::Relaxed) {
             eprintln!("filex: interrupted; killing {id}");
@@ -441,7 +450,7 @@ fn follow(
         if attempt != last_attempt {
             if let (Some(n), Some(_)) = (attempt, last_attempt) {
                 println!(
-                    "{:>7.1} s  {id}: the application master failed; YARN started attempt {n}, which runs the job again",
+                    "{:>7.1} s  {id}: the application master failed; YARN started AM attempt {n}, which recovers the tasks the failed one finished",
                     started.elapsed().as_secs_f64()
                 );
             }
@@ -472,6 +481,16 @@ fn follow(
             let direct = format!("http://{}:{}/", report.host, report.rpc_port);
             if let Some(st) = fetch_status(&direct).or_else(|| fetch_status(&report.tracking_url)) {
                 let secs = started.elapsed().as_secs_f64();
+                let recovery = (st.am_attempt, st.tasks_recovered);
+                // Once the new attempt has planned: its first batch recovers what it can.
+                let planned = !st.phase.is_empty() && st.phase != "plan";
+                if st.am_attempt > 1 && recovery != last_recovery && planned {
+                    println!(
+                        "{secs:>7.1} s  {id}: AM attempt {} started; recovering {} of {} finished tasks",
+                        st.am_attempt, st.tasks_recovered, st.journaled_tasks
+                    );
+                    last_recovery = recovery;
+                }
                 let line = format!(
                     "{secs:>7.1} s  {}: {}/{} tasks, {} workers, {:.1} MB read ({:.1} MB/s)",
                     st.phase,

@@ -50,6 +50,24 @@ pub trait Cluster {
     }
 }
 
+/// Where a coordinator keeps the outputs it accepted, so that a later application master
+/// (after this one died) keeps them instead of running their tasks again. Implemented by
+/// the AM's journal on HDFS (`application::journal`).
+pub trait TaskJournal: Send + Sync {
+    /// For each task of a batch about to run, the output an earlier application master
+    /// accepted for exactly this task, if it is still usable; `None`: run the task.
+    fn recovered(&self, tasks: &[Task]) -> Vec<Option<TaskOutput>>;
+    /// Records the accepted `output` of `attempt` of `task`. Best effort: an output not
+    /// recorded only means that a later application master runs its task again.
+    fn record(&self, task: &Task, attempt: u32, output: &TaskOutput);
+}
+
+impl std::fmt::Debug for dyn TaskJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TaskJournal")
+    }
+}
+
 /// Counts one finished task in the run's progress: the one place every cluster counts
 /// tasks. A map task run in this process (`ran_here`) has added its input bytes as it read
 /// them; one run in another process reports them only now, with its output.

@@ -305,6 +305,7 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
         settings_digest: job.settings_digest(),
         shards: table,
         incremental: Some(summary),
+        tasks_recovered: Progress::get(&progress.tasks_recovered),
     };
     let manifest_rel = previous::manifest_rel(job);
     let mut bytes = serde_json::to_vec_pretty(&manifest)

@@ -142,6 +142,13 @@ impl Scratch for HeldScratch {
         }
         self.inner.remove(name)
     }
+    fn size(&self, name: &str) -> io::Result<u64> {
+        if self.holds(name) {
+            self.memory.size(name)
+        } else {
+            self.inner.size(name)
+        }
+    }
     fn remove_all(&self) -> io::Result<()> {
         self.memory.remove_all()?;
         let mut s = self.budget.state.lock();

@@ -130,6 +130,10 @@ impl Scratch for LocalScratch {
         }
     }
 
+    fn size(&self, name: &str) -> io::Result<u64> {
+        Ok(fs::metadata(self.path(name))?.len())
+    }
+
     fn remove_all(&self) -> io::Result<()> {
         match fs::remove_dir_all(&self.dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -223,6 +227,13 @@ impl OutputStore for LocalOutput {
     ) -> Result<Box<dyn StagedWriter>, StorageError> {
         let temp = self.staging.join(ATTEMPTS_DIR).join(attempt).join(rel);
         self.stage_at(rel, temp)
+    }
+
+    fn check_staged(&self, staged: &StagedObject) -> Result<(), String> {
+        let len = fs::metadata(&staged.handle)
+            .map_err(|e| format!("{}: {e}", staged.handle))?
+            .len();
+        super::same_size(staged, len)
     }
 
     fn discard(&self, staged: &StagedObject) -> Result<(), StorageError> {

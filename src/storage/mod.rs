@@ -31,6 +31,15 @@ pub trait Scratch: Send + Sync {
     fn remove(&self, name: &str) -> io::Result<()>;
     /// Removes the whole scratch space.
     fn remove_all(&self) -> io::Result<()>;
+    /// The size of the closed file `name` (`NotFound` when there is none): what a recovering
+    /// application master checks before it keeps a sorted run an earlier one accepted.
+    fn size(&self, name: &str) -> io::Result<u64> {
+        let _ = name;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{}: no file sizes", self.describe()),
+        ))
+    }
     /// Human-readable location, for messages.
     fn describe(&self) -> String;
     /// Creates `name` in memory if `bytes` more fit the scratch's memory budget (see
@@ -136,6 +145,14 @@ pub trait OutputStore: Send + Sync {
     /// Discards one staged object that will not be committed (the output of a superseded
     /// attempt); one already gone is not an error.
     fn discard(&self, staged: &StagedObject) -> Result<(), StorageError>;
+    /// Whether `staged`, staged by another process (a worker of an application master that
+    /// died since), is still there with its bytes, so that it can be committed: `Err` says
+    /// why not. Stores that cannot tell (object stores: an open upload) trust it; completing
+    /// it then fails if it is gone.
+    fn check_staged(&self, staged: &StagedObject) -> Result<(), String> {
+        let _ = staged;
+        Ok(())
+    }
     /// Publishes staged objects under their final names, in order.
     fn commit(&self, staged: &[StagedObject]) -> Result<(), StorageError>;
     /// Whether `commit` publishes a staged object under its [`StagedObject::rel`] even when
@@ -208,6 +225,18 @@ pub fn scratch(base: Option<&Location>, run_id: &str) -> Result<Arc<dyn Scratch>
             location: other.to_string(),
             what: "scratch on this scheme".into(),
         }),
+    }
+}
+
+/// `Ok` when `len`, the size found of `staged`'s bytes, is the size it was staged with.
+pub(crate) fn same_size(staged: &StagedObject, len: u64) -> Result<(), String> {
+    if len == staged.bytes {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: {len} bytes staged, {} expected",
+            staged.handle, staged.bytes
+        ))
     }
 }
 

@@ -13,6 +13,9 @@ pub struct Progress {
     pub merged_lines: AtomicU64,
     pub tasks_done: AtomicU64,
     pub tasks_total: AtomicU64,
+    /// Tasks of the whole run (every phase) not run because an earlier application master
+    /// had finished them (its journal); counted in `tasks_done` too.
+    pub tasks_recovered: AtomicU64,
     /// What the run is doing now (`plan`, `map`, `reduce`, `commit`).
     pub phase: parking_lot::Mutex<&'static str>,
     /// Milestones of the run, `(event, ms since the epoch)`, in order.

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufReader, BufWriter};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,13 +18,13 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::schedule::{
-    Assignment, Eviction, FailedAttempt, Locality, Next, Scheduler, WorkerTally,
+    Assignment, Eviction, FailedAttempt, Locality, Next, Scheduler, SlotState, WorkerTally,
 };
 use super::wire::{
     constant_time_eq, hmac_sha256_hex, random_hex, read_msg, write_msg, ToCoordinator, ToWorker,
     WorkerSetup,
 };
-use crate::cluster::{task_finished, Cluster, ClusterError};
+use crate::cluster::{task_finished, Cluster, ClusterError, TaskJournal};
 use crate::task::{Progress, Task, TaskOutput};
 
 /// How long a worker waits before asking again when nothing is ready for it.
@@ -49,7 +50,18 @@ pub struct CoordinatorConfig {
     /// How long a running attempt may go without progress, and a worker without a word,
     /// before it is timed out (`filex.task.timeout`); `None`: never.
     pub task_timeout: Option<Duration>,
+    /// The first attempt number of every task: `(n - 1) ×`
+    /// [`ATTEMPTS_PER_AM_ATTEMPT`](super::schedule::ATTEMPTS_PER_AM_ATTEMPT) in AM attempt
+    /// `n`, so that its attempts never share scratch or staging names with an earlier one's.
+    pub first_attempt: u32,
+    /// Where accepted outputs are recorded, and those of an earlier AM attempt found.
+    pub journal: Option<Arc<dyn TaskJournal>>,
+    /// How long a connection may take to say hello after it connected.
+    pub hello_timeout: Duration,
 }
+
+/// How long a new connection has to answer the challenge.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl CoordinatorConfig {
     /// Listens on `bind` for `slots` workers holding `secret`, with no locality wait.
@@ -68,6 +80,9 @@ impl CoordinatorConfig {
             locality_wait: Duration::ZERO,
             progress,
             task_timeout: None,
+            first_attempt: 0,
+            journal: None,
+            hello_timeout: HELLO_TIMEOUT,
         }
     }
 
@@ -90,6 +105,9 @@ struct Shared {
     sockets: Mutex<HashMap<String, TcpStream>>,
     /// Timed-out workers not yet taken by [`Coordinator::take_evicted`].
     evicted: Mutex<Vec<Eviction>>,
+    /// Accepted outputs being written to the journal (under `state`'s lock): a batch ends
+    /// only once they are recorded.
+    recording: AtomicUsize,
 }
 
 /// A running coordinator. Dropping it (or [`Coordinator::shutdown`]) tells workers to stop.
@@ -105,11 +123,14 @@ impl Coordinator {
         let addr = listener.local_addr()?;
         config.setup.heartbeat_ms = config.heartbeat().as_millis() as u64;
         let shared = Arc::new(Shared {
-            state: Mutex::new(Scheduler::new(config.locality_wait)),
+            state: Mutex::new(
+                Scheduler::new(config.locality_wait).with_first_attempt(config.first_attempt),
+            ),
             config,
             changed: Condvar::new(),
             sockets: Mutex::new(HashMap::new()),
             evicted: Mutex::new(Vec::new()),
+            recording: AtomicUsize::new(0),
         });
         if let Some(timeout) = shared.config.task_timeout {
             let watched = Arc::downgrade(&shared);
@@ -156,6 +177,11 @@ impl Coordinator {
     /// at most the unfinished tasks once the last batch runs.
     pub fn wanted_workers(&self, fleet: usize) -> usize {
         self.shared.state.lock().wanted_workers(fleet)
+    }
+
+    /// Whether the worker `worker` ever said hello (and was let in).
+    pub fn has_connected(&self, worker: &str) -> bool {
+        self.shared.state.lock().tallies().contains_key(worker)
     }
 
     /// Whether a batch is running and still has unfinished tasks.
@@ -207,12 +233,29 @@ impl Cluster for Coordinator {
         if tasks.is_empty() {
             return Ok(Vec::new());
         }
+        let recovered = match &self.shared.config.journal {
+            Some(j) => j.recovered(&tasks),
+            None => Vec::new(),
+        };
         let mut s = self.shared.state.lock();
         s.start_batch(tasks, Instant::now())?;
+        let progress = &self.shared.config.progress;
+        for (i, output) in recovered.into_iter().enumerate() {
+            if let Some(output) = output {
+                if s.recovered(i, output) {
+                    Progress::add(&progress.tasks_recovered, 1);
+                    if let Some(SlotState::Done(o)) = s.slots().get(i).map(|x| &x.state) {
+                        task_finished(progress, o, false);
+                    }
+                }
+            }
+        }
         self.shared.changed.notify_all();
         loop {
-            if let Some(result) = s.finish_batch() {
-                return result;
+            if self.shared.recording.load(Ordering::SeqCst) == 0 {
+                if let Some(result) = s.finish_batch() {
+                    return result;
+                }
             }
             self.shared.changed.wait(&mut s);
         }
@@ -258,9 +301,14 @@ fn serve(shared: Arc<Shared>, stream: TcpStream) {
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
+    // A connection that does not answer the challenge in time is dropped; once in, reads
+    // wait as long as they need (liveness is the task timeout's business).
+    let _ = read_half.set_read_timeout(Some(shared.config.hello_timeout));
     let mut reader = BufReader::new(read_half);
     let mut writer = BufWriter::new(stream);
-    let (worker, host) = match handshake(&shared, &mut reader, &mut writer) {
+    let greeted = handshake(&shared, &mut reader, &mut writer);
+    let _ = reader.get_ref().set_read_timeout(None);
+    let (worker, host) = match greeted {
         Ok(Some(who)) => who,
         Ok(None) => return,
         Err(e) => {
@@ -343,6 +391,8 @@ fn converse(
         let Some(msg) = read_msg::<ToCoordinator>(reader)? else {
             return Ok(());
         };
+        // An accepted output to record in the journal, once the lock is released.
+        let mut to_record: Option<(Task, u32, TaskOutput)> = None;
         let reply = {
             let mut s = shared.state.lock();
             match msg {
@@ -357,6 +407,14 @@ fn converse(
                     s.seen(worker, Instant::now());
                     if let Some(output) = s.done(worker, task, attempt, output) {
                         task_finished(&shared.config.progress, output, false);
+                        if shared.config.journal.is_some() {
+                            let output = output.clone();
+                            if let Some(slot) = s.slots().get(task) {
+                                to_record = Some((slot.task.clone(), attempt, output));
+                                // The batch waits for the record (see `Cluster::run`).
+                                shared.recording.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
                     }
                     shared.changed.notify_all();
                     None
@@ -398,6 +456,14 @@ fn converse(
                 }),
             }
         };
+        if let (Some((task, attempt, output)), Some(journal)) = (to_record, &shared.config.journal)
+        {
+            journal.record(&task, attempt, &output);
+            // Under the state lock, so that `Cluster::run` cannot miss the wake-up.
+            let _s = shared.state.lock();
+            shared.recording.fetch_sub(1, Ordering::SeqCst);
+            shared.changed.notify_all();
+        }
         if let Some(reply) = reply {
             let stop = matches!(reply, ToWorker::Shutdown);
             write_msg(writer, &reply)?;

@@ -30,6 +30,10 @@ use crate::task::{Task, TaskOutput};
 
 /// Attempts of one task before the run fails.
 pub const MAX_ATTEMPTS: u32 = 4;
+/// Attempt numbers of AM attempt `n` start at `(n - 1) × ATTEMPTS_PER_AM_ATTEMPT`, so that
+/// no task attempt of a later application master shares a name (its scratch and staging
+/// paths) with one of an earlier, dead one, whose zombie workers may still be writing.
+pub const ATTEMPTS_PER_AM_ATTEMPT: u32 = 1000;
 /// Failed attempts after which a worker is sent away.
 pub const MAX_WORKER_FAILURES: u32 = 3;
 /// Failed attempts kept for the status page (the first ones: they name the first cause).
@@ -139,6 +143,8 @@ struct Batch {
 /// The coordinator's state: connected workers, the running batch, what it has placed.
 pub struct Scheduler {
     locality_wait: Duration,
+    /// The first attempt number of every task (see [`ATTEMPTS_PER_AM_ATTEMPT`]).
+    first_attempt: u32,
     /// Connected workers.
     workers: HashMap<String, WorkerState>,
     /// Workers timed out: never given work again, whatever they send.
@@ -169,6 +175,7 @@ impl Scheduler {
     pub fn new(locality_wait: Duration) -> Scheduler {
         Scheduler {
             locality_wait,
+            first_attempt: 0,
             workers: HashMap::new(),
             evicted: HashSet::new(),
             batch: None,
@@ -180,6 +187,13 @@ impl Scheduler {
             failed_attempts: Vec::new(),
             superseded: Vec::new(),
         }
+    }
+
+    /// Numbers every task's attempts from `first` (the AM attempt's share, see
+    /// [`ATTEMPTS_PER_AM_ATTEMPT`]); the attempt limit counts from there.
+    pub fn with_first_attempt(mut self, first: u32) -> Scheduler {
+        self.first_attempt = first;
+        self
     }
 
     /// Registers a worker at `now`; `false` if one with this id is already connected or
@@ -208,7 +222,7 @@ impl Scheduler {
             .into_iter()
             .map(|task| TaskSlot {
                 task,
-                attempt: 0,
+                attempt: self.first_attempt,
                 avoid: HashSet::new(),
                 state: SlotState::Pending { since: now },
             })
@@ -220,6 +234,24 @@ impl Scheduler {
             slots,
         });
         Ok(())
+    }
+
+    /// Marks pending `task` of the running batch done with `output`, accepted by an earlier
+    /// application master (its journal): it is never offered to a worker. `false` (and no
+    /// change) if the task is not pending.
+    pub fn recovered(&mut self, task: usize, output: TaskOutput) -> bool {
+        let Some(b) = self.batch.as_mut() else {
+            return false;
+        };
+        match b.slots.get_mut(task) {
+            Some(slot) if matches!(slot.state, SlotState::Pending { .. }) => {
+                slot.state = SlotState::Done(output);
+                b.queue.retain(|&i| i != task);
+                b.remaining -= 1;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The batch's result once every task is done or one failed for good (the batch is then
@@ -519,11 +551,12 @@ impl Scheduler {
         slot.attempt += 1;
         slot.avoid.insert(worker.to_string());
         tracing::warn!(task = %slot.task.describe(), attempt, worker, %error, "task attempt failed");
-        if slot.attempt >= MAX_ATTEMPTS {
+        let attempts = slot.attempt - self.first_attempt;
+        if attempts >= MAX_ATTEMPTS {
             slot.state = SlotState::Failed;
             b.fatal.get_or_insert(ClusterError::Attempts {
                 task: slot.task.describe(),
-                attempts: slot.attempt,
+                attempts,
                 last_error: error,
             });
         } else {
@@ -731,6 +764,57 @@ mod tests {
                 worker: "a".into(),
                 reason: "disk".into(),
             }]
+        );
+    }
+
+    #[test]
+    fn a_later_am_attempt_numbers_attempts_apart_and_keeps_recovered_tasks() {
+        let t0 = Instant::now();
+        let first = ATTEMPTS_PER_AM_ATTEMPT;
+        let mut s = Scheduler::new(WAIT).with_first_attempt(first);
+        assert!(s.connect("a", t0));
+        s.start_batch(vec![map(0, &[]), map(1, &[]), map(2, &[])], t0)
+            .unwrap();
+        // Task 1 was finished by the dead AM: done at once, never offered.
+        assert!(s.recovered(1, output(1)));
+        assert!(
+            !s.recovered(1, output(9)),
+            "only a pending task is recovered"
+        );
+        assert_eq!(assigned(s.next("a", "h", t0)), (0, first));
+        assert!(!s.recovered(0, output(9)), "nor a running one");
+        // A zombie of the dead AM's attempt 0 is not this attempt.
+        assert!(s.done("a", 0, 0, output(70)).is_none());
+        // The attempt limit counts from this AM's first attempt (each retry on a fresh
+        // worker, so that no worker is sent away for its failures).
+        for n in 0..MAX_ATTEMPTS {
+            let w = if n == 0 {
+                "a".to_string()
+            } else {
+                format!("w{n}")
+            };
+            s.failed(&w, 0, first + n, "boom".into(), t0);
+            if n + 1 < MAX_ATTEMPTS {
+                let next = format!("w{}", n + 1);
+                assert!(s.connect(&next, t0));
+                assert_eq!(assigned(s.next(&next, "h", t0)), (0, first + n + 1));
+            }
+        }
+        match s.finish_batch() {
+            Some(Err(ClusterError::Attempts { attempts, .. })) => {
+                assert_eq!(attempts, MAX_ATTEMPTS)
+            }
+            other => panic!("expected the attempts error, got {other:?}"),
+        }
+        // Without failures the recovered output comes back in task order.
+        let mut s = scheduler(&["a"], vec![map(0, &[]), map(1, &[])], t0);
+        assert!(s.recovered(0, output(0)));
+        assert_eq!(assigned(s.next("a", "h", t0)), (1, 0));
+        assert_eq!(s.next("a", "h", t0), Next::Idle);
+        assert!(s.done("a", 1, 0, output(1)).is_some());
+        assert_eq!(
+            s.finish_batch().unwrap().unwrap(),
+            vec![output(0), output(1)]
         );
     }
 

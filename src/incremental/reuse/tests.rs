@@ -107,6 +107,7 @@ fn previous(job: &Job) -> Manifest {
             record("e", 10, 1),
         ],
         incremental: None,
+        tasks_recovered: 0,
     }
 }
 

@@ -474,6 +474,18 @@ impl Scratch for HdfsScratch {
         }
     }
 
+    fn size(&self, name: &str) -> std::io::Result<u64> {
+        let (nn, path, url) = self.resolve(name)?;
+        match nn.call(nn.client.get_file_info(&path)) {
+            Ok(s) if !s.isdir => Ok(s.length as u64),
+            Ok(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{url} is a directory"),
+            )),
+            Err(f) => Err(f.into_io(&url)),
+        }
+    }
+
     fn remove_all(&self) -> std::io::Result<()> {
         let (nn, path, url) = self.resolve("")?;
         match nn.call(nn.client.delete(&path, true)) {
@@ -590,6 +602,15 @@ impl OutputStore for HdfsOutput {
         attempt: &str,
     ) -> Result<Box<dyn StagedWriter>, StorageError> {
         self.stage_at(rel, &format!("{ATTEMPTS_DIR}/{attempt}/{rel}"))
+    }
+
+    fn check_staged(&self, staged: &StagedObject) -> Result<(), String> {
+        let (nn, _, _) = self.namenode().map_err(|e| e.to_string())?;
+        match nn.call(nn.client.get_file_info(&staged.handle)) {
+            Ok(s) if !s.isdir => crate::storage::same_size(staged, s.length as u64),
+            Ok(_) => Err(format!("{} is a directory", nn.url(&staged.handle))),
+            Err(f) => Err(f.into_io(&nn.url(&staged.handle)).to_string()),
+        }
     }
 
     fn discard(&self, staged: &StagedObject) -> Result<(), StorageError> {
