@@ -38,8 +38,11 @@ use hdfs_support::{filex_bin, hdfs_files_if_any, unique_hdfs_dir, upload_tree, L
 
 /// Longest one submission may take.
 const RUN_LIMIT: Duration = Duration::from_secs(420);
-/// The settings of every submission: a small fleet, so faults hit workers that matter.
+/// The settings of every submission: a fleet of two or three workers, so a fault hits one
+/// worker while another goes on.
 const COMMON: &[&str] = &[
+    "-D",
+    "filex.workers.min=2",
     "-D",
     "filex.workers.max=3",
     "-D",
@@ -676,8 +679,51 @@ fn run_root(case: &str, run: usize) -> String {
 
 // ---- the cases ----------------------------------------------------------------------------
 
-/// SIGKILLs the first AM attempt once its status page shows `phase` with at least `done`
-/// tasks done (and, for the commit, `delay` into it); the second attempt must finish the job.
+/// Within the commit, where a kill of the AM lands: the commit of this job takes tens of
+/// milliseconds (the renames, the manifest, the done-flag), less than one poll of the status
+/// page, so the moments are found by watching the output root once the phase is seen.
+#[derive(Debug, Clone, Copy)]
+enum InCommit {
+    /// As soon as a first file is published (the renames under way).
+    FirstPublished,
+    /// A seeded delay of 0–30 ms after the phase is first seen (mostly before any rename).
+    Seen(Duration),
+    /// As soon as the manifest is there (the done-flag not yet, or just).
+    ManifestWritten,
+}
+
+impl InCommit {
+    fn for_run(run: usize, rng: &mut Rng) -> InCommit {
+        match run % 3 {
+            0 => InCommit::FirstPublished,
+            1 => InCommit::Seen(Duration::from_millis(rng.range(0, 30))),
+            _ => InCommit::ManifestWritten,
+        }
+    }
+
+    /// Waits (spinning on WebHDFS, for at most 3 s) until the moment has come in `root`.
+    fn wait(self, fs_: &WebHdfs, root: &str, seen: Instant) {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let reached = || match self {
+            InCommit::FirstPublished => fs_.list_status(root).is_ok_and(|listing| {
+                hdfs_support::json_array_objects(&listing, "FileStatus")
+                    .iter()
+                    .any(|o| json_field(o, "pathSuffix").is_some_and(|n| !n.starts_with('_')))
+            }),
+            InCommit::Seen(delay) => seen.elapsed() >= delay,
+            InCommit::ManifestWritten => fs_.file_status(&format!("{root}/_manifests")).is_ok(),
+        };
+        while !reached() && Instant::now() < deadline {
+            if let InCommit::Seen(delay) = self {
+                thread::sleep(delay.saturating_sub(seen.elapsed()));
+            }
+        }
+    }
+}
+
+/// SIGKILLs the first AM attempt once its status page shows `phase` with a seeded share of
+/// its tasks done and a seeded delay after that (for the commit, at an [`InCommit`] moment);
+/// the second attempt must finish the job.
 fn am_killed_in(case: &'static str, phase: &str) {
     let cluster = require_cluster();
     let fs_ = webhdfs(&cluster);
@@ -685,43 +731,57 @@ fn am_killed_in(case: &'static str, phase: &str) {
     let mut tally = Tally::default();
     for run in 0..runs_per_case() {
         let mut rng = Rng::for_run(case, run);
-        // The timing: the number of tasks of the phase done before the kill (as a share of
-        // the phase's tasks), and a delay after that.
-        // (The commit is one task: it is killed as soon as it is seen, or 5 ms later.)
-        let share = if phase == "commit" {
+        // The commit is one task: its moments are the InCommit ones.
+        let in_commit = (phase == "commit").then(|| InCommit::for_run(run, &mut rng));
+        let share = if in_commit.is_some() {
             0
         } else {
             rng.range(0, 60)
         };
-        let delay = Duration::from_millis(if phase == "commit" {
-            rng.range(0, 1) * 5
+        let delay = Duration::from_millis(if in_commit.is_some() {
+            0
         } else {
             rng.range(0, 1500)
         });
-        eprintln!("chaos: {case} run {run}: SIGKILL the AM in {phase} after {share}% of its tasks and {delay:?}");
+        if let Some(moment) = in_commit {
+            eprintln!("chaos: {case} run {run}: SIGKILL the AM in the commit at {moment:?}");
+        } else {
+            eprintln!("chaos: {case} run {run}: SIGKILL the AM in {phase} after {share}% of its tasks and {delay:?}");
+        }
         let root = run_root(case, run);
         let sub = Submission::start(&cluster, &base.job, &format!("hdfs://{root}"), &[], &[]);
         let mut killed_in = None;
-        let mut armed: Option<Instant> = None;
         let ended = sub.wait_with(|w| {
             if killed_in.is_some() {
                 return;
             }
+            let seen = Instant::now();
             let Some((now, done, total)) = w.first_attempt_phase() else {
                 return;
             };
             if now != phase || done * 100 < share * total {
                 return;
             }
-            let at = *armed.get_or_insert_with(Instant::now);
-            if at.elapsed() < delay {
-                return;
-            }
+            // The delay runs from here, to the millisecond (not to the next poll).
             if let Some(pid) = am_pid(w.id, 1) {
+                match in_commit {
+                    Some(moment) => moment.wait(&fs_, &root, seen),
+                    None => thread::sleep(delay.saturating_sub(seen.elapsed())),
+                }
                 signal("-KILL", &[pid]);
+                // What the dead attempt had published (the next one starts seconds later;
+                // an RPC in flight may still land, so the files are asked one by one).
+                let published = base
+                    .files
+                    .keys()
+                    .filter(|rel| fs_.file_status(&format!("{root}/{rel}")).is_ok())
+                    .count();
+                let manifest = fs_.file_status(&format!("{root}/_manifests")).is_ok();
                 killed_in = Some(format!(
-                    "{now} {done}/{total} at {:.1} s",
-                    w.elapsed().as_secs_f64()
+                    "{now} {done}/{total} at {:.1} s, {published} of {} files published, manifest {}",
+                    w.elapsed().as_secs_f64(),
+                    base.files.len(),
+                    if manifest { "written" } else { "not written" }
                 ));
             }
         });
@@ -732,8 +792,14 @@ fn am_killed_in(case: &'static str, phase: &str) {
             );
         };
         eprintln!(
-            "chaos: {case} run {run}: killed the AM in {when}; the run took {:.1} s",
-            ended.took.as_secs_f64()
+            "chaos: {case} run {run}: killed the AM in {when}; the run took {:.1} s{}",
+            ended.took.as_secs_f64(),
+            ended
+                .stdout
+                .lines()
+                .filter(|l| l.contains("attempt") || l.contains(" FINISHED "))
+                .map(|l| format!("\n  {l}"))
+                .collect::<String>()
         );
         assert!(
             ended.stdout.contains("YARN started attempt 2"),
