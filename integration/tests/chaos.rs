@@ -117,8 +117,8 @@ impl Rng {
 
 /// The job every case runs, and what its undisturbed run wrote.
 struct Baseline {
-    _local: LocalDir,
-    job: PathBuf,
+    /// The job file's text (shards on HDFS); [`Baseline::job_file`] writes it.
+    job_text: String,
     base: String,
     /// Every file of the clean run below the output root but the manifests: relative path →
     /// bytes.
@@ -129,6 +129,17 @@ struct Baseline {
     took: Duration,
 }
 
+impl Baseline {
+    /// Writes the job into `dir` (a case's own, removed when it ends); returns its path.
+    fn job_file(&self, dir: &LocalDir) -> PathBuf {
+        let job = dir.path().join("job.toml");
+        fs::write(&job, &self.job_text).expect("write the job");
+        job
+    }
+}
+
+/// The corpus is generated, uploaded and run undisturbed once per test process; its local
+/// copy is removed once uploaded.
 fn baseline() -> &'static Baseline {
     static BASE: OnceLock<Baseline> = OnceLock::new();
     BASE.get_or_init(|| {
@@ -158,7 +169,7 @@ fn baseline() -> &'static Baseline {
             );
         assert_ne!(job_text, hdfs_job, "the generated job names shards and output as expected");
         let job = local.path().join("job-hdfs.toml");
-        fs::write(&job, hdfs_job).expect("write the job");
+        fs::write(&job, &hdfs_job).expect("write the job");
 
         let root = format!("{base}/clean");
         let run = Submission::start(&cluster, &job, &format!("hdfs://{root}"), &[], &[]);
@@ -179,8 +190,7 @@ fn baseline() -> &'static Baseline {
             files.len()
         );
         Baseline {
-            _local: local,
-            job,
+            job_text: hdfs_job,
             base,
             files,
             lines,
@@ -728,6 +738,8 @@ fn am_killed_in(case: &'static str, phase: &str) {
     let cluster = require_cluster();
     let fs_ = webhdfs(&cluster);
     let base = baseline();
+    let job_dir = LocalDir::new("chaos-job");
+    let job = base.job_file(&job_dir);
     let mut tally = Tally::default();
     for run in 0..runs_per_case() {
         let mut rng = Rng::for_run(case, run);
@@ -749,7 +761,7 @@ fn am_killed_in(case: &'static str, phase: &str) {
             eprintln!("chaos: {case} run {run}: SIGKILL the AM in {phase} after {share}% of its tasks and {delay:?}");
         }
         let root = run_root(case, run);
-        let sub = Submission::start(&cluster, &base.job, &format!("hdfs://{root}"), &[], &[]);
+        let sub = Submission::start(&cluster, &job, &format!("hdfs://{root}"), &[], &[]);
         let mut killed_in = None;
         let ended = sub.wait_with(|w| {
             if killed_in.is_some() {
@@ -834,6 +846,8 @@ fn chaos_three_workers_killed_in_one_run() {
     let cluster = require_cluster();
     let fs_ = webhdfs(&cluster);
     let base = baseline();
+    let job_dir = LocalDir::new("chaos-job");
+    let job = base.job_file(&job_dir);
     let mut tally = Tally::default();
     let span = (base.took.as_millis() as u64 / 2).max(3000);
     for run in 0..runs_per_case() {
@@ -843,7 +857,7 @@ fn chaos_three_workers_killed_in_one_run() {
         let picks: Vec<u64> = (0..3).map(|_| rng.next()).collect();
         eprintln!("chaos: {case} run {run}: SIGKILL a worker at {moments:?} ms after the first worker runs");
         let root = run_root(case, run);
-        let sub = Submission::start(&cluster, &base.job, &format!("hdfs://{root}"), &[], &[]);
+        let sub = Submission::start(&cluster, &job, &format!("hdfs://{root}"), &[], &[]);
         let mut first_worker: Option<Instant> = None;
         let mut killed: Vec<String> = Vec::new();
         let ended = sub.wait_with(|w| {
@@ -884,6 +898,8 @@ fn chaos_a_stopped_worker() {
     let cluster = require_cluster();
     let fs_ = webhdfs(&cluster);
     let base = baseline();
+    let job_dir = LocalDir::new("chaos-job");
+    let job = base.job_file(&job_dir);
     let mut tally = Tally::default();
     for run in 0..runs_per_case() {
         let mut rng = Rng::for_run(case, run);
@@ -895,7 +911,7 @@ fn chaos_a_stopped_worker() {
         let root = run_root(case, run);
         let sub = Submission::start(
             &cluster,
-            &base.job,
+            &job,
             &format!("hdfs://{root}"),
             &["-D", "filex.task.timeout=5000"],
             &[],
@@ -944,6 +960,8 @@ fn chaos_filex_kill_then_a_rerun() {
     let cluster = require_cluster();
     let fs_ = webhdfs(&cluster);
     let base = baseline();
+    let job_dir = LocalDir::new("chaos-job");
+    let job = base.job_file(&job_dir);
     let mut tally = Tally::default();
     for run in 0..runs_per_case() {
         let mut rng = Rng::for_run(case, run);
@@ -951,7 +969,7 @@ fn chaos_filex_kill_then_a_rerun() {
             Duration::from_millis(rng.range(0, (base.took.as_millis() as u64 / 3).max(2000)));
         eprintln!("chaos: {case} run {run}: filex kill {after:?} after the first worker runs");
         let root = run_root(case, run);
-        let sub = Submission::start(&cluster, &base.job, &format!("hdfs://{root}"), &[], &[]);
+        let sub = Submission::start(&cluster, &job, &format!("hdfs://{root}"), &[], &[]);
         let mut first_worker: Option<Instant> = None;
         let mut kill: Option<thread::JoinHandle<std::process::Output>> = None;
         let conf = cluster.conf_dir.clone();
@@ -1009,7 +1027,7 @@ fn chaos_filex_kill_then_a_rerun() {
         );
         assert_nothing_running(&cluster, &ended.id);
         assert_no_leftovers(&fs_, &root, &[&ended.id]);
-        let rerun = Submission::start(&cluster, &base.job, &format!("hdfs://{root}"), &[], &[])
+        let rerun = Submission::start(&cluster, &job, &format!("hdfs://{root}"), &[], &[])
             .wait_with(|_| {});
         let diff = verify_succeeded(case, &cluster, &fs_, &rerun, &root);
         assert_no_leftovers(&fs_, &root, &[&ended.id, &rerun.id]);
@@ -1171,6 +1189,8 @@ fn chaos_object_store_faults_during_the_commit() {
     let cluster = require_cluster();
     let s3 = s3env();
     let base = baseline();
+    let job_dir = LocalDir::new("chaos-job");
+    let job = base.job_file(&job_dir);
     let mut tally = Tally::default();
     for run in 0..runs_per_case() {
         let mut rng = Rng::for_run(case, run);
@@ -1212,7 +1232,7 @@ fn chaos_object_store_faults_during_the_commit() {
         let sub = Submission::start_in(
             &cluster,
             &conf,
-            &base.job,
+            &job,
             &root,
             &[
                 "--set",
