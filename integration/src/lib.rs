@@ -14,6 +14,8 @@
 //! * [`cluster`]: where the cluster's files are, `cluster.env`, [`require_cluster`].
 //! * [`http`]: a minimal blocking HTTP/1.1 client over `std::net::TcpStream`.
 //! * [`webhdfs`]: the few WebHDFS operations the tests need (follows DataNode redirects).
+//! * [`procs`]: an application's AM and worker processes on this machine, and signals to them.
+//! * [`s3_proxy`]: a fault-injecting HTTP proxy in front of the local S3 server.
 //!
 //! # Example
 //!
@@ -25,6 +27,8 @@
 
 pub mod cluster;
 pub mod http;
+pub mod procs;
+pub mod s3_proxy;
 pub mod webhdfs;
 
 pub use cluster::{

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use filex_integration::cluster::require_cluster;
 use filex_integration::http;
+use filex_integration::procs::{am_pid, signal, worker_pids};
 use filex_integration::webhdfs::WebHdfs;
 
 fn filex_bin() -> PathBuf {
@@ -322,30 +323,6 @@ fn a_dying_worker_is_retried_and_the_output_is_identical() {
     );
 }
 
-/// The `filex worker` processes of application `id` on this machine (the mini cluster's
-/// NodeManagers run here), by pid.
-fn worker_pids(id: &str) -> Vec<String> {
-    let cluster = id.trim_start_matches("application_");
-    let pattern = format!("worker --connect .*--id container_(e[0-9]+_)?{cluster}_");
-    let out = Command::new("pgrep")
-        .args(["-f", &pattern])
-        .output()
-        .expect("run pgrep");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
-}
-
-fn signal(sig: &str, pids: &[String]) {
-    for pid in pids {
-        let _ = Command::new("kill")
-            .args([sig, pid])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 #[test]
 fn a_stopped_worker_is_timed_out_and_its_task_rerun() {
     require_fault_injection();
@@ -553,28 +530,6 @@ fn a_killed_run_leaves_nothing_and_its_rerun_matches_a_clean_run() {
         assert_eq!(remote.len() as u64, *bytes);
         assert!(remote == local, "{path} differs from the clean run");
     }
-}
-
-/// The pid of the application master of attempt `attempt` of application `id` running on
-/// this machine: the `filex am` process whose container is that attempt's first.
-fn am_pid(id: &str, attempt: u32) -> Option<String> {
-    let cluster = id.trim_start_matches("application_");
-    let container = format!("{cluster}_{attempt:02}_000001");
-    let out = Command::new("pgrep")
-        .args(["-f", "filex am --spec"])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .find(|pid| {
-            fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                env.split(|b| *b == 0).any(|var| {
-                    let var = String::from_utf8_lossy(var);
-                    var.starts_with("CONTAINER_ID=") && var.ends_with(&container)
-                })
-            })
-        })
-        .map(str::to_string)
 }
 
 #[test]
