@@ -7,7 +7,9 @@ use std::fs;
 use std::process::{Command, Stdio};
 
 /// The pid of the application master of attempt `attempt` of application `id` running on
-/// this machine: the `filex am` process whose container is that attempt's first.
+/// this machine: the `filex am` process whose container is that attempt's first. The AM
+/// itself, not the NodeManager's shell around it: killing the shell makes the NodeManager
+/// SIGTERM the AM, which then discards its staged output instead of dying with it.
 pub fn am_pid(id: &str, attempt: u32) -> Option<String> {
     let cluster = id.trim_start_matches("application_");
     let container = format!("{cluster}_{attempt:02}_000001");
@@ -18,12 +20,14 @@ pub fn am_pid(id: &str, attempt: u32) -> Option<String> {
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .find(|pid| {
-            fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                env.split(|b| *b == 0).any(|var| {
-                    let var = String::from_utf8_lossy(var);
-                    var.starts_with("CONTAINER_ID=") && var.ends_with(&container)
+            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            comm.trim() == "filex"
+                && fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                    env.split(|b| *b == 0).any(|var| {
+                        let var = String::from_utf8_lossy(var);
+                        var.starts_with("CONTAINER_ID=") && var.ends_with(&container)
+                    })
                 })
-            })
         })
         .map(str::to_string)
 }

@@ -11,6 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use filex_integration::cluster::require_cluster;
+use filex_integration::procs::am_pid;
 use filex_integration::webhdfs::WebHdfs;
 
 fn filex_bin() -> PathBuf {
@@ -146,33 +147,6 @@ fn collect(dir: &Path, rel: &str, out: &mut Vec<(String, Vec<u8>)>) {
             out.push((r, fs::read(e.path()).unwrap()));
         }
     }
-}
-
-/// The pid of the `filex am` process of AM attempt `attempt` of application `id`.
-fn am_pid(id: &str, attempt: u32) -> Option<String> {
-    let container = format!(
-        "{}_{attempt:02}_000001",
-        id.trim_start_matches("application_")
-    );
-    let out = Command::new("pgrep")
-        .args(["-f", "filex am --spec"])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .find(|pid| {
-            // The AM itself, not the NodeManager's shell around it (killing that one makes
-            // the NodeManager SIGTERM the AM, which then discards its staged output).
-            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            comm.trim() == "filex"
-                && fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                    env.split(|b| *b == 0).any(|var| {
-                        let var = String::from_utf8_lossy(var);
-                        var.starts_with("CONTAINER_ID=") && var.ends_with(&container)
-                    })
-                })
-        })
-        .map(str::to_string)
 }
 
 /// Submits the corpus's job with `stall` (`FILEX_FAULT_STALL_AT`), waits until the first AM

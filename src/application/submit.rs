@@ -447,7 +447,9 @@ fn follow(
             .block_on(rm.get_application_report(id))
             .map_err(|e| fail(exit::UNREACHABLE, format!("following {id}: {e}")))?;
         let attempt = report.current_attempt.map(|a| a.attempt_id);
-        if attempt != last_attempt {
+        // The RM may report attempt 0 (an id not filled in yet) before the first attempt is
+        // registered: only a step from one real attempt to a later one is a restart.
+        if attempt.is_some_and(|n| n >= 1) && attempt > last_attempt {
             if let (Some(n), Some(_)) = (attempt, last_attempt) {
                 println!(
                     "{:>7.1} s  {id}: the application master failed; YARN started AM attempt {n}, which recovers the tasks the failed one finished",
