@@ -17,9 +17,19 @@ use crate::driver::previous;
 use crate::job::Job;
 use crate::storage;
 
+/// What [`remove_leftovers`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    /// Everything the application left.
+    All,
+    /// All but what it staged under the output root: its commit did not finish, and the
+    /// next run of the window finishes it from there.
+    KeptUnfinishedCommit,
+}
+
 /// Removes what the dead application `application_id` of `job` left; safe to call when
 /// nothing is left, and only for an application that is no longer running.
-pub fn remove_leftovers(job: &Job, application_id: &str) -> Result<()> {
+pub fn remove_leftovers(job: &Job, application_id: &str) -> Result<Removed> {
     // The output store opened for that run: aborting removes its staging area.
     let output = job
         .output
@@ -61,5 +71,9 @@ pub fn remove_leftovers(job: &Job, application_id: &str) -> Result<()> {
         application = application_id,
         "removed what the application left"
     );
-    Ok(())
+    Ok(if unfinished {
+        Removed::KeptUnfinishedCommit
+    } else {
+        Removed::All
+    })
 }

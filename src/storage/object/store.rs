@@ -103,10 +103,22 @@ impl S3Output {
     /// is deleted. An upload S3 no longer knows was completed before when the object under
     /// its key is the one it made ([`S3Output::completed_before`]).
     fn complete(&self, obj: &StagedObject, h: &Handle) -> Result<Published, StorageError> {
-        let done = self
-            .inner
-            .complete(h)
-            .map_err(|e| self.storage_err(&obj.rel, e))?;
+        let done = match self.inner.complete(h) {
+            Ok(done) => done,
+            // Servers answer the completion of an upload completed before in their own way:
+            // AWS with NoSuchUpload, s3s-fs (whose record of the upload went with it) with
+            // AccessDenied. If the object under the key is exactly the one the upload made
+            // (size and multipart ETag), that is what happened; otherwise the answer stands.
+            Err(e @ ObjectError::Request { .. }) if is_denied(&e) => {
+                return match self.head(&h.key) {
+                    Ok((len, etag)) if len == obj.bytes && etag.eq_ignore_ascii_case(&h.etag) => {
+                        Ok(Published::Already)
+                    }
+                    _ => Err(self.storage_err(&obj.rel, e)),
+                };
+            }
+            Err(e) => return Err(self.storage_err(&obj.rel, e)),
+        };
         if done == Completion::Gone {
             return self.completed_before(obj, h);
         }
@@ -331,6 +343,11 @@ impl OutputStore for S3Output {
             Err(e) => Err(self.storage_err(rel, e)),
         }
     }
+}
+
+/// Whether S3 answered AccessDenied.
+fn is_denied(e: &ObjectError) -> bool {
+    matches!(e, ObjectError::Request { code, .. } if code == "AccessDenied")
 }
 
 /// Whether S3 answered that the key (not the bucket) does not exist: `NoSuchKey`, or a 404
