@@ -40,7 +40,7 @@ pub enum CommitError {
         step: usize,
         steps: usize,
         #[source]
-        source: StorageError,
+        source: Box<StorageError>,
     },
     #[error(
         "the commit stopped at step {step} of {steps}; {url} records it, and the next run of \
@@ -51,13 +51,13 @@ pub enum CommitError {
         step: usize,
         steps: usize,
         #[source]
-        source: StorageError,
+        source: Box<StorageError>,
     },
-    #[error("cannot write the commit record {url}")]
+    #[error("cannot access the commit record {url}")]
     Record {
         url: String,
         #[source]
-        source: StorageError,
+        source: Box<StorageError>,
     },
     #[error("commit record: {0}")]
     Encode(#[source] IntentError),
@@ -150,7 +150,7 @@ pub fn commit(
             let _ = output.remove(&rel);
             CommitError::Record {
                 url: url.clone(),
-                source,
+                source: Box::new(source),
             }
         })?;
     let counts = carry_out(output, intent, exit_after).map_err(|(step, source)| {
@@ -158,7 +158,7 @@ pub fn commit(
             url: url.clone(),
             step,
             steps: intent.total_steps(),
-            source,
+            source: Box::new(source),
         }
     })?;
     latch.finish();
@@ -175,7 +175,7 @@ pub fn pending(
     let url = output.url(rel);
     let bytes = output.read(rel).map_err(|source| CommitError::Record {
         url: url.clone(),
-        source,
+        source: Box::new(source),
     })?;
     match bytes {
         None => Ok(None),
@@ -204,7 +204,7 @@ pub fn roll_forward(
             run_id: intent.run_id.clone(),
             step,
             steps: intent.total_steps(),
-            source,
+            source: Box::new(source),
         })?;
     tracing::warn!(
         record = %url,

@@ -1,7 +1,8 @@
-//! The sequence both modes share, from a plan: run the map tasks, gather each partition's
-//! run segments, run the reduce tasks, publish every partition and the rejects at once, write
-//! the manifest, then the done-flag (`_SUCCESS`, taken down before the commit). On any failure
-//! nothing is published (the [`Run`]'s drop cleans up). Only the outputs the cluster
+//! The sequence both modes share, from a plan: finish a commit an earlier run of the window
+//! left unfinished, run the map tasks, gather each partition's run segments, run the reduce
+//! tasks, then commit (`crate::commit`): every partition and the rejects, the removal of
+//! stale files, the manifest, then the done-flag (`_SUCCESS`, taken down first). On any
+//! failure before the commit nothing is published (the [`Run`]'s drop cleans up). Only the outputs the cluster
 //! accepted are used; what superseded attempts staged is discarded after each batch.
 
 use std::collections::BTreeMap;
