@@ -3,6 +3,8 @@
 //! A worker about to run an attempt listed in `FILEX_FAULT_EXIT_AT` exits as a killed
 //! container does; one listed in `FILEX_FAULT_STALL_AT` sleeps ten minutes first. A list is
 //! `kind:task:attempt` entries, comma separated: `map:1:0,reduce:0:0`.
+//! `FILEX_FAULT_COMMIT_EXIT_AFTER=k` makes the process that commits a run (`filex run`, the
+//! application master) exit the same way after `k` steps of its commit (`crate::commit`).
 
 use std::time::Duration;
 
@@ -12,18 +14,62 @@ use crate::task::Task;
 pub const EXIT_AT_ENV: &str = "FILEX_FAULT_EXIT_AT";
 /// Sleep ten minutes before running one of the listed attempts.
 pub const STALL_AT_ENV: &str = "FILEX_FAULT_STALL_AT";
+/// Exit (code 137, as a SIGKILLed process) after this many steps of the run's own commit:
+/// `0` right after its intent is written, `k` after `k` steps (the publications and
+/// removals in the intent's order, then the manifest as one more step, then the
+/// done-flag). Only a commit this process decided counts: finishing an earlier run's
+/// unfinished commit (a roll-forward, also by a new attempt of the same application) never
+/// exits, so the next run or AM attempt gets through.
+pub const COMMIT_EXIT_AFTER_ENV: &str = "FILEX_FAULT_COMMIT_EXIT_AFTER";
 /// The variables of this module; they travel client → AM → worker containers.
-pub const ENV_VARS: [&str; 2] = [EXIT_AT_ENV, STALL_AT_ENV];
+pub const ENV_VARS: [&str; 3] = [EXIT_AT_ENV, STALL_AT_ENV, COMMIT_EXIT_AFTER_ENV];
 /// The exit status of a container killed by SIGKILL.
 const EXIT_CODE: i32 = 137;
 const STALL: Duration = Duration::from_secs(600);
 
+/// The form of an entry of [`EXIT_AT_ENV`] and [`STALL_AT_ENV`].
+const ATTEMPT_FORM: &str = "`map|reduce:<task id>:<attempt>`";
+
 /// A malformed entry in one of the variables.
 #[derive(Debug, thiserror::Error)]
-#[error("{var}: `{entry}` is not `map|reduce:<task id>:<attempt>`")]
+#[error("{var}: `{entry}` is not {expected}")]
 pub struct FaultError {
     var: &'static str,
     entry: String,
+    expected: &'static str,
+}
+
+/// [`COMMIT_EXIT_AFTER_ENV`]: the number of commit steps this process makes before it
+/// exits, `None` when unset.
+pub fn commit_exit_after() -> Result<Option<u32>, FaultError> {
+    let Ok(text) = std::env::var(COMMIT_EXIT_AFTER_ENV) else {
+        return Ok(None);
+    };
+    parse_steps(&text)
+}
+
+fn parse_steps(text: &str) -> Result<Option<u32>, FaultError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| FaultError {
+        var: COMMIT_EXIT_AFTER_ENV,
+        entry: text.to_string(),
+        expected: "a number of commit steps",
+    })
+}
+
+/// Called by a commit after `done` of its steps: exits when that is the number
+/// [`COMMIT_EXIT_AFTER_ENV`] asked for.
+pub fn after_commit_step(exit_after: Option<u32>, done: u32) {
+    if exit_after == Some(done) {
+        tracing::warn!(
+            steps = done,
+            "fault injection: exiting in the middle of the commit"
+        );
+        std::process::exit(EXIT_CODE);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +150,7 @@ fn parse_list(var: &'static str, text: &str) -> Result<Vec<AttemptKey>, FaultErr
             AttemptKey::parse(entry).ok_or_else(|| FaultError {
                 var,
                 entry: entry.to_string(),
+                expected: ATTEMPT_FORM,
             })
         })
         .collect()
@@ -141,6 +188,18 @@ mod tests {
                 format!("FILEX_FAULT_STALL_AT: `{bad}` is not `map|reduce:<task id>:<attempt>`")
             );
         }
+    }
+
+    #[test]
+    fn commit_steps_parse_and_name_the_variable() {
+        assert_eq!(parse_steps("3").unwrap(), Some(3));
+        assert_eq!(parse_steps(" 0 ").unwrap(), Some(0));
+        assert_eq!(parse_steps("").unwrap(), None);
+        let err = parse_steps("two").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "FILEX_FAULT_COMMIT_EXIT_AFTER: `two` is not a number of commit steps"
+        );
     }
 
     #[test]

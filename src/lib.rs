@@ -15,6 +15,8 @@
 //!   containers) fed by a coordinator.
 //! * [`application`]: filex on YARN: `filex submit`, the application master, the workers.
 //! * [`manifest`]: counters and the manifest written last.
+//! * [`commit`]: the crash-safe commit: its intent written first, idempotent steps, and the
+//!   roll-forward of a commit an earlier run left unfinished.
 //! * [`incremental`]: re-runs of a window that recompute only the partitions whose inputs
 //!   changed.
 //! * `fault` (with the `fault-injection` feature only): the test hooks that make a worker die
@@ -26,6 +28,7 @@
 pub mod application;
 pub mod calendar;
 pub mod cluster;
+pub mod commit;
 pub mod driver;
 pub mod errors;
 pub mod exit;

@@ -71,6 +71,15 @@ pub struct Manifest {
     pub tasks_recovered: u64,
 }
 
+impl Manifest {
+    /// The document as written to the store: pretty JSON and a newline.
+    pub fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut bytes = serde_json::to_vec_pretty(self)?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+}
+
 /// One shard of the window: its fingerprint and what its lines became.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestShard {

@@ -527,6 +527,125 @@ mod faults {
         }
     }
 
+    /// What a manifest says of the window's files and lines: each partition's path, lines,
+    /// bytes and SHA-256, and the counters.
+    fn window_record(manifest: &serde_json::Value) -> serde_json::Value {
+        let parts: Vec<serde_json::Value> = manifest["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| serde_json::json!([p["path"], p["lines"], p["bytes"], p["sha256"]]))
+            .collect();
+        serde_json::json!({"partitions": parts, "counters": manifest["counters"],
+            "rejects": manifest["rejects"]})
+    }
+
+    /// Everything under `root` whose name starts with `_temporary` or ends `.commit`.
+    fn commit_leftovers(root: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut dirs = vec![root.to_path_buf()];
+        while let Some(d) = dirs.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                let name = p.file_name().unwrap().to_string_lossy().to_string();
+                if name.starts_with("_temporary") || name.ends_with(".commit") {
+                    found.push(p);
+                } else if p.is_dir() {
+                    dirs.push(p);
+                }
+            }
+        }
+        found
+    }
+
+    const RECORD: &str = "_manifests/t/20261104T160000Z-20261104T180000Z.commit";
+
+    #[test]
+    fn a_run_dying_in_its_commit_is_finished_by_the_next_run() {
+        let (c, _) = standard_corpus();
+        let job = c.job("");
+        let job = job.to_str().unwrap();
+        let clean = filex(&["run", job]);
+        assert!(clean.status.success());
+        let want = published(&c.out());
+        let want_record = window_record(&manifest_of(&clean));
+        // 8 steps: the done-flag down, 4 partitions and the rejects, the manifest, the
+        // flag. Into an empty root and over the previous output (with the same bytes);
+        // workers in processes or threads.
+        for (k, workers, fresh) in [
+            (0, "0", true),
+            (3, "2", true),
+            (6, "0", false),
+            (7, "0", false),
+        ] {
+            if fresh {
+                fs::remove_dir_all(c.out()).unwrap();
+            }
+            let died = Command::new(env!("CARGO_BIN_EXE_filex"))
+                .args([
+                    "run",
+                    job,
+                    "--full",
+                    "--task-size",
+                    "2K",
+                    "--workers",
+                    workers,
+                ])
+                .env("FILEX_LOG", "warn")
+                .env("FILEX_FAULT_COMMIT_EXIT_AFTER", k.to_string())
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&died.stderr);
+            assert_eq!(died.status.code(), Some(137), "k = {k}: {err}");
+            assert!(err.contains("exiting in the middle of the commit"), "{err}");
+            assert!(c.out().join(RECORD).is_file(), "k = {k}: the intent stays");
+            if k < 6 {
+                assert!(!c.out().join("_SUCCESS").exists(), "k = {k}: no done-flag");
+            }
+            let rerun = filex(&["run", job]);
+            let err = String::from_utf8_lossy(&rerun.stderr);
+            assert!(rerun.status.success(), "k = {k}: {err}");
+            assert_eq!(
+                err.matches("finished the commit an earlier run of this window left unfinished")
+                    .count(),
+                1,
+                "k = {k}: {err}"
+            );
+            assert_eq!(published(&c.out()), want, "k = {k}");
+            assert_eq!(window_record(&manifest_of(&rerun)), want_record, "k = {k}");
+            assert!(c.out().join("_SUCCESS").is_file());
+            assert_eq!(commit_leftovers(&c.out()), Vec::<PathBuf>::new(), "k = {k}");
+        }
+    }
+
+    #[test]
+    fn a_damaged_commit_record_stops_the_next_run_naming_it() {
+        let (c, _) = standard_corpus();
+        let job = c.job("");
+        let job = job.to_str().unwrap();
+        let died = Command::new(env!("CARGO_BIN_EXE_filex"))
+            .args(["run", job])
+            .env("FILEX_LOG", "warn")
+            .env("FILEX_FAULT_COMMIT_EXIT_AFTER", "2")
+            .output()
+            .unwrap();
+        assert_eq!(died.status.code(), Some(137));
+        let record = c.out().join(RECORD);
+        let text = fs::read(&record).unwrap();
+        fs::write(&record, &text[..text.len() / 3]).unwrap();
+        let before = published(&c.out());
+        let out = filex(&["run", job]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&record.display().to_string()), "{err}");
+        assert!(err.contains("records an unfinished commit"), "{err}");
+        assert_eq!(published(&c.out()), before, "nothing touched");
+        assert!(!c
+            .out()
+            .join("_manifests/t/20261104T160000Z-20261104T180000Z.json")
+            .exists());
+    }
+
     #[test]
     fn a_task_failing_every_attempt_fails_the_run_cleanly() {
         let (c, _) = standard_corpus();

@@ -6,25 +6,61 @@
 //! knows (by the `filex-job:`/`filex-window:` tags). Not here: open multipart uploads of an
 //! object-store output — finding them needs ListMultipartUploads (not yet done; the local
 //! test server, s3s-fs 0.14, does not implement it) — and applications the RM has forgotten.
+//! Kept: the staging of an application that died in the middle of its commit
+//! (`crate::commit`), which the next run of the window finishes.
 
 use anyhow::{Context, Result};
 
 use super::staging::Staging;
+use crate::commit;
+use crate::driver::previous;
 use crate::job::Job;
 use crate::storage;
 
+/// What [`remove_leftovers`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    /// Everything the application left.
+    All,
+    /// All but what it staged under the output root: its commit did not finish, and the
+    /// next run of the window finishes it from there.
+    KeptUnfinishedCommit,
+}
+
 /// Removes what the dead application `application_id` of `job` left; safe to call when
 /// nothing is left, and only for an application that is no longer running.
-pub fn remove_leftovers(job: &Job, application_id: &str) -> Result<()> {
+pub fn remove_leftovers(job: &Job, application_id: &str) -> Result<Removed> {
     // The output store opened for that run: aborting removes its staging area.
     let output = job
         .output
         .spec
         .open(application_id)
         .with_context(|| format!("output {}", job.output.spec.root))?;
-    output
-        .abort()
-        .with_context(|| format!("staging of {application_id} under the output root"))?;
+    // Unless the application died in the middle of its commit: what it staged is what the
+    // commit record publishes, and the next run of the window (or a later AM attempt)
+    // finishes it from there.
+    let record = commit::intent_rel(&previous::manifest_rel(job));
+    let unfinished = match commit::pending(output.as_ref(), &record, &job.name, &job.window_id()) {
+        Ok(Some(intent)) => intent.run_id == application_id,
+        Ok(None) => false,
+        // Unreadable: keep everything; the next run says what is wrong with it.
+        Err(e) => {
+            tracing::warn!(error = %e, "an unusable commit record of the window");
+            true
+        }
+    };
+    if unfinished {
+        tracing::info!(
+            application = application_id,
+            record = %output.url(&record),
+            "kept what the application staged under the output root: its commit did not \
+             finish, and the next run of the window finishes it"
+        );
+    } else {
+        output
+            .abort()
+            .with_context(|| format!("staging of {application_id} under the output root"))?;
+    }
     if let Some(base) = &job.scratch {
         storage::scratch(Some(base), application_id)?
             .remove_all()
@@ -35,5 +71,9 @@ pub fn remove_leftovers(job: &Job, application_id: &str) -> Result<()> {
         application = application_id,
         "removed what the application left"
     );
-    Ok(())
+    Ok(if unfinished {
+        Removed::KeptUnfinishedCommit
+    } else {
+        Removed::All
+    })
 }

@@ -154,8 +154,12 @@ fn am_attempt() -> u32 {
 /// A kill (`yarn application -kill`, `filex kill`) reaches the AM as SIGTERM, and SIGKILL a
 /// moment later (`yarn.nodemanager.sleep-delay-before-sigkill.ms`): in that moment, discard
 /// what the run staged under the output root, then exit as terminated. What a SIGKILL cuts
-/// short, `filex submit` removes ([`super::cleanup`]).
-fn abort_on_sigterm(output: Arc<dyn crate::storage::OutputStore>) {
+/// short, `filex submit` removes ([`super::cleanup`]). During the commit nothing is discarded:
+/// the next run of the window finishes it (`crate::commit`).
+fn abort_on_sigterm(
+    output: Arc<dyn crate::storage::OutputStore>,
+    latch: Arc<crate::commit::CommitLatch>,
+) {
     let signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM]) {
         Ok(s) => s,
         Err(e) => {
@@ -168,9 +172,16 @@ fn abort_on_sigterm(output: Arc<dyn crate::storage::OutputStore>) {
         .spawn(move || {
             let mut signals = signals;
             if signals.forever().next().is_some() {
-                tracing::warn!("SIGTERM: discarding what the run staged");
-                if let Err(e) = output.abort() {
-                    tracing::warn!(error = %e, "could not discard the staged output");
+                let discarded = latch.discard_unless_decided(|| {
+                    tracing::warn!("SIGTERM: discarding what the run staged");
+                    if let Err(e) = output.abort() {
+                        tracing::warn!(error = %e, "could not discard the staged output");
+                    }
+                });
+                if !discarded {
+                    tracing::warn!(
+                        "SIGTERM during the commit: leaving it for the next run of the window to finish"
+                    );
                 }
                 std::process::exit(SIGTERM_EXIT);
             }
@@ -212,7 +223,7 @@ fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Re
     let run_id = spec.application_id.clone();
     let progress = board.progress.clone();
     let mut run = Run::open(job.clone(), run_id, Some(scratch_base), progress)?;
-    abort_on_sigterm(run.output.clone());
+    abort_on_sigterm(run.output.clone(), run.latch.clone());
     run.full = spec.full;
     // The run's id is the application's, so every AM attempt opens the same scratch and
     // staging, where the journal's entries point.

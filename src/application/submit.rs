@@ -360,7 +360,13 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
 /// (the next run of the window tries again).
 fn clean_after(job: &Job, id: &str) {
     match super::cleanup::remove_leftovers(job, id) {
-        Ok(()) => println!("Removed what {id} left under {}", job.output.spec.root),
+        Ok(super::cleanup::Removed::All) => {
+            println!("Removed what {id} left under {}", job.output.spec.root)
+        }
+        Ok(super::cleanup::Removed::KeptUnfinishedCommit) => println!(
+            "Removed what {id} left, but for the output its unfinished commit publishes: \
+             the next run of the window finishes it"
+        ),
         Err(e) => eprintln!("filex: could not remove what {id} left: {e:#}"),
     }
 }

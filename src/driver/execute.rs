@@ -1,7 +1,8 @@
-//! The sequence both modes share, from a plan: run the map tasks, gather each partition's
-//! run segments, run the reduce tasks, publish every partition and the rejects at once, write
-//! the manifest, then the done-flag (`_SUCCESS`, taken down before the commit). On any failure
-//! nothing is published (the [`Run`]'s drop cleans up). Only the outputs the cluster
+//! The sequence both modes share, from a plan: finish a commit an earlier run of the window
+//! left unfinished, run the map tasks, gather each partition's run segments, run the reduce
+//! tasks, then commit (`crate::commit`): every partition and the rejects, the removal of
+//! stale files, the manifest, then the done-flag (`_SUCCESS`, taken down first). On any
+//! failure before the commit nothing is published (the [`Run`]'s drop cleans up). Only the outputs the cluster
 //! accepted are used; what superseded attempts staged is discarded after each batch.
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use std::io::Read;
 use super::previous::{self, Start};
 use super::run::Run;
 use crate::cluster::{Cluster, ClusterError};
+use crate::commit::{self, CommitError, Intent, Step, INTENT_VERSION};
 use crate::incremental::rejects::RejectsByShard;
 use crate::incremental::Reuse;
 use crate::job::{time, Job, JobError};
@@ -50,6 +52,8 @@ pub enum DriverError {
     Workers(#[source] std::io::Error),
     #[error("internal inconsistency: {0}")]
     Inconsistent(String),
+    #[error(transparent)]
+    Commit(#[from] CommitError),
 }
 
 /// The result of a successful run.
@@ -63,6 +67,9 @@ pub struct RunReport {
 /// With a usable previous manifest of the window (and without `--full`), only the
 /// partitions whose inputs changed are recomputed (`crate::incremental`).
 pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport, DriverError> {
+    if let Some(report) = finish_unfinished(run)? {
+        return Ok(report);
+    }
     let (job, progress) = (run.job.as_ref(), run.progress.as_ref());
     let (output, scratch) = (run.output.as_ref(), run.scratch.as_ref());
     let started_at = manifest::now_rfc3339();
@@ -181,14 +188,6 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
     };
     let mut staged: Vec<StagedObject> = merged.iter().flat_map(|(_, r)| published(r)).collect();
     staged.push(rejects_obj.clone());
-    // A re-run takes the old done-flag down before it replaces a single file, so a crash
-    // in the middle of the commit never leaves a window flagged complete.
-    let marker = job.success_marker();
-    if let Some(m) = &marker {
-        output.remove(m)?;
-    }
-    output.commit(&staged)?;
-    discard_superseded(cluster, output, scratch);
 
     let inputs = partition_inputs(job, &maps);
     let mut partitions: Vec<ManifestPartition> = merged
@@ -236,7 +235,6 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
         .collect();
     for rel in &removed {
         tracing::info!(file = %output.url(rel), "removing a file of the previous run this run does not publish");
-        output.remove(rel)?;
     }
     let summary = reuse.summary(partitions.len() - recomputed, recomputed);
     if summary.previous_run_id.is_some() {
@@ -308,19 +306,67 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
         tasks_recovered: Progress::get(&progress.tasks_recovered),
     };
     let manifest_rel = previous::manifest_rel(job);
-    let mut bytes = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| DriverError::Inconsistent(format!("manifest: {e}")))?;
-    bytes.push(b'\n');
-    output.put_atomic(&manifest_rel, &bytes)?;
-    // The very last publication: the done-flag downstream jobs wait for.
-    if let Some(m) = &marker {
-        output.put_atomic(m, b"")?;
-        tracing::info!(marker = %output.url(m), "done-flag written");
-    }
-    Ok(RunReport {
+    // The commit, written down first: a re-run takes the old done-flag down before it
+    // replaces a single file (so a crash in the middle never leaves a window flagged
+    // complete), publishes, removes what it no longer publishes, then writes the manifest
+    // and the flag. Cut short, it is finished by the next run of the window.
+    let marker = job.success_marker();
+    let steps = marker
+        .iter()
+        .cloned()
+        .map(Step::Remove)
+        .chain(staged.into_iter().map(Step::Publish))
+        .chain(manifest.removed.iter().cloned().map(Step::Remove))
+        .collect();
+    let intent = Intent {
+        version: INTENT_VERSION,
+        run_id: run.id.clone(),
+        job: job.name.clone(),
+        window: job.window_id(),
+        steps,
+        manifest_rel,
         manifest,
-        manifest_url: output.url(&manifest_rel),
+        done_flag: marker,
+    };
+    commit::commit(output, &run.latch, &intent)?;
+    discard_superseded(cluster, output, scratch);
+    Ok(RunReport {
+        manifest_url: output.url(&intent.manifest_rel),
+        manifest: intent.manifest,
     })
+}
+
+/// Finishes the commit of this window that a run left unfinished (a crash, a kill, a
+/// storage error in the middle of its publication), before anything else. When that run
+/// was this one (a new attempt of the same application), its commit is the result;
+/// otherwise the dead run's staging area goes and this run proceeds, as a re-run of a
+/// complete window.
+fn finish_unfinished(run: &Run) -> Result<Option<RunReport>, DriverError> {
+    let output = run.output.as_ref();
+    let manifest_rel = previous::manifest_rel(&run.job);
+    let rel = commit::intent_rel(&manifest_rel);
+    let window = run.job.window_id();
+    let Some(intent) = commit::roll_forward(output, &rel, &run.job.name, &window)? else {
+        return Ok(None);
+    };
+    if intent.run_id == run.id {
+        return Ok(Some(RunReport {
+            manifest_url: output.url(&intent.manifest_rel),
+            manifest: intent.manifest,
+        }));
+    }
+    // Left in its staging area: empty directories, superseded attempts' files.
+    match run.job.output.spec.open(&intent.run_id) {
+        Ok(dead) => {
+            if let Err(e) = dead.abort() {
+                tracing::warn!(run = %intent.run_id, error = %e, "could not remove the staging area of the run whose commit was finished");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(run = %intent.run_id, error = %e, "could not open the staging area of the run whose commit was finished")
+        }
+    }
+    Ok(None)
 }
 
 /// The staged objects a merged partition publishes: its one file, or every part.

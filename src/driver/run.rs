@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::cluster::remote::WorkerSetup;
+use crate::commit::CommitLatch;
 use crate::job::{Job, JobError};
 use crate::plan::{self, Plan};
 use crate::storage::location::Location;
@@ -32,6 +33,9 @@ pub struct Run {
     pub plan_ms: u64,
     /// `--full`: recompute every partition, whatever a previous run of the window left.
     pub full: bool,
+    /// Held by whoever may discard the run's staging (its drop, the AM's SIGTERM handler):
+    /// once the commit is decided, what it publishes is no longer theirs to discard.
+    pub latch: Arc<CommitLatch>,
 }
 
 impl Run {
@@ -53,6 +57,7 @@ impl Run {
             progress,
             plan_ms: 0,
             full: false,
+            latch: Arc::default(),
         })
     }
 
@@ -96,9 +101,20 @@ impl Drop for Run {
             tracing::warn!(scratch = %self.scratch.describe(), error = %e, "could not remove scratch");
         }
         // After a failure this discards what was staged; after success only empty staging
-        // directories remain, and they go too.
-        if let Err(e) = self.output.abort() {
-            tracing::warn!(error = %e, "could not remove the staging area of the output");
+        // directories remain, and they go too. Not after a commit that was decided and did
+        // not finish: the next run of the window finishes it from what is staged.
+        let output = &self.output;
+        let discarded = self.latch.discard_unless_decided(|| {
+            if let Err(e) = output.abort() {
+                tracing::warn!(error = %e, "could not remove the staging area of the output");
+            }
+        });
+        if !discarded {
+            tracing::warn!(
+                run = %self.id,
+                "the commit did not finish: what it publishes stays staged for the next run \
+                 of the window, which finishes it first"
+            );
         }
     }
 }

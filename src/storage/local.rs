@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::location::Location;
 use super::{
-    Entry, HashingWriter, InputStore, OutputStore, Scratch, ScratchFile, StagedObject,
-    StagedWriter, StorageError, ATTEMPTS_DIR,
+    published_before, Entry, HashingWriter, InputStore, OutputStore, Published, Scratch,
+    ScratchFile, StagedObject, StagedWriter, StorageError, ATTEMPTS_DIR,
 };
 
 /// Name of the staging directory under the output root (as Hadoop's committers name it).
@@ -245,17 +245,22 @@ impl OutputStore for LocalOutput {
         }
     }
 
-    fn commit(&self, staged: &[StagedObject]) -> Result<(), StorageError> {
-        for obj in staged {
-            let dest = self.root.join(&obj.rel);
-            if let Some(parent) = dest.parent() {
-                fs::create_dir_all(parent)
-                    .map_err(|e| StorageError::io("create", parent.display(), e))?;
-            }
-            fs::rename(&obj.handle, &dest)
-                .map_err(|e| StorageError::io("publish", Self::url_of(&dest), e))?;
+    /// A rename; a missing source with the staged size at the final name is a rename done
+    /// before.
+    fn publish(&self, obj: &StagedObject) -> Result<Published, StorageError> {
+        let dest = self.root.join(&obj.rel);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|e| StorageError::io("create", parent.display(), e))?;
         }
-        Ok(())
+        match fs::rename(&obj.handle, &dest) {
+            Ok(()) => Ok(Published::Now),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !Path::new(&obj.handle).exists() => {
+                let found = self.size(&obj.rel)?;
+                published_before(&Self::url_of(&dest), obj, found)
+            }
+            Err(e) => Err(StorageError::io("publish", Self::url_of(&dest), e)),
+        }
     }
 
     fn abort(&self) -> Result<(), StorageError> {

@@ -70,6 +70,16 @@ pub enum StorageError {
     Unsupported { location: String, what: String },
     #[error("{location}: {message}")]
     Backend { location: String, message: String },
+    /// A publication step found neither the staged bytes nor the object they make (a
+    /// commit being finished after a crash, whose staging was removed meanwhile).
+    #[error(
+        "cannot publish {location}: its staged bytes ({staged}) are gone and {location} {found}"
+    )]
+    StagedGone {
+        location: String,
+        staged: String,
+        found: String,
+    },
 }
 
 impl StorageError {
@@ -120,6 +130,37 @@ pub struct StagedObject {
     pub handle: String,
 }
 
+/// What [`OutputStore::publish`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// Published by this call.
+    Now,
+    /// Published before (by a commit that died after this step, or a retried request whose
+    /// first try went through): the staged bytes were gone and the object under the final
+    /// name is the one they made.
+    Already,
+}
+
+/// The idempotency check of a rename-based [`OutputStore::publish`] whose source is gone:
+/// `Already` when the final object (`found`: its size, `None` when there is none) has the
+/// staged size, else [`StorageError::StagedGone`] naming both.
+pub fn published_before(
+    url: &str,
+    staged: &StagedObject,
+    found: Option<u64>,
+) -> Result<Published, StorageError> {
+    let found = match found {
+        Some(n) if n == staged.bytes => return Ok(Published::Already),
+        Some(n) => format!("has {n} bytes, not the {} staged", staged.bytes),
+        None => "does not exist".to_string(),
+    };
+    Err(StorageError::StagedGone {
+        location: url.to_string(),
+        staged: staged.handle.clone(),
+        found,
+    })
+}
+
 /// An object being written. Dropping it without [`StagedWriter::finish`] leaves nothing
 /// visible.
 pub trait StagedWriter: Write + Send {
@@ -153,8 +194,22 @@ pub trait OutputStore: Send + Sync {
         let _ = staged;
         Ok(())
     }
-    /// Publishes staged objects under their final names, in order.
-    fn commit(&self, staged: &[StagedObject]) -> Result<(), StorageError>;
+    /// Publishes one staged object under its final name: one step of a commit (a rename on
+    /// file systems, CompleteMultipartUpload on object stores). Idempotent, so that a commit
+    /// cut short can be finished by another process: when the staged bytes are gone and the
+    /// object under the final name is the one they made (the staged size; on object stores
+    /// the multipart ETag too), the step was done before and this is
+    /// [`Published::Already`]; when they are gone and it is not,
+    /// [`StorageError::StagedGone`].
+    fn publish(&self, staged: &StagedObject) -> Result<Published, StorageError>;
+    /// Publishes staged objects under their final names, in order ([`OutputStore::publish`]
+    /// each).
+    fn commit(&self, staged: &[StagedObject]) -> Result<(), StorageError> {
+        for obj in staged {
+            self.publish(obj)?;
+        }
+        Ok(())
+    }
     /// Whether `commit` publishes a staged object under its [`StagedObject::rel`] even when
     /// that was changed after `stage` (a rename, as on file systems). When false (the
     /// default: object stores, where the name given to `stage` is the upload's key) the

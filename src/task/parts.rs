@@ -267,8 +267,11 @@ mod tests {
         fn discard(&self, staged: &StagedObject) -> Result<(), crate::storage::StorageError> {
             self.0.discard(staged)
         }
-        fn commit(&self, staged: &[StagedObject]) -> Result<(), crate::storage::StorageError> {
-            self.0.commit(staged)
+        fn publish(
+            &self,
+            staged: &StagedObject,
+        ) -> Result<crate::storage::Published, crate::storage::StorageError> {
+            self.0.publish(staged)
         }
         fn abort(&self) -> Result<(), crate::storage::StorageError> {
             self.0.abort()

@@ -36,8 +36,8 @@ use self::io::{FileSink, RangeReader, RANGE_CHUNK, READ_CHUNK};
 use super::local::STAGING_DIR;
 use super::location::Location;
 use super::{
-    Entry, HashingWriter, InputStore, OutputStore, Scratch, ScratchFile, StagedObject,
-    StagedWriter, StorageError, ATTEMPTS_DIR,
+    published_before, Entry, HashingWriter, InputStore, OutputStore, Published, Scratch,
+    ScratchFile, StagedObject, StagedWriter, StorageError, ATTEMPTS_DIR,
 };
 
 /// Permission of directories created for output and scratch (before the umask).
@@ -621,22 +621,21 @@ impl OutputStore for HdfsOutput {
         }
     }
 
-    fn commit(&self, staged: &[StagedObject]) -> Result<(), StorageError> {
+    /// A rename (replacing what is there); a missing source with the staged size at the
+    /// final name is a rename done before.
+    fn publish(&self, obj: &StagedObject) -> Result<Published, StorageError> {
         let (nn, root, _) = self.namenode()?;
-        let mut made: HashSet<String> = HashSet::new();
-        for obj in staged {
-            let dest = child(&root, &obj.rel);
-            let url = nn.url(&dest);
-            if let Some(dir) = parent(&dest) {
-                if made.insert(dir.to_string()) {
-                    nn.call(nn.client.mkdirs(dir, DIR_PERMISSION, true))
-                        .map_err(|f| op_error("create", &nn.url(dir), f))?;
-                }
-            }
-            nn.call(nn.client.rename(&obj.handle, &dest, true))
-                .map_err(|f| op_error("publish", &url, f))?;
+        let dest = child(&root, &obj.rel);
+        let url = nn.url(&dest);
+        if let Some(dir) = parent(&dest) {
+            nn.call(nn.client.mkdirs(dir, DIR_PERMISSION, true))
+                .map_err(|f| op_error("create", &nn.url(dir), f))?;
         }
-        Ok(())
+        match nn.call(nn.client.rename(&obj.handle, &dest, true)) {
+            Ok(_) => Ok(Published::Now),
+            Err(HdfsFailure::NotFound) => published_before(&url, obj, self.size(&obj.rel)?),
+            Err(f) => Err(op_error("publish", &url, f)),
+        }
     }
 
     fn abort(&self) -> Result<(), StorageError> {

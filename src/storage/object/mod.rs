@@ -11,10 +11,14 @@
 //! * `finish()` sends the last (short) part, waits for every part and returns the upload id
 //!   and the part list (number, ETag, MD5) as the staged object's handle, with the byte
 //!   count and SHA-256 computed while writing.
-//! * `commit` completes the uploads in the given order, then checks each object: size
+//! * `commit` (`publish` of each object, one commit step) completes the uploads in the
+//!   given order, then checks each object: size
 //!   (HeadObject), ETag against the multipart ETag computed here (MD5 of the parts' MD5s,
 //!   `-N`), and with `verify = "read-back"` the SHA-256 of the bytes read back. An object
-//!   that fails its check is deleted and the job fails.
+//!   that fails its check is deleted and the job fails. An upload the server no longer
+//!   knows (NoSuchUpload; AccessDenied from s3s-fs) was completed before when the object
+//!   under its key has its size and multipart ETag: the step is done (a commit finished by
+//!   the next run, `crate::commit`).
 //! * `abort` aborts every multipart upload created and not completed; a writer dropped
 //!   without `finish` (a failed task) aborts its own upload. A failed job therefore leaves
 //!   no object and no open upload behind. (A process killed outright leaves its uploads

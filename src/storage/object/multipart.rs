@@ -43,6 +43,15 @@ pub struct Handle {
     pub etag: String,
 }
 
+/// What CompleteMultipartUpload of a staged upload found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// Completed now: the object is visible under its key.
+    Completed,
+    /// S3 no longer knows the upload id (`NoSuchUpload`).
+    Gone,
+}
+
 /// The multipart uploads of one output root, shared by the store and its writers' part
 /// threads.
 pub struct Uploads {
@@ -107,7 +116,10 @@ impl Uploads {
     }
 
     /// CompleteMultipartUpload of a staged object; the upload is no longer tracked.
-    pub fn complete(&self, h: &Handle) -> Result<(), ObjectError> {
+    /// `Completion::Gone` when S3 no longer knows the upload (completed before: by a commit
+    /// cut short, or by the first try of a retried request; or aborted): the caller checks
+    /// the object under the key.
+    pub fn complete(&self, h: &Handle) -> Result<Completion, ObjectError> {
         let mut xml = String::from("<CompleteMultipartUpload>");
         for p in &h.parts {
             xml.push_str(&format!(
@@ -135,16 +147,13 @@ impl Uploads {
             }
             Ok(())
         });
-        match result {
-            Ok(_) => {}
-            // A retried completion whose first try went through: the upload is gone and
-            // the object is there; the check below decides.
-            Err(ObjectError::Request { code, attempts, .. })
-                if code == "NoSuchUpload" && attempts > 1 => {}
+        let done = match result {
+            Ok(_) => Completion::Completed,
+            Err(ObjectError::Request { code, .. }) if code == "NoSuchUpload" => Completion::Gone,
             Err(e) => return Err(e),
-        }
+        };
         self.open.lock().remove(&h.upload_id);
-        Ok(())
+        Ok(done)
     }
 }
 

@@ -8,9 +8,11 @@ use sha2::{Digest as _, Sha256};
 
 use super::client::{digests, Call, Fault, S3Client};
 use super::config::VerifyMode;
-use super::multipart::{is_md5_etag, is_multipart_etag, unquote, Handle, S3Writer, Uploads};
+use super::multipart::{
+    is_md5_etag, is_multipart_etag, unquote, Completion, Handle, S3Writer, Uploads,
+};
 use super::ObjectError;
-use crate::storage::{OutputStore, StagedObject, StagedWriter, StorageError};
+use crate::storage::{OutputStore, Published, StagedObject, StagedWriter, StorageError};
 
 /// The output root `s3://bucket/prefix`.
 pub struct S3Output {
@@ -98,16 +100,61 @@ impl S3Output {
     }
 
     /// Completes a staged object's upload, then checks the object; one that fails its check
-    /// is deleted.
-    fn complete(&self, obj: &StagedObject, h: &Handle) -> Result<(), ObjectError> {
-        self.inner.complete(h)?;
+    /// is deleted. An upload S3 no longer knows was completed before when the object under
+    /// its key is the one it made ([`S3Output::completed_before`]).
+    fn complete(&self, obj: &StagedObject, h: &Handle) -> Result<Published, StorageError> {
+        let done = match self.inner.complete(h) {
+            Ok(done) => done,
+            // Servers answer the completion of an upload completed before in their own way:
+            // AWS with NoSuchUpload, s3s-fs (whose record of the upload went with it) with
+            // AccessDenied. If the object under the key is exactly the one the upload made
+            // (size and multipart ETag), that is what happened; otherwise the answer stands.
+            Err(e @ ObjectError::Request { .. }) if is_denied(&e) => {
+                return match self.head(&h.key) {
+                    Ok((len, etag)) if len == obj.bytes && etag.eq_ignore_ascii_case(&h.etag) => {
+                        Ok(Published::Already)
+                    }
+                    _ => Err(self.storage_err(&obj.rel, e)),
+                };
+            }
+            Err(e) => return Err(self.storage_err(&obj.rel, e)),
+        };
+        if done == Completion::Gone {
+            return self.completed_before(obj, h);
+        }
         if let Err(e) = self.verify(&h.key, obj.bytes, &obj.sha256, Some(&h.etag)) {
             if matches!(e, ObjectError::Integrity { .. }) {
                 self.delete(&h.key);
             }
-            return Err(e);
+            return Err(self.storage_err(&obj.rel, e));
         }
-        Ok(())
+        Ok(Published::Now)
+    }
+
+    /// Whether the object under a gone upload's key is the one the upload made: its size,
+    /// and its multipart ETag where the server answers one (some compute another form; the
+    /// size decides there).
+    fn completed_before(&self, obj: &StagedObject, h: &Handle) -> Result<Published, StorageError> {
+        let gone = |found: String| StorageError::StagedGone {
+            location: self.url(&obj.rel),
+            staged: format!("multipart upload {}", h.upload_id),
+            found,
+        };
+        match self.head(&h.key) {
+            Ok((len, _)) if len != obj.bytes => Err(gone(format!(
+                "has {len} bytes, not the {} staged",
+                obj.bytes
+            ))),
+            Ok((_, etag)) if is_multipart_etag(&etag) && !etag.eq_ignore_ascii_case(&h.etag) => {
+                Err(gone(format!(
+                    "has ETag {etag}, not the upload's {}",
+                    h.etag
+                )))
+            }
+            Ok(_) => Ok(Published::Already),
+            Err(e) if is_missing(&e) => Err(gone("does not exist".into())),
+            Err(e) => Err(self.storage_err(&obj.rel, e)),
+        }
     }
 
     /// Size, ETag and (if configured) read-back SHA-256 of a completed object.
@@ -186,23 +233,14 @@ impl OutputStore for S3Output {
         Ok(())
     }
 
-    fn commit(&self, staged: &[StagedObject]) -> Result<(), StorageError> {
-        let mut handles = Vec::with_capacity(staged.len());
-        for obj in staged {
-            let h = self.handle(obj)?;
-            // Staged in another process: track it here so a failed commit aborts it.
-            self.inner
-                .open
-                .lock()
-                .insert(h.upload_id.clone(), h.key.clone());
-            handles.push(h);
-        }
-        for (obj, h) in staged.iter().zip(&handles) {
-            self.complete(obj, h)
-                .map_err(|e| self.storage_err(&obj.rel, e))?;
-            tracing::debug!(key = %h.key, etag = %h.etag, bytes = obj.bytes, "published");
-        }
-        Ok(())
+    /// CompleteMultipartUpload of the object's upload, then its check. Not tracked as open
+    /// here: once a commit is decided, its uploads belong to the commit record
+    /// (`crate::commit`), and a commit cut short is finished, never aborted.
+    fn publish(&self, obj: &StagedObject) -> Result<Published, StorageError> {
+        let h = self.handle(obj)?;
+        let done = self.complete(obj, &h)?;
+        tracing::debug!(key = %h.key, etag = %h.etag, bytes = obj.bytes, ?done, "published");
+        Ok(done)
     }
 
     fn abort(&self) -> Result<(), StorageError> {
@@ -305,6 +343,11 @@ impl OutputStore for S3Output {
             Err(e) => Err(self.storage_err(rel, e)),
         }
     }
+}
+
+/// Whether S3 answered AccessDenied.
+fn is_denied(e: &ObjectError) -> bool {
+    matches!(e, ObjectError::Request { code, .. } if code == "AccessDenied")
 }
 
 /// Whether S3 answered that the key (not the bucket) does not exist: `NoSuchKey`, or a 404
