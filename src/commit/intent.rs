@@ -187,6 +187,7 @@ mod tests {
             settings_digest: String::new(),
             shards: Vec::new(),
             incremental: None,
+            tasks_recovered: 0,
         }
     }
 

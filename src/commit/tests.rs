@@ -38,6 +38,7 @@ fn manifest(run: &str) -> Manifest {
         settings_digest: String::new(),
         shards: Vec::new(),
         incremental: None,
+        tasks_recovered: 0,
     }
 }
 
