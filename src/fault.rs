@@ -1,19 +1,25 @@
 //! Fault injection for the tests of retries and kills, compiled only with the
 //! `fault-injection` cargo feature: a normal build neither reads nor forwards these variables.
 //! A worker about to run an attempt listed in `FILEX_FAULT_EXIT_AT` exits as a killed
-//! container does; one listed in `FILEX_FAULT_STALL_AT` sleeps ten minutes first. A list is
-//! `kind:task:attempt` entries, comma separated: `map:1:0,reduce:0:0`.
+//! container does. Wherever an attempt runs (a thread of `filex run`, a worker, the
+//! application master in uber mode), one listed in `FILEX_FAULT_STALL_AT` sleeps ten minutes
+//! first, and one listed in `FILEX_FAULT_FAIL_AT` fails with an error, as a task whose input
+//! could not be read does, while the process goes on. A list is `kind:task:attempt` entries,
+//! comma separated: `map:1:0,reduce:0:0`.
 //! `FILEX_FAULT_COMMIT_EXIT_AFTER=k` makes the process that commits a run (`filex run`, the
 //! application master) exit the same way after `k` steps of its commit (`crate::commit`).
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::task::Task;
 
 /// Exit (code 137, as a killed container) when about to run one of the listed attempts.
 pub const EXIT_AT_ENV: &str = "FILEX_FAULT_EXIT_AT";
-/// Sleep ten minutes before running one of the listed attempts.
+/// Sleep ten minutes before running one of the listed attempts (wherever it runs).
 pub const STALL_AT_ENV: &str = "FILEX_FAULT_STALL_AT";
+/// Fail (with [`injected_failure`]'s error) when about to run one of the listed attempts.
+pub const FAIL_AT_ENV: &str = "FILEX_FAULT_FAIL_AT";
 /// Exit (code 137, as a SIGKILLed process) after this many steps of the run's own commit:
 /// `0` right after its intent is written, `k` after `k` steps (the publications and
 /// removals in the intent's order, then the manifest as one more step, then the
@@ -22,7 +28,7 @@ pub const STALL_AT_ENV: &str = "FILEX_FAULT_STALL_AT";
 /// exits, so the next run or AM attempt gets through.
 pub const COMMIT_EXIT_AFTER_ENV: &str = "FILEX_FAULT_COMMIT_EXIT_AFTER";
 /// The variables of this module; they travel client → AM → worker containers.
-pub const ENV_VARS: [&str; 3] = [EXIT_AT_ENV, STALL_AT_ENV, COMMIT_EXIT_AFTER_ENV];
+pub const ENV_VARS: [&str; 4] = [EXIT_AT_ENV, STALL_AT_ENV, FAIL_AT_ENV, COMMIT_EXIT_AFTER_ENV];
 /// The exit status of a container killed by SIGKILL.
 const EXIT_CODE: i32 = 137;
 const STALL: Duration = Duration::from_secs(600);
@@ -116,6 +122,7 @@ impl AttemptKey {
 pub struct Faults {
     exit_at: Vec<AttemptKey>,
     stall_at: Vec<AttemptKey>,
+    fail_at: Vec<AttemptKey>,
 }
 
 impl Faults {
@@ -125,20 +132,45 @@ impl Faults {
         Ok(Faults {
             exit_at: read(EXIT_AT_ENV)?,
             stall_at: read(STALL_AT_ENV)?,
+            fail_at: read(FAIL_AT_ENV)?,
         })
     }
 
-    /// Called by a worker about to run `attempt` of `task`: exits or stalls if it is listed.
+    /// Called by a worker process about to run `attempt` of `task`: exits if it is listed in
+    /// [`EXIT_AT_ENV`]. Only workers die so: in the application master a dying process
+    /// would be the AM's, a different failure.
     pub fn before(&self, task: &Task, attempt: u32) {
-        let key = AttemptKey::of(task, attempt);
-        if self.exit_at.contains(&key) {
+        if self.exit_at.contains(&AttemptKey::of(task, attempt)) {
             tracing::warn!(task = %task.describe(), attempt, "fault injection: exiting");
             std::process::exit(EXIT_CODE);
         }
+    }
+
+    /// Stalls if `attempt` of `task` is listed in [`STALL_AT_ENV`]; then says why it is to
+    /// fail, if it is listed in [`FAIL_AT_ENV`].
+    fn attempt(&self, task: &Task, attempt: u32) -> Option<String> {
+        let key = AttemptKey::of(task, attempt);
         if self.stall_at.contains(&key) {
             tracing::warn!(task = %task.describe(), attempt, "fault injection: stalling");
             std::thread::sleep(STALL);
         }
+        self.fail_at.contains(&key).then(|| {
+            tracing::warn!(task = %task.describe(), attempt, "fault injection: failing the attempt");
+            format!("{FAIL_AT_ENV} lists attempt {attempt} of {}", task.describe())
+        })
+    }
+}
+
+/// Called wherever an attempt runs (a thread of `filex run`, a worker, the application
+/// master in uber mode), as it starts: stalls for [`STALL_AT_ENV`], and returns why the
+/// attempt fails for [`FAIL_AT_ENV`]. The variables are read once per process; a malformed
+/// one fails every attempt with its parse error, so that no test runs without the fault it
+/// asked for.
+pub fn injected_failure(task: &Task, attempt: u32) -> Option<String> {
+    static FAULTS: OnceLock<Result<Faults, String>> = OnceLock::new();
+    match FAULTS.get_or_init(|| Faults::from_env().map_err(|e| e.to_string())) {
+        Ok(faults) => faults.attempt(task, attempt),
+        Err(e) => Some(e.clone()),
     }
 }
 
@@ -212,5 +244,24 @@ mod tests {
         });
         assert_eq!(AttemptKey::of(&map, 1), key(Kind::Map, 3, 1));
         assert_eq!(AttemptKey::parse("map:3:1"), Some(AttemptKey::of(&map, 1)));
+    }
+
+    #[test]
+    fn a_listed_attempt_fails_and_its_retry_runs() {
+        let map = Task::Map(crate::plan::MapTask {
+            id: 0,
+            shards: Vec::new(),
+            bytes: 0,
+            preferred_hosts: Vec::new(),
+        });
+        let faults = Faults {
+            fail_at: parse_list(FAIL_AT_ENV, "map:0:0").unwrap(),
+            ..Faults::default()
+        };
+        assert_eq!(
+            faults.attempt(&map, 0).as_deref(),
+            Some("FILEX_FAULT_FAIL_AT lists attempt 0 of map task 0")
+        );
+        assert_eq!(faults.attempt(&map, 1), None);
     }
 }

@@ -115,14 +115,24 @@ pub const LOCALITY_WAIT_MS: Setting = Setting {
     meaning: "how long a map task waits for a worker on its hosts, ms",
 };
 
-/// How often a client asks the ResourceManager for an application's report: `filex submit`
-/// following its application, and `filex kill` (or a signalled `submit`) waiting for a kill
-/// to complete. The default, one second, is what Hadoop users already live with: MapReduce's
-/// job client polls every 1000 ms (`mapreduce.client.progressmonitor.pollinterval`) and Spark
-/// on YARN every second (`spark.yarn.report.interval`). A state change shows within a second,
-/// which is all a person or a scheduler needs, and hundreds of hourly jobs followed at once
-/// cost the RM one report a second each. The name follows YARN's own client setting,
-/// `yarn.client.application-client-protocol.poll-interval-ms`.
+/// Uber mode: a job of at most this much compressed input runs its tasks in the AM's own
+/// container, with its sorted runs held in memory, and asks YARN for no worker container.
+/// The default, 16 MiB of gzip, is about 128 MiB of lines: what the default AM (512 MiB,
+/// 30 % of it for held runs) holds in memory, and about 2.5 s of one core's work at filex's
+/// 6–7 MB of gzip per CPU second — of the order of what asking for, localizing and starting
+/// one worker container costs (1.5–3 s on the mini cluster). Most customer-hours are this
+/// small. MapReduce's thresholds (input under one 128 MB block, at most 9 maps and 1
+/// reduce) count tasks because each of its tasks is a JVM run one after the other; ours
+/// are threads, small shards are combined into map tasks and a partition's reduce costs
+/// microseconds in-process, so only the bytes count, and 128 MB of gzip (a gigabyte of
+/// lines) would be tens of seconds on one core and not fit the AM.
+pub const UBER_MAX_BYTES: Setting = Setting {
+    key: "filex.uber.max-bytes",
+    kind: Kind::Bytes,
+    default: "16m",
+    meaning: "a job of at most this much compressed input runs its tasks in the AM's container (uber mode: no worker container; a failed task is retried in one); 0: never",
+};
+
 /// How long a task attempt may go without progress, or its worker without a word, before it
 /// is re-run elsewhere and the worker stopped (MapReduce's `mapreduce.task.timeout`).
 pub const TASK_TIMEOUT_MS: Setting = Setting {
@@ -131,6 +141,14 @@ pub const TASK_TIMEOUT_MS: Setting = Setting {
     default: "600000",
     meaning: "how long a task attempt may make no progress (or its worker stay silent) before it is re-run elsewhere and the worker killed, ms; 0: never",
 };
+/// How often a client asks the ResourceManager for an application's report: `filex submit`
+/// following its application, and `filex kill` (or a signalled `submit`) waiting for a kill
+/// to complete. The default, one second, is what Hadoop users already live with: MapReduce's
+/// job client polls every 1000 ms (`mapreduce.client.progressmonitor.pollinterval`) and Spark
+/// on YARN every second (`spark.yarn.report.interval`). A state change shows within a second,
+/// which is all a person or a scheduler needs, and hundreds of hourly jobs followed at once
+/// cost the RM one report a second each. The name follows YARN's own client setting,
+/// `yarn.client.application-client-protocol.poll-interval-ms`.
 pub const CLIENT_POLL_INTERVAL_MS: Setting = Setting {
     key: "filex.client.poll-interval-ms",
     kind: Kind::Integer,
@@ -158,6 +176,7 @@ pub const SETTINGS: &[Setting] = &[
     TASK_BYTES,
     LOCALITY_WAIT_MS,
     TASK_TIMEOUT_MS,
+    UBER_MAX_BYTES,
     CLIENT_POLL_INTERVAL_MS,
     YARN_LIB_DIR,
 ];

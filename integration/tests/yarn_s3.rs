@@ -302,6 +302,9 @@ fn submit_to_s3_matches_run_and_the_secret_is_only_in_token_files() {
             "filex.workers.max=2",
             "-D",
             "filex.worker.memory-mb=512",
+            // Worker containers, which get the credentials from the AM (no uber mode).
+            "-D",
+            "filex.uber.max-bytes=0",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -307,6 +307,9 @@ fn a_dying_worker_is_retried_and_the_output_is_identical() {
             "filex.workers.max=2",
             "-D",
             "filex.worker.memory-mb=512",
+            // On workers, not in the AM (uber mode): the hook kills a worker process.
+            "-D",
+            "filex.uber.max-bytes=0",
         ],
         &cluster.conf_dir,
         &[("FILEX_FAULT_EXIT_AT", "map:0:0")],
@@ -340,6 +343,8 @@ fn a_stopped_worker_is_timed_out_and_its_task_rerun() {
             "filex.worker.memory-mb=512",
         ])
         .args(["-D", "filex.task.timeout=5000"])
+        // Worker containers to stop, not a job run in the AM (uber mode).
+        .args(["-D", "filex.uber.max-bytes=0"])
         .env("HADOOP_CONF_DIR", &cluster.conf_dir)
         .env("FILEX_LOG", "warn")
         // The first attempt of map 0 would sleep ten minutes: the run cannot end in time
@@ -421,6 +426,7 @@ fn submit_stalled_at_reduce(conf: &Path, job: &str) -> (std::process::Child, Str
         // Two workers: one stalls in reduce 0, the other stages the other partitions.
         .args(["-D", "filex.workers.min=2"])
         .args(["-D", "filex.worker.memory-mb=512"])
+        .args(["-D", "filex.uber.max-bytes=0"])
         .env("HADOOP_CONF_DIR", conf)
         .env("FILEX_LOG", "warn")
         .env("FILEX_FAULT_STALL_AT", "reduce:0:0")
@@ -748,6 +754,9 @@ fn the_status_page_shows_workers_and_failures_and_the_tracking_link_outlives_the
             "filex.workers.max=2",
             "-D",
             "filex.worker.memory-mb=512",
+            // Worker rows to show, whatever the size of the corpus (no uber mode).
+            "-D",
+            "filex.uber.max-bytes=0",
         ])
         .env("HADOOP_CONF_DIR", &cluster.conf_dir)
         .env("FILEX_LOG", "warn")

@@ -21,14 +21,13 @@ use super::status::{serve, StatusBoard};
 use crate::cluster::handoff;
 use crate::cluster::remote::schedule::ATTEMPTS_PER_AM_ATTEMPT;
 use crate::cluster::remote::{Coordinator, CoordinatorConfig};
+use crate::cluster::uber::UberCluster;
 use crate::cluster::Cluster;
 use crate::driver::{self, Run};
 use crate::job::Job;
 use crate::storage::location::Location;
 use crate::task::Progress;
 
-/// Share of a worker container's memory its task buffers may use.
-const TASK_MEMORY_SHARE: f64 = 0.6;
 /// The exit status of a process ended by SIGTERM.
 const SIGTERM_EXIT: i32 = 143;
 /// The tracking URL given at unregister: none, so the RM points at its own application page.
@@ -109,16 +108,17 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
     board.mark("finished", None);
     let timeline = progress.timeline_text();
     let (local, with_prefs) = *board.locality.lock();
+    let mode = board.mode();
     let (status, diagnostics) = match &outcome {
         Ok(manifest) => (
             FinalApplicationStatus::Succeeded,
             format!(
-                "timeline: {timeline}\ndata-local map tasks: {local} of {with_prefs} with block hosts\nmanifest: {manifest}"
+                "timeline: {timeline}\nmode: {mode}\ndata-local map tasks: {local} of {with_prefs} with block hosts\nmanifest: {manifest}"
             ),
         ),
         Err(e) => {
             let mut d = format!(
-                "filex job '{}' failed: {e:#}\ntimeline: {timeline}",
+                "filex job '{}' failed: {e:#}\ntimeline: {timeline}\nmode: {mode}",
                 job.name
             );
             for line in board.diagnostics.lock().iter() {
@@ -245,7 +245,7 @@ fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Re
             "recovering the tasks earlier application masters finished"
         );
     }
-    let memory_per_task = ((spec.worker_memory_mb as f64) * TASK_MEMORY_SHARE) as usize * (1 << 20);
+    let memory_per_task = AppSpec::tasks_memory(spec.worker_memory_mb);
     let config = CoordinatorConfig {
         locality_wait: Duration::from_millis(spec.locality_wait_ms),
         task_timeout: (spec.task_timeout_ms > 0)
@@ -288,14 +288,38 @@ fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Re
         hosts.sort();
         hosts.dedup();
         *fleet.preferred_hosts.lock() = hosts;
-        fleet.desired.store(workers, Ordering::Relaxed);
+        let uber = spec.runs_uber(plan.total_bytes()).then(|| {
+            let threads = spec.am_vcores.max(1) as usize;
+            let tasks_memory = AppSpec::tasks_memory(spec.am_memory_mb);
+            let (local, held) = driver::threads_cluster(&mut run, tasks_memory, threads);
+            let desired = fleet.desired.clone();
+            let start_workers = move || desired.store(workers, Ordering::Relaxed);
+            Arc::new(UberCluster::new(
+                local,
+                held,
+                coordinator.clone(),
+                Box::new(start_workers),
+            ))
+        });
+        let cluster: &dyn Cluster = match &uber {
+            Some(u) => {
+                board.ran_uber(u.clone());
+                board.mark("uber: tasks run in the AM", None);
+                u.as_ref()
+            }
+            None => {
+                fleet.desired.store(workers, Ordering::Relaxed);
+                coordinator.as_ref()
+            }
+        };
         tracing::info!(
             bytes = plan.total_bytes(),
             map_tasks = plan.map_tasks.len(),
             workers,
+            uber = uber.is_some(),
             "fleet sized to the data"
         );
-        let report = driver::execute(&run, plan, coordinator.as_ref())?;
+        let report = driver::execute(&run, plan, cluster)?;
         let locality = coordinator.locality();
         *board.locality.lock() = (locality.local, locality.preferring);
         *board.manifest_json.lock() = serde_json::to_vec_pretty(&report.manifest).ok();

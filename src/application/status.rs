@@ -18,6 +18,7 @@ use serde::Serialize;
 use super::fleet_state::explain_exit;
 use crate::calendar::{format_elapsed, format_readable_utc, now_ms};
 use crate::cluster::remote::Coordinator;
+use crate::cluster::uber::UberCluster;
 use crate::task::Progress;
 
 /// How long the server waits for a request line.
@@ -59,6 +60,8 @@ pub struct StatusBoard {
     pub containers: Mutex<BTreeMap<String, ContainerRow>>,
     /// Set once the coordinator runs: tasks per worker and failed attempts come from it.
     coordinator: OnceLock<Arc<Coordinator>>,
+    /// Set when the tasks run in the AM (uber mode): its failed attempts come from it.
+    uber: OnceLock<Arc<UberCluster>>,
 }
 
 /// The `/status` document.
@@ -81,6 +84,10 @@ pub struct StatusDoc {
     pub tasks_recovered: u64,
     pub data_local_maps: u64,
     pub maps_with_locality: u64,
+    /// The tasks run in the AM's container (uber mode).
+    pub uber: bool,
+    /// Where the tasks ran, in words (uber mode, worker containers, or both).
+    pub mode: String,
     /// `(event, ms since the epoch)`, in order.
     pub timeline: Vec<(String, i64)>,
     pub manifest: Option<String>,
@@ -163,6 +170,7 @@ impl StatusBoard {
             diagnostics: Mutex::new(Vec::new()),
             containers: Mutex::new(BTreeMap::new()),
             coordinator: OnceLock::new(),
+            uber: OnceLock::new(),
         }
     }
 
@@ -180,6 +188,23 @@ impl StatusBoard {
     /// Reads per-worker tasks and failed attempts from `coordinator` from now on.
     pub fn attach(&self, coordinator: Arc<Coordinator>) {
         let _ = self.coordinator.set(coordinator);
+    }
+
+    /// The run's tasks run in the AM, on `uber` (its failed attempts shown from now on).
+    pub fn ran_uber(&self, uber: Arc<UberCluster>) {
+        let _ = self.uber.set(uber);
+    }
+
+    /// Where the tasks ran (or run), in words: the status page's and the diagnostics' mode.
+    pub fn mode(&self) -> String {
+        let containers = self.containers.lock().len();
+        match self.uber.get() {
+            Some(u) if u.on_workers() => format!(
+                "uber mode, then workers: tasks ran in the application master until an attempt failed there, then on {containers} worker containers"
+            ),
+            Some(_) => "uber mode: tasks ran in the application master, no worker container".into(),
+            None => format!("workers: tasks ran on {containers} worker containers"),
+        }
     }
 
     /// A worker container started on `node`, its NodeManager's web UI at `node_http_address`.
@@ -210,11 +235,15 @@ impl StatusBoard {
     pub fn doc_at(&self, now_ms: i64) -> StatusDoc {
         let (local, with) = *self.locality.lock();
         let timeline = self.progress.events.lock().clone();
-        let (tallies, failed) = self
+        let (tallies, mut failed) = self
             .coordinator
             .get()
             .map(|c| c.activity())
             .unwrap_or_default();
+        if let Some(u) = self.uber.get() {
+            // The AM's attempts came first.
+            failed.splice(0..0, u.failed_attempts());
+        }
         let mut containers: Vec<WorkerDoc> = self
             .containers
             .lock()
@@ -268,6 +297,8 @@ impl StatusBoard {
             tasks_recovered: Progress::get(&self.progress.tasks_recovered),
             data_local_maps: local,
             maps_with_locality: with,
+            uber: self.uber.get().is_some(),
+            mode: self.mode(),
             events: timeline
                 .iter()
                 .map(|(event, at)| EventDoc {
@@ -436,7 +467,7 @@ pub fn page(d: &StatusDoc) -> String {
 <h1>filex job {job}</h1><p>{app}: <b>{phase}</b>, {done}/{total} tasks, {workers_now} workers, \
 {mb:.1} MB read, {lines} lines</p>\
 <p>started {started}, running for {elapsed}</p>\
-<p>data-local map tasks: {local}/{with}</p><p>manifest: {manifest}</p>\
+<p>mode: {mode}</p><p>data-local map tasks: {local}/{with}</p><p>manifest: {manifest}</p>\
 <h2>workers</h2>{workers}<h2>failed attempts</h2>{failed}\
 <h2>timeline</h2><table>{timeline}</table><h2>diagnostics</h2><pre>{diag}</pre></body></html>",
         app = escape(&d.application_id),
@@ -449,6 +480,7 @@ pub fn page(d: &StatusDoc) -> String {
         lines = d.lines,
         started = escape(d.started.as_deref().unwrap_or("-")),
         elapsed = escape(&d.elapsed),
+        mode = escape(&d.mode),
         local = d.data_local_maps,
         with = d.maps_with_locality,
         diag = escape(&d.diagnostics.join("\n")),

@@ -23,7 +23,7 @@ use yarn::{
 
 use super::launch::am_context;
 use super::lib_cache;
-use super::spec::{AppSpec, StagedFile, Visibility};
+use super::spec::{am_resource, AppSpec, StagedFile, Visibility};
 use super::staging::Staging;
 use super::{APPLICATION_TYPE, BINARY, SPEC_FILE};
 use crate::cluster::handoff;
@@ -286,12 +286,26 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
                 Visibility::Application,
             ),
         ];
+        let worker = Resource::new(
+            setting(conf, settings::WORKER_MEMORY_MB)? as i64,
+            setting(conf, settings::WORKER_VCORES)? as i32,
+        );
+        let uber_max_bytes = setting(conf, settings::UBER_MAX_BYTES)?;
+        let am = am_resource(
+            setting(conf, settings::AM_MEMORY_MB)? as i64,
+            uber_max_bytes,
+            worker,
+            new_app.maximum_capability,
+        );
         let spec = AppSpec {
             job_toml: job.to_toml()?,
             application_id: app_id.to_string(),
             staging: staging.url(&staging.dir),
-            worker_memory_mb: setting(conf, settings::WORKER_MEMORY_MB)? as i64,
-            worker_vcores: setting(conf, settings::WORKER_VCORES)? as i32,
+            worker_memory_mb: worker.memory_mb,
+            worker_vcores: worker.vcores,
+            am_memory_mb: am.memory_mb,
+            am_vcores: am.vcores,
+            uber_max_bytes,
             workers_min: setting(conf, settings::WORKERS_MIN)? as usize,
             workers_max: setting(conf, settings::WORKERS_MAX)? as usize,
             bytes_per_worker: setting(conf, settings::BYTES_PER_WORKER)?,
@@ -315,6 +329,16 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
             "Staged {staged_bytes} bytes in {}",
             staging.url(&staging.dir)
         );
+        println!(
+            "Application master: {} MiB, {} vcores{}",
+            am.memory_mb,
+            am.vcores,
+            if uber_max_bytes > 0 {
+                format!("; a job of at most {uber_max_bytes} bytes of input runs in it (uber mode, filex.uber.max-bytes)")
+            } else {
+                String::new()
+            }
+        );
 
         let creds = handoff::credentials(&random_hex(32)?, object_creds.as_ref());
         let mut ctx = ApplicationSubmissionContext::new(
@@ -326,7 +350,7 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
         ctx.queue = opts.queue.clone().unwrap_or_else(|| "default".to_string());
         ctx.application_type = APPLICATION_TYPE.to_string();
         ctx.tags = tags.clone();
-        ctx.am_resource = Resource::new(setting(conf, settings::AM_MEMORY_MB)? as i64, 1);
+        ctx.am_resource = am;
         ctx.max_app_attempts = setting(conf, settings::AM_MAX_ATTEMPTS)? as i32;
         ctx.am_container = am_context(&files, creds.encode(yarn::credentials::Format::Writable));
         rt.block_on(rm.submit_application(&ctx))
@@ -386,6 +410,8 @@ struct AmStatus {
     journaled_tasks: u64,
     #[serde(default)]
     tasks_recovered: u64,
+    #[serde(default)]
+    uber: bool,
 }
 
 fn fetch_status(tracking_url: &str) -> Option<AmStatus> {
@@ -499,12 +525,16 @@ fn follow(
                     );
                     last_recovery = recovery;
                 }
+                let workers = match (st.uber, st.workers) {
+                    (true, 0) => "in the application master (uber mode)".to_string(),
+                    (true, n) => format!("{n} workers after a failure in uber mode"),
+                    (false, n) => format!("{n} workers"),
+                };
                 let line = format!(
-                    "{secs:>7.1} s  {}: {}/{} tasks, {} workers, {:.1} MB read ({:.1} MB/s)",
+                    "{secs:>7.1} s  {}: {}/{} tasks, {workers}, {:.1} MB read ({:.1} MB/s)",
                     st.phase,
                     st.tasks_done,
                     st.tasks_total,
-                    st.workers,
                     st.input_bytes as f64 / 1e6,
                     st.input_bytes as f64 / 1e6 / secs.max(0.001)
                 );

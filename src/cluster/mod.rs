@@ -6,8 +6,9 @@ pub mod handoff;
 pub mod local;
 pub mod process;
 pub mod remote;
+pub mod uber;
 
-use crate::task::{Progress, Task, TaskError, TaskOutput};
+use crate::task::{Progress, Task, TaskContext, TaskError, TaskOutput};
 
 /// Why a cluster could not run a batch of tasks.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +67,20 @@ impl std::fmt::Debug for dyn TaskJournal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TaskJournal")
     }
+}
+
+/// Runs `attempt` of `task` in this process: every cluster runs attempts through here, where
+/// the test hooks of `crate::fault` (in builds with them) stall or fail the listed ones.
+pub(crate) fn run_attempt(
+    task: &Task,
+    ctx: &TaskContext,
+    attempt: u32,
+) -> Result<TaskOutput, TaskError> {
+    #[cfg(feature = "fault-injection")]
+    if let Some(reason) = crate::fault::injected_failure(task, attempt) {
+        return Err(TaskError::Injected { reason });
+    }
+    task.execute(ctx, attempt)
 }
 
 /// Counts one finished task in the run's progress: the one place every cluster counts

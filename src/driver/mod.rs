@@ -26,7 +26,7 @@ const RESERVED_MEMORY: usize = 32 << 20;
 /// Share of the tasks' memory (`--memory` less the reserve) that, when tasks run on threads,
 /// holds map tasks' sorted runs in memory for the reduce tasks, instead of compressing them to
 /// the scratch directory; the tasks' buffers get the rest. Runs beyond it go to disk.
-const HELD_RUNS_SHARE: f64 = 0.5;
+pub const HELD_RUNS_SHARE: f64 = 0.5;
 
 /// How to run a job here.
 #[derive(Debug, Clone)]
@@ -60,13 +60,27 @@ pub fn run_embedded(
     let cluster: Box<dyn Cluster> = if opts.workers > 0 {
         Box::new(start_workers(&run, opts, tasks_memory / threads)?)
     } else {
-        let held = ((tasks_memory as f64) * HELD_RUNS_SHARE) as usize;
-        run.scratch = Arc::new(HeldScratch::new(run.scratch.clone(), held));
-        let ctx = run.task_context((tasks_memory - held) / threads);
-        Box::new(LocalCluster { ctx, threads })
+        Box::new(threads_cluster(&mut run, tasks_memory, threads).0)
     };
     let plan = run.plan(opts.task_bytes, cluster.slots())?;
     execute(&run, plan, cluster.as_ref())
+}
+
+/// The cluster of `threads` threads of this process for `run`, whose tasks share
+/// `tasks_memory`: [`HELD_RUNS_SHARE`] of it holds sorted runs in memory (the run's scratch
+/// becomes the returned [`HeldScratch`] over the one it had), the rest is the tasks' buffers.
+/// `filex run` uses it, and the application master in uber mode.
+pub fn threads_cluster(
+    run: &mut Run,
+    tasks_memory: usize,
+    threads: usize,
+) -> (LocalCluster, Arc<HeldScratch>) {
+    let threads = threads.max(1);
+    let held = ((tasks_memory as f64) * HELD_RUNS_SHARE) as usize;
+    let scratch = Arc::new(HeldScratch::new(run.scratch.clone(), held));
+    run.scratch = scratch.clone();
+    let ctx = run.task_context((tasks_memory - held) / threads);
+    (LocalCluster { ctx, threads }, scratch)
 }
 
 /// Starts `opts.workers` processes of this executable, connected to a local coordinator.

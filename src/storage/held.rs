@@ -68,6 +68,24 @@ impl HeldScratch {
         self.budget.state.lock().0
     }
 
+    /// Copies every file held in memory to the inner scratch, under its name, and frees its
+    /// memory; returns how many there were. From then on a process that opens the inner
+    /// scratch itself (a worker container taking tasks over from the application master)
+    /// reads them as well. The bytes are copied as they are: a held run's uncompressed
+    /// blocks are part of the run format every reader reads. Call it while no task writes.
+    pub fn persist(&self) -> io::Result<usize> {
+        let names: Vec<String> = self.budget.state.lock().1.keys().cloned().collect();
+        for name in &names {
+            let mut from = self.memory.open_range(name, 0, u64::MAX)?;
+            let mut to = self.inner.create(name)?;
+            io::copy(&mut from, &mut to)?;
+            to.close()?;
+            self.memory.remove(name)?;
+            self.budget.release(name);
+        }
+        Ok(names.len())
+    }
+
     fn holds(&self, name: &str) -> bool {
         self.budget.state.lock().1.contains_key(name)
     }
@@ -220,5 +238,28 @@ mod tests {
         );
         held.remove_all().unwrap();
         assert!(inner.names().is_empty());
+    }
+
+    #[test]
+    fn persisting_moves_the_held_files_to_the_inner_scratch() {
+        let inner = Arc::new(MemoryScratch::default());
+        let held = HeldScratch::new(inner.clone(), 100);
+        let mut a = held.create_in_memory("m0/spill-0.run", 50).unwrap();
+        a.write_all(b"held run").unwrap();
+        a.close().unwrap();
+        let mut b = held.create("m1/spill-0.run").unwrap();
+        b.write_all(b"already inside").unwrap();
+        b.close().unwrap();
+        assert_eq!(held.persist().unwrap(), 1);
+        assert_eq!(held.free(), 100, "the memory is given back");
+        assert_eq!(
+            inner.names(),
+            vec!["m0/spill-0.run".to_string(), "m1/spill-0.run".to_string()]
+        );
+        assert_eq!(read_all(inner.as_ref(), "m0/spill-0.run"), b"held run");
+        assert_eq!(read_all(&held, "m0/spill-0.run"), b"held run");
+        assert_eq!(held.persist().unwrap(), 0, "nothing is held any more");
+        held.remove("m0/spill-0.run").unwrap();
+        assert_eq!(inner.names(), vec!["m1/spill-0.run".to_string()]);
     }
 }

@@ -92,4 +92,8 @@ pub enum TaskError {
         expected: u64,
         got: u64,
     },
+    /// A failure a test asked for (`crate::fault`).
+    #[cfg(feature = "fault-injection")]
+    #[error("fault injection: {reason}")]
+    Injected { reason: String },
 }

@@ -230,6 +230,19 @@ impl Cluster for Coordinator {
     }
 
     fn run(&self, tasks: Vec<Task>) -> Result<Vec<TaskOutput>, ClusterError> {
+        self.run_retries(tasks, 0)
+    }
+}
+
+impl Coordinator {
+    /// Runs `tasks` that already failed `attempts_made` attempts elsewhere (the application
+    /// master's own, in uber mode): attempt numbers go on from there, so that no two
+    /// attempts of a task share the names of their scratch files or staged output.
+    pub fn run_retries(
+        &self,
+        tasks: Vec<Task>,
+        attempts_made: u32,
+    ) -> Result<Vec<TaskOutput>, ClusterError> {
         if tasks.is_empty() {
             return Ok(Vec::new());
         }
@@ -238,7 +251,7 @@ impl Cluster for Coordinator {
             None => Vec::new(),
         };
         let mut s = self.shared.state.lock();
-        s.start_batch(tasks, Instant::now())?;
+        s.start_retries(tasks, attempts_made, Instant::now())?;
         let progress = &self.shared.config.progress;
         for (i, output) in recovered.into_iter().enumerate() {
             if let Some(output) = output {

@@ -215,6 +215,18 @@ impl Scheduler {
 
     /// Starts a batch of `tasks`, all pending from `now`. Fails once the run was aborted.
     pub fn start_batch(&mut self, tasks: Vec<Task>, now: Instant) -> Result<(), ClusterError> {
+        self.start_retries(tasks, 0, now)
+    }
+
+    /// Starts a batch of `tasks` that already failed `attempts_made` attempts elsewhere (in
+    /// the application master, uber mode): their first attempt here has that number, and
+    /// they have [`MAX_ATTEMPTS`] in all.
+    pub fn start_retries(
+        &mut self,
+        tasks: Vec<Task>,
+        attempts_made: u32,
+        now: Instant,
+    ) -> Result<(), ClusterError> {
         if let Some(reason) = &self.aborted {
             return Err(ClusterError::NoWorkers(reason.clone()));
         }
@@ -222,7 +234,7 @@ impl Scheduler {
             .into_iter()
             .map(|task| TaskSlot {
                 task,
-                attempt: self.first_attempt,
+                attempt: self.first_attempt + attempts_made,
                 avoid: HashSet::new(),
                 state: SlotState::Pending { since: now },
             })
@@ -706,6 +718,27 @@ mod tests {
                 preferring: 2
             }
         );
+    }
+
+    #[test]
+    fn retries_of_attempts_made_elsewhere_go_on_numbering_and_share_the_limit() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(WAIT);
+        for w in ["a", "b", "c"] {
+            assert!(s.connect(w, t0));
+        }
+        s.start_retries(vec![map(0, &[])], 1, t0).unwrap();
+        for (w, attempt) in [("a", 1), ("b", 2), ("c", 3)] {
+            assert_eq!(assigned(s.next(w, "h", t0)), (0, attempt));
+            assert!(s.finish_batch().is_none());
+            s.failed(w, 0, attempt, "boom".into(), t0);
+        }
+        match s.finish_batch() {
+            Some(Err(ClusterError::Attempts { attempts, .. })) => {
+                assert_eq!(attempts, MAX_ATTEMPTS, "one attempt was made elsewhere")
+            }
+            other => panic!("expected the batch to fail, got {other:?}"),
+        }
     }
 
     #[test]

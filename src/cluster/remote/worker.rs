@@ -139,7 +139,7 @@ pub fn run_worker(opts: &WorkerOptions) -> Result<u64, WorkerError> {
                     scope.spawn(move || {
                         #[cfg(feature = "fault-injection")]
                         faults.before(spec, attempt);
-                        let _ = tx.send(spec.execute(ctx, attempt));
+                        let _ = tx.send(crate::cluster::run_attempt(spec, ctx, attempt));
                     });
                     loop {
                         match rx.recv_timeout(heartbeat) {
