@@ -39,8 +39,10 @@ use hdfs_support::{filex_bin, hdfs_files_if_any, unique_hdfs_dir, upload_tree, L
 /// Longest one submission may take.
 const RUN_LIMIT: Duration = Duration::from_secs(420);
 /// The settings of every submission: a fleet of two or three workers, so a fault hits one
-/// worker while another goes on.
+/// worker while another goes on (never uber mode, which would run this small job in the AM).
 const COMMON: &[&str] = &[
+    "-D",
+    "filex.uber.max-bytes=0",
     "-D",
     "filex.workers.min=2",
     "-D",

@@ -162,6 +162,8 @@ fn kill_am_after(
     let mut child = Command::new(filex_bin())
         .args(["submit", &corpus.hdfs_job(), "--force-new"])
         .args(["-D", "filex.workers.max=2", "-D", "filex.workers.min=2"])
+        // Tasks on workers, journaled by the AM: not uber mode, which this small job would get.
+        .args(["-D", "filex.uber.max-bytes=0"])
         .args(["-D", "filex.worker.memory-mb=512"])
         // Several map tasks, so that some finish before the AM dies.
         .args(["-D", "filex.task.input-bytes=20000"])
