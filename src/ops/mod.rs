@@ -81,7 +81,7 @@ impl KerberosArgs {
         if let KerberosCredentials::Keytab { principal, keytab } = &credentials {
             crate::storage::hdfs::client::use_keytab(principal, keytab)?;
             if config.security_enabled() {
-                credentials.check()?;
+                yarn::check_credentials(&credentials)?;
             }
         }
         Ok(())
@@ -309,4 +309,44 @@ async fn execute(
     };
     print!("{out}");
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(principal: Option<&str>, keytab: Option<&str>) -> KerberosArgs {
+        KerberosArgs {
+            principal: principal.map(str::to_string),
+            keytab: keytab.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn principal_and_keytab_come_together() {
+        assert_eq!(
+            args(None, None).credentials().unwrap(),
+            KerberosCredentials::TicketCache
+        );
+        assert_eq!(
+            args(Some("filex@R"), Some("/k")).credentials().unwrap(),
+            KerberosCredentials::Keytab {
+                principal: "filex@R".into(),
+                keytab: "/k".into()
+            }
+        );
+        let e = args(None, Some("/k"))
+            .credentials()
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--keytab /k needs --principal"), "{e}");
+        let e = args(Some("filex@R"), None)
+            .credentials()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--principal filex@R needs --keytab") && e.contains("kinit filex@R"),
+            "{e}"
+        );
+    }
 }

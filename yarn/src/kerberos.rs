@@ -23,16 +23,6 @@ pub enum KerberosCredentials {
     },
 }
 
-impl KerberosCredentials {
-    /// Gets these credentials once (a ticket from the cache, or from the keytab) and
-    /// lets them go, so that a missing ticket, an unreadable keytab or a principal the
-    /// keytab does not hold is one clear error before any connection. Needs MIT's
-    /// `libgssapi_krb5` at run time.
-    pub fn check(&self) -> crate::Result<()> {
-        crate::sasl::gssapi::check_credentials(self)
-    }
-}
-
 /// One `hadoop.rpc.protection` level (SASL QOP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Qop {

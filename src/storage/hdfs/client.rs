@@ -289,7 +289,8 @@ fn recently_unreachable(key: &Option<String>) -> Option<HdfsFailure> {
 static KEYTAB_LOGIN: OnceLock<(String, String)> = OnceLock::new();
 
 /// Makes the HDFS clients of this process authenticate as `principal` with `keytab`
-/// (see [`KEYTAB_LOGIN`]); an error when a client exists already or another identity was set.
+/// (hdfs-native's own memory cache; unset, the ticket cache or the container's delegation
+/// tokens); an error when a client exists already or another identity was set.
 pub fn use_keytab(principal: &str, keytab: &std::path::Path) -> Result<(), HdfsFailure> {
     let wanted = (principal.to_string(), keytab.display().to_string());
     if !cache().lock().is_empty() && KEYTAB_LOGIN.get() != Some(&wanted) {

@@ -347,9 +347,10 @@ fn import_principal(gss: &Gss, principal: &str) -> Result<ffi::Name> {
     Ok(name)
 }
 
-/// Acquires `credentials` once and lets them go: an early, one-line answer to "no ticket",
-/// "unreadable keytab" or "principal not in the keytab" before any connection is made.
-pub(crate) fn check_credentials(credentials: &KerberosCredentials) -> Result<()> {
+/// Acquires `credentials` once (a ticket from the cache, or from the keytab) and lets them
+/// go: an early, one-line answer to "no ticket", "unreadable keytab" or "principal not in
+/// the keytab" before any connection is made. Needs MIT's `libgssapi_krb5` at run time.
+pub fn check_credentials(credentials: &KerberosCredentials) -> Result<()> {
     let gss = ffi::gss().map_err(Error::sasl)?;
     let mut cred = acquire(gss, credentials)?;
     let mut minor: OmUint32 = 0;
