@@ -30,6 +30,10 @@
 #                             its own FILEX_CLUSTER_DIR to run it beside a plain cluster.
 #   FILEX_CLUSTER_SHORT_TOKENS  1 (with FILEX_CLUSTER_SECURE=1): delegation tokens renew every
 #                             30 s and live at most 5 min, for renewal tests
+#   FILEX_CLUSTER_PROTECTION  authentication, integrity or privacy (with FILEX_CLUSTER_SECURE=1):
+#                             the one hadoop.rpc.protection and dfs.data.transfer.protection
+#                             the cluster accepts instead of all three; privacy also offers
+#                             AES/CTR for block data (dfs.encrypt.data.transfer.cipher.suites)
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -177,6 +181,17 @@ cmd_start() {
     fi
   elif [[ "${FILEX_CLUSTER_SHORT_TOKENS:-0}" == 1 ]]; then
     die "FILEX_CLUSTER_SHORT_TOKENS=1 needs FILEX_CLUSTER_SECURE=1"
+  fi
+  local protection="${FILEX_CLUSTER_PROTECTION:-}"
+  if [[ -n "$protection" ]]; then
+    [[ "${FILEX_CLUSTER_SECURE:-0}" == 1 ]] || die "FILEX_CLUSTER_PROTECTION needs FILEX_CLUSTER_SECURE=1"
+    case "$protection" in
+      authentication | integrity) ;;
+      privacy) extra_args=(-D dfs.encrypt.data.transfer.cipher.suites=AES/CTR/NoPadding "${extra_args[@]}") ;;
+      *) die "FILEX_CLUSTER_PROTECTION must be authentication, integrity or privacy, not '$protection'" ;;
+    esac
+    # Before FILEX_CLUSTER_ARGS, which may still override them.
+    extra_args=(-D "hadoop.rpc.protection=$protection" -D "dfs.data.transfer.protection=$protection" "${extra_args[@]}")
   fi
 
   local started=$SECONDS

@@ -11,7 +11,9 @@
 #      against it; the cluster is stopped afterwards, also on failure. Beside it, a Kerberized
 #      mini cluster (FILEX_CLUSTER_SECURE=1, state in target/secure-cluster, about 30 s to
 #      start) for the secure-cluster tests (integration/tests/secure_yarn.rs), which use MIT's
-#      kinit (Debian krb5-user, installed here when missing).
+#      kinit (Debian krb5-user, installed here when missing); after it, a privacy-only one
+#      (FILEX_CLUSTER_PROTECTION=privacy, state in target/privacy-cluster) for
+#      integration/tests/secure_privacy.rs alone.
 #
 # Environment: FILEX_SKIP_INTEGRATION=1 runs steps 1–2 only; FILEX_SKIP_RELEASE=1 skips the
 # release tarball.
@@ -57,9 +59,11 @@ cargo build --bin filex --features fault-injection
 
 step "starting the Hadoop mini cluster"
 SECURE_CLUSTER_DIR="$ROOT/target/secure-cluster"
+PRIVACY_CLUSTER_DIR="$ROOT/target/privacy-cluster"
 cleanup() {
   "$ROOT/scripts/cluster.sh" stop || true
   FILEX_CLUSTER_DIR="$SECURE_CLUSTER_DIR" "$ROOT/scripts/cluster.sh" stop || true
+  FILEX_CLUSTER_DIR="$PRIVACY_CLUSTER_DIR" "$ROOT/scripts/cluster.sh" stop || true
   "$ROOT/scripts/s3-server.sh" stop || true
 }
 trap cleanup EXIT
@@ -87,6 +91,13 @@ eval "$("$ROOT/scripts/s3-server.sh" env)"
 step "integration suite (mini cluster; the secure-cluster tests against the Kerberized one)"
 FILEX_BIN="$ROOT/target/debug/filex" cargo test -p filex-integration -- --test-threads=1
 FILEX_CLUSTER_DIR="$SECURE_CLUSTER_DIR" "$ROOT/scripts/cluster.sh" stop
+
+step "privacy-only Kerberized cluster (RPC and data transfer: privacy only) and its tests"
+FILEX_CLUSTER_SECURE=1 FILEX_CLUSTER_PROTECTION=privacy FILEX_CLUSTER_DIR="$PRIVACY_CLUSTER_DIR" \
+  "$ROOT/scripts/cluster.sh" start
+FILEX_PRIVACY_CLUSTER_DIR="$PRIVACY_CLUSTER_DIR" FILEX_BIN="$ROOT/target/debug/filex" \
+  cargo test -p filex-integration --test secure_privacy -- --test-threads=1
+FILEX_CLUSTER_DIR="$PRIVACY_CLUSTER_DIR" "$ROOT/scripts/cluster.sh" stop
 
 step "scheduler integrations (Airflow, in a venv under target/)"
 FILEX_BIN="$ROOT/target/debug/filex" "$ROOT/scripts/test-schedulers.sh" airflow

@@ -87,6 +87,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
             let conf = settings::install(args.conf.load()?);
+            if args.workers > 0 && args.kerberos.keytab.is_some() {
+                anyhow::bail!(
+                    "--keytab with --workers: worker processes do not log in from a keytab yet; \
+                     run kinit -kt KEYTAB PRINCIPAL first and leave out --principal/--keytab"
+                );
+            }
+            args.kerberos.use_for_hdfs(&conf)?;
             // Worker processes read the same configuration, -D included.
             let _child_conf = (args.workers > 0 && args.conf.is_given())
                 .then(|| settings::ChildConf::export(&without_secrets(&conf)))
@@ -118,7 +125,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(args) => {
-            settings::install(args.conf.load()?);
+            let conf = settings::install(args.conf.load()?);
+            args.kerberos.use_for_hdfs(&conf)?;
             let job = load_job(&args.job)?;
             let plan = driver::make_plan(
                 &job,

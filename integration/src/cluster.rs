@@ -45,6 +45,14 @@ pub const SECURE_CLUSTER_DIR_ENV: &str = "FILEX_SECURE_CLUSTER_DIR";
 pub const SECURE_START_HINT: &str = "start it with FILEX_CLUSTER_SECURE=1 \
     FILEX_CLUSTER_DIR=target/secure-cluster scripts/cluster.sh start";
 
+/// Environment variable naming the privacy-only secure cluster's state directory
+/// (`FILEX_CLUSTER_PROTECTION=privacy`); its tests run only when it is set (scripts/test.sh
+/// starts that cluster for them alone).
+pub const PRIVACY_CLUSTER_DIR_ENV: &str = "FILEX_PRIVACY_CLUSTER_DIR";
+/// How to start the privacy-only cluster.
+pub const PRIVACY_START_HINT: &str = "start it with FILEX_CLUSTER_SECURE=1 \
+    FILEX_CLUSTER_PROTECTION=privacy FILEX_CLUSTER_DIR=target/privacy-cluster scripts/cluster.sh start";
+
 /// How long a liveness probe waits for one TCP connection.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -337,17 +345,28 @@ fn probe(key: &'static str, addr: &str) -> Result<(), ClusterError> {
 /// The running secure cluster named by `FILEX_SECURE_CLUSTER_DIR`, or `None` when that is
 /// unset (the caller then skips, saying so). Set but not running, or not secure, panics.
 pub fn secure_cluster() -> Option<Cluster> {
-    let dir = std::env::var_os(SECURE_CLUSTER_DIR_ENV).filter(|d| !d.is_empty())?;
+    secure_cluster_named_by(SECURE_CLUSTER_DIR_ENV, SECURE_START_HINT)
+}
+
+/// The running privacy-only secure cluster (`FILEX_CLUSTER_PROTECTION=privacy`) named by
+/// `FILEX_PRIVACY_CLUSTER_DIR`, or `None` when that is unset; as [`secure_cluster`].
+pub fn privacy_cluster() -> Option<Cluster> {
+    secure_cluster_named_by(PRIVACY_CLUSTER_DIR_ENV, PRIVACY_START_HINT)
+}
+
+/// The running secure cluster whose state directory `var` names (`None`: unset); set but not
+/// running, or not secure, panics with `start` (how to start it).
+fn secure_cluster_named_by(var: &str, start: &str) -> Option<Cluster> {
+    let dir = std::env::var_os(var).filter(|d| !d.is_empty())?;
     let dir = project_root().join(dir);
     match Cluster::locate_in(&dir) {
         Ok(cluster) if cluster.env.secure.is_some() => Some(cluster),
         Ok(_) => panic!(
-            "{SECURE_CLUSTER_DIR_ENV}={} names a cluster that is not secure; {SECURE_START_HINT}",
+            "{var}={} names a cluster that is not secure; {start}",
             dir.display()
         ),
         Err(e) => panic!(
-            "the secure test cluster is not running ({e}) [{SECURE_CLUSTER_DIR_ENV}={}]; \
-             {SECURE_START_HINT}",
+            "the secure test cluster is not running ({e}) [{var}={}]; {start}",
             dir.display()
         ),
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use filex::gen::GenArgs;
+use filex::ops::KerberosArgs;
 use filex::settings::ConfArgs;
 use filex::size::parse_size;
 
@@ -120,6 +121,8 @@ pub struct RunArgs {
     pub full: bool,
     #[command(flatten)]
     pub conf: ConfArgs,
+    #[command(flatten)]
+    pub kerberos: KerberosArgs,
 }
 
 #[derive(Debug, Args)]
@@ -190,4 +193,6 @@ pub struct PlanArgs {
     pub task_size: u64,
     #[command(flatten)]
     pub conf: ConfArgs,
+    #[command(flatten)]
+    pub kerberos: KerberosArgs,
 }

@@ -37,27 +37,54 @@ pub struct HadoopArgs {
 }
 
 /// Kerberos credentials on a cluster with `hadoop.security.authentication=kerberos`:
-/// a principal and its keytab, else the ticket cache (`kinit`, `KRB5CCNAME`).
+/// a principal and its keytab, else the ticket cache (`kinit`, `KRB5CCNAME`). The one
+/// definition of `--principal`/`--keytab`, for every command that takes them.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct KerberosArgs {
     /// Kerberos principal to authenticate as (with --keytab), e.g. filex@EXAMPLE.COM.
-    #[arg(long, value_name = "PRINCIPAL", requires = "keytab", global = true)]
+    #[arg(long, value_name = "PRINCIPAL", global = true)]
     pub principal: Option<String>,
     /// Keytab holding the --principal's keys (no kinit needed).
-    #[arg(long, value_name = "FILE", requires = "principal", global = true)]
+    #[arg(long, value_name = "FILE", global = true)]
     pub keytab: Option<std::path::PathBuf>,
 }
 
 impl KerberosArgs {
-    /// The credentials these flags name.
-    pub fn credentials(&self) -> KerberosCredentials {
+    /// The credentials these flags name; one of the two without the other is an error
+    /// naming the missing flag (checked here rather than by clap, whose message spans
+    /// several lines).
+    pub fn credentials(&self) -> anyhow::Result<KerberosCredentials> {
         match (&self.principal, &self.keytab) {
-            (Some(principal), Some(keytab)) => KerberosCredentials::Keytab {
+            (Some(principal), Some(keytab)) => Ok(KerberosCredentials::Keytab {
                 principal: principal.clone(),
                 keytab: keytab.clone(),
-            },
-            _ => KerberosCredentials::TicketCache,
+            }),
+            (None, Some(keytab)) => Err(anyhow!(
+                "--keytab {} needs --principal: the principal whose keys it holds, e.g. --principal filex@EXAMPLE.COM",
+                keytab.display()
+            )),
+            (Some(principal), None) => Err(anyhow!(
+                "--principal {principal} needs --keytab: a keytab holding its keys (or leave both out and kinit {principal})"
+            )),
+            (None, None) => Ok(KerberosCredentials::TicketCache),
         }
+    }
+
+    /// Sets up the Kerberos identity of this process's HDFS clients (`filex run`,
+    /// `filex plan`): with a keytab, hdfs-native and the block-location client both log in
+    /// from it (a private memory cache, no kinit). On a Kerberized `config` a keytab's
+    /// credentials are acquired once here, so that an unreadable keytab or a principal the
+    /// keytab lacks is one error before any HDFS call. (The ticket cache is not checked: a
+    /// job that touches no HDFS needs no ticket.)
+    pub fn use_for_hdfs(&self, config: &yarn::Config) -> anyhow::Result<()> {
+        let credentials = self.credentials()?;
+        if let KerberosCredentials::Keytab { principal, keytab } = &credentials {
+            crate::storage::hdfs::client::use_keytab(principal, keytab)?;
+            if config.security_enabled() {
+                yarn::check_credentials(&credentials)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -152,7 +179,7 @@ pub fn run(command: OpsCommand) -> anyhow::Result<ExitCode> {
     let options = IpcOptions::from_config(&config)?
         .with_connect_timeout(timeout.min(Duration::from_secs(10)))
         .with_call_timeout(timeout)
-        .with_kerberos(hadoop.kerberos.credentials());
+        .with_kerberos(hadoop.kerberos.credentials()?);
     let rm = ApplicationClient::with_options(&config, options)
         .context("cannot set up the ResourceManager client")?;
     let rm_addrs = rm.addresses().join(",");
@@ -282,4 +309,44 @@ async fn execute(
     };
     print!("{out}");
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(principal: Option<&str>, keytab: Option<&str>) -> KerberosArgs {
+        KerberosArgs {
+            principal: principal.map(str::to_string),
+            keytab: keytab.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn principal_and_keytab_come_together() {
+        assert_eq!(
+            args(None, None).credentials().unwrap(),
+            KerberosCredentials::TicketCache
+        );
+        assert_eq!(
+            args(Some("filex@R"), Some("/k")).credentials().unwrap(),
+            KerberosCredentials::Keytab {
+                principal: "filex@R".into(),
+                keytab: "/k".into()
+            }
+        );
+        let e = args(None, Some("/k"))
+            .credentials()
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--keytab /k needs --principal"), "{e}");
+        let e = args(Some("filex@R"), None)
+            .credentials()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--principal filex@R needs --keytab") && e.contains("kinit filex@R"),
+            "{e}"
+        );
+    }
 }

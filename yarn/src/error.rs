@@ -79,6 +79,20 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// The server offers no security layer that `hadoop.rpc.protection` allows
+    /// (Java's "No common protection layer between client and server").
+    #[error(
+        "SASL with {addr}: the server offers protection {offered} but hadoop.rpc.protection \
+         here allows only {allowed} (set -D hadoop.rpc.protection={offered} or fix the client's core-site.xml)"
+    )]
+    Protection {
+        /// `host:port` of the peer (empty inside the sans-IO mechanisms).
+        addr: String,
+        /// The levels the server offers, comma-separated.
+        offered: String,
+        /// The levels the client's `hadoop.rpc.protection` allows, comma-separated.
+        allowed: String,
+    },
     /// A configuration file could not be read or parsed.
     #[error("config file {path}: {message}")]
     ConfigFile {
@@ -148,6 +162,12 @@ impl Error {
             Error::Remote { exception, .. } => exception.is_standby(),
             _ => false,
         }
+    }
+
+    /// True when the client's own `hadoop.rpc.protection` rules out every level the
+    /// server offers: a configuration error that no retry or other client should paper over.
+    pub fn is_protection_mismatch(&self) -> bool {
+        matches!(self, Error::Protection { .. })
     }
 
     pub(crate) fn protocol(addr: &str, message: impl Into<String>) -> Error {

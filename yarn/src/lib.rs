@@ -82,3 +82,4 @@ pub use records::{
     ContainerState, ContainerStatus, FinalApplicationStatus, LocalResource, LocalResourceType,
     LocalResourceVisibility, NodeId, NodeReport, NodeState, QueueInfo, Resource,
 };
+pub use sasl::gssapi::check_credentials;

@@ -1,8 +1,10 @@
 //! Block locations of a file, for task placement: first over NameNode RPC with the `yarn`
 //! crate's [`yarn::NameNodeClient`] (`getBlockLocations`, which `hdfs-native` 0.14 fetches
 //! but does not expose), else over WebHDFS ([`super::webhdfs`]) when the RPC client cannot be
-//! built or its call fails. Both speak simple authentication only. One [`Locator`] per
-//! NameNode for the process ([`of`]), beside the client cache of [`super::client`].
+//! built or its call fails. The RPC client speaks Kerberos on a secure cluster, with the
+//! credentials of [`super::client::kerberos_credentials`] (WebHDFS: simple authentication
+//! only). One [`Locator`] per NameNode for the process ([`of`]), beside the client cache of
+//! [`super::client`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
-use super::client::{block_on, NameNode, RPC_TIMEOUT};
+use super::client::{self, block_on, NameNode, RPC_TIMEOUT};
 use super::locality::BlockHosts;
 use super::webhdfs;
 
@@ -19,6 +21,18 @@ const WHOLE_FILE: u64 = i64::MAX as u64;
 
 /// One entry of a located listing, with its blocks' hosts (none for a directory).
 pub type LocatedFile = (yarn::LocatedEntry, Vec<BlockHosts>);
+
+/// Why a located listing gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListFailure {
+    /// The client's own configuration rules this NameNode out (none of the protection levels
+    /// of `hadoop.rpc.protection` is offered). Java clients fail the same way; falling back to
+    /// hdfs-native, which takes the strongest level offered whatever the setting, would
+    /// ignore it, so callers report this.
+    Refused(String),
+    /// Anything else (no RPC client, a failed call): callers list without locations.
+    Failed(String),
+}
 
 /// The locator of `nn` (created on first use, kept for the process).
 pub fn of(nn: &NameNode) -> Arc<Locator> {
@@ -47,7 +61,10 @@ impl Locator {
         }
         self.rpc
             .get_or_init(|| {
-                yarn::NameNodeClient::for_uri(&nn.config, Some(&nn.base_url))
+                let options = yarn::IpcOptions::from_config(&nn.config)
+                    .map_err(|e| e.to_string())?
+                    .with_kerberos(client::kerberos_credentials());
+                yarn::NameNodeClient::with_options(&nn.config, Some(&nn.base_url), options)
                     .map_err(|e| e.to_string())
             })
             .as_ref()
@@ -102,25 +119,28 @@ impl Locator {
 
     /// The entries of the directory `path`, each file with its blocks, in one exchange
     /// per page (`getListing` with locations) instead of a listing plus one
-    /// `getBlockLocations` per file. `Ok(None)`: no such path. Any failure (no RPC client,
-    /// a refused call) is an error the caller answers by listing without locations.
+    /// `getBlockLocations` per file. `Ok(None)`: no such path. See [`ListFailure`] for
+    /// which failures the caller answers by listing without locations.
     pub fn list_located(
         &self,
         nn: &NameNode,
         path: &str,
-    ) -> Result<Option<Vec<LocatedFile>>, String> {
-        let rpc = self.rpc(nn)?;
+    ) -> Result<Option<Vec<LocatedFile>>, ListFailure> {
+        let rpc = self.rpc(nn).map_err(ListFailure::Failed)?;
         let listing = match block_on(RPC_TIMEOUT, rpc.list_located(path)) {
             Ok(Some(Ok(listing))) => listing,
-            Ok(Some(Err(e))) => return Err(e.to_string()),
+            Ok(Some(Err(e))) if e.is_protection_mismatch() => {
+                return Err(ListFailure::Refused(e.to_string()))
+            }
+            Ok(Some(Err(e))) => return Err(ListFailure::Failed(e.to_string())),
             Ok(None) => {
                 self.rpc_broken.store(true, Ordering::Relaxed);
-                return Err(format!(
+                return Err(ListFailure::Failed(format!(
                     "getListing: no answer within {} s",
                     RPC_TIMEOUT.as_secs()
-                ));
+                )));
             }
-            Err(f) => return Err(f.to_string()),
+            Err(f) => return Err(ListFailure::Failed(f.to_string())),
         };
         Ok(listing.map(|entries| {
             entries

@@ -5,8 +5,8 @@
 //! The client is `hdfs-native` (no JVM), configured like any Hadoop client (`HADOOP_CONF_DIR`
 //! or `--conf-dir`, then `-D`: [`crate::settings`]); see [`client`] for the runtime, the per-NameNode client cache and the timeouts.
 //! Block locations come from NameNode RPC through the `yarn` crate, with WebHDFS as fallback
-//! (see [`locator`] for why). Not supported here: Kerberos for the locality lookup (placement
-//! then falls back to "anywhere").
+//! (see [`locator`] for why). On a Kerberized cluster both speak Kerberos, from the ticket
+//! cache or the keytab of [`client::use_keytab`].
 //!
 //! `viewfs://` locations (federated clusters) are served by the same stores: each call
 //! resolves its path through the mount table ([`viewfs`]) to the NameNode and path behind
@@ -270,26 +270,38 @@ fn list_plain(nn: &NameNode, dir: &Location, path: &str) -> Result<Listed, Stora
 impl HdfsInput {
     /// `path`'s entries with every file's block locations, in one exchange per page
     /// (Hadoop's `listLocatedStatus`) rather than a listing and then the files' locations;
-    /// the locations are kept for [`Self::blocks_batched`]. `None` when that is not to be
-    /// had (no RPC client, a refused call, locality off for this NameNode): the caller
-    /// lists without locations, and its errors are the ones reported.
-    fn list_located(&self, nn: &NameNode, path: &str) -> Option<Listed> {
+    /// the locations are kept for [`Self::blocks_batched`]. `Ok(None)` when that is not to
+    /// be had (no RPC client, a failed call, locality off for this NameNode): the caller
+    /// lists without locations, and its errors are the ones reported. `Err`: the client's
+    /// configuration refuses this NameNode ([`locator::ListFailure::Refused`]).
+    fn list_located(
+        &self,
+        nn: &NameNode,
+        dir: &Location,
+        path: &str,
+    ) -> Result<Option<Listed>, StorageError> {
         if self.no_locality.lock().contains(&nn.base_url) {
-            return None;
+            return Ok(None);
         }
         let entries = match locator::of(nn).list_located(nn, path) {
             Ok(Some(entries)) => entries,
-            Ok(None) => return Some(Listed::Missing),
-            Err(e) => {
+            Ok(None) => return Ok(Some(Listed::Missing)),
+            Err(locator::ListFailure::Refused(message)) => {
+                return Err(StorageError::Backend {
+                    location: dir.to_string(),
+                    message: format!("cannot list: {message}"),
+                })
+            }
+            Err(locator::ListFailure::Failed(e)) => {
                 tracing::debug!(path, error = %e, "located listing failed; listing without locations");
-                return None;
+                return Ok(None);
             }
         };
         let mut out = Vec::with_capacity(entries.len());
         let mut located = self.located.lock();
         for (e, blocks) in entries {
             if e.name.is_empty() {
-                return Some(Listed::NotADirectory);
+                return Ok(Some(Listed::NotADirectory));
             }
             if !e.is_dir {
                 located.insert((nn.base_url.clone(), child(path, &e.name)), blocks);
@@ -301,7 +313,7 @@ impl HdfsInput {
                 modified_ms: i64::try_from(e.modification_time).ok(),
             });
         }
-        Some(Listed::Entries(out))
+        Ok(Some(Listed::Entries(out)))
     }
 }
 
@@ -313,7 +325,7 @@ impl InputStore for HdfsInput {
     fn list(&self, dir: &Location) -> Result<Option<Vec<Entry>>, StorageError> {
         let mount_points = view_mount_points(dir)?;
         let (nn, path) = namenode_for(dir)?;
-        let listed = match self.list_located(&nn, &path) {
+        let listed = match self.list_located(&nn, dir, &path)? {
             Some(listed) => listed,
             None => list_plain(&nn, dir, &path)?,
         };

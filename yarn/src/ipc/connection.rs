@@ -423,6 +423,13 @@ fn with_addr(e: Error, addr: &str) -> Error {
             addr: addr.to_string(),
             message,
         },
+        Error::Protection {
+            offered, allowed, ..
+        } => Error::Protection {
+            addr: addr.to_string(),
+            offered,
+            allowed,
+        },
         other => other,
     }
 }

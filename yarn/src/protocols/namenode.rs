@@ -1,7 +1,7 @@
 //! The slice of HDFS `ClientNamenodeProtocol` the filex planner needs for
 //! locality: `getBlockLocations` and `getListing` with block locations (which
-//! hdfs-native does not expose), and `getFileInfo`. SIMPLE auth; fails over
-//! across `dfs.ha.namenodes.*`.
+//! hdfs-native does not expose), and `getFileInfo`. SIMPLE auth or Kerberos;
+//! fails over across `dfs.ha.namenodes.*`.
 
 use prost::Message;
 
@@ -101,15 +101,20 @@ impl NameNodeClient {
     /// With `hadoop.security.authentication=kerberos` it authenticates with
     /// Kerberos from the ticket cache, checking `dfs.namenode.kerberos.principal`.
     pub fn for_uri(config: &Config, uri: Option<&str>) -> Result<NameNodeClient> {
+        Self::with_options(config, uri, crate::IpcOptions::from_config(config)?)
+    }
+
+    /// As [`NameNodeClient::for_uri`] with explicit options (Kerberos credentials,
+    /// timeouts).
+    pub fn with_options(
+        config: &Config,
+        uri: Option<&str>,
+        options: ConnectOptions,
+    ) -> Result<NameNodeClient> {
+        let addrs = config.namenode_addresses(uri)?;
         let auth = super::ipc_auth(config, config::DFS_NAMENODE_PRINCIPAL)?;
-        let options = crate::IpcOptions::from_config(config)?;
         Ok(NameNodeClient {
-            rpc: RpcClient::new(
-                config.namenode_addresses(uri)?,
-                CLIENT_NAMENODE_PROTOCOL,
-                auth,
-                options,
-            ),
+            rpc: RpcClient::new(addrs, CLIENT_NAMENODE_PROTOCOL, auth, options),
         })
     }
 

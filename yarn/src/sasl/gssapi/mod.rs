@@ -50,11 +50,11 @@ pub(crate) fn choose_layer(offered: u8, wanted: &[Qop]) -> Result<Qop> {
                 .map(Qop::name)
                 .collect();
             let ours: Vec<&str> = wanted.iter().map(|q| q.name()).collect();
-            Error::sasl(format!(
-                "the server offers protection {} but hadoop.rpc.protection here allows only {}",
-                offers.join(","),
-                ours.join(",")
-            ))
+            Error::Protection {
+                addr: String::new(),
+                offered: offers.join(","),
+                allowed: ours.join(","),
+            }
         })
 }
 
@@ -347,6 +347,18 @@ fn import_principal(gss: &Gss, principal: &str) -> Result<ffi::Name> {
     Ok(name)
 }
 
+/// Acquires `credentials` once (a ticket from the cache, or from the keytab) and lets them
+/// go: an early, one-line answer to "no ticket", "unreadable keytab" or "principal not in
+/// the keytab" before any connection is made. Needs MIT's `libgssapi_krb5` at run time.
+pub fn check_credentials(credentials: &KerberosCredentials) -> Result<()> {
+    let gss = ffi::gss().map_err(Error::sasl)?;
+    let mut cred = acquire(gss, credentials)?;
+    let mut minor: OmUint32 = 0;
+    // SAFETY: `cred` came from acquire and is released once.
+    unsafe { (gss.release_cred)(&mut minor, &mut cred) };
+    Ok(())
+}
+
 fn acquire(gss: &Gss, credentials: &KerberosCredentials) -> Result<ffi::Cred> {
     let mut cred: ffi::Cred = ptr::null_mut();
     let mut minor: OmUint32 = 0;
@@ -378,9 +390,15 @@ fn acquire(gss: &Gss, credentials: &KerberosCredentials) -> Result<ffi::Cred> {
             }
         }
         KerberosCredentials::Keytab { principal, keytab } => {
-            if !keytab.is_file() {
+            if let Err(e) = std::fs::File::open(keytab).and_then(|f| {
+                if f.metadata()?.is_file() {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::other("not a file"))
+                }
+            }) {
                 return Err(Error::sasl(format!(
-                    "keytab {} for {principal} is not a readable file",
+                    "keytab {} for {principal} is not a readable file ({e}); give --keytab a keytab this user can read",
                     keytab.display()
                 )));
             }
@@ -431,9 +449,11 @@ fn acquire(gss: &Gss, credentials: &KerberosCredentials) -> Result<ffi::Cred> {
             unsafe { (gss.release_name)(&mut m, &mut name) };
             if ffi::is_error(major) {
                 return Err(Error::sasl(format!(
-                    "cannot get Kerberos credentials for {principal} from keytab {}: {}",
+                    "cannot get Kerberos credentials for {principal} from keytab {}: {}; \
+                     check that the keytab holds {principal}'s keys (klist -kt {})",
                     keytab.display(),
-                    gss.status_text(major, minor)
+                    gss.status_text(major, minor),
+                    keytab.display()
                 )));
             }
         }
