@@ -28,7 +28,12 @@ pub const FAIL_AT_ENV: &str = "FILEX_FAULT_FAIL_AT";
 /// exits, so the next run or AM attempt gets through.
 pub const COMMIT_EXIT_AFTER_ENV: &str = "FILEX_FAULT_COMMIT_EXIT_AFTER";
 /// The variables of this module; they travel client → AM → worker containers.
-pub const ENV_VARS: [&str; 4] = [EXIT_AT_ENV, STALL_AT_ENV, FAIL_AT_ENV, COMMIT_EXIT_AFTER_ENV];
+pub const ENV_VARS: [&str; 4] = [
+    EXIT_AT_ENV,
+    STALL_AT_ENV,
+    FAIL_AT_ENV,
+    COMMIT_EXIT_AFTER_ENV,
+];
 /// The exit status of a container killed by SIGKILL.
 const EXIT_CODE: i32 = 137;
 const STALL: Duration = Duration::from_secs(600);
