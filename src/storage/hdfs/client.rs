@@ -282,6 +282,30 @@ fn recently_unreachable(key: &Option<String>) -> Option<HdfsFailure> {
     }
 }
 
+/// `--principal P --keytab K`: the Kerberos identity of this process's HDFS clients, set
+/// before the first one is built. Unset, hdfs-native uses the ticket cache (or, in a YARN
+/// container, the delegation tokens of `HADOOP_TOKEN_FILE_LOCATION`: explicit credentials
+/// would turn those off, so the AM and workers never set this).
+static KEYTAB_LOGIN: OnceLock<(String, String)> = OnceLock::new();
+
+/// Makes the HDFS clients of this process authenticate as `principal` with `keytab`
+/// (see [`KEYTAB_LOGIN`]); an error when a client exists already or another identity was set.
+pub fn use_keytab(principal: &str, keytab: &std::path::Path) -> Result<(), HdfsFailure> {
+    let wanted = (principal.to_string(), keytab.display().to_string());
+    if !cache().lock().is_empty() && KEYTAB_LOGIN.get() != Some(&wanted) {
+        return Err(HdfsFailure::Setup(
+            "the Kerberos keytab must be chosen before the first HDFS client".into(),
+        ));
+    }
+    match KEYTAB_LOGIN.get_or_init(|| wanted.clone()) {
+        set if *set == wanted => Ok(()),
+        set => Err(HdfsFailure::Setup(format!(
+            "HDFS clients already authenticate as {}",
+            set.0
+        ))),
+    }
+}
+
 /// The NameNode for `authority` (`None`: `fs.defaultFS`), connecting on first use. The first
 /// use of a plain `host:port` probes it with one TCP connection so that a wrong address fails
 /// in milliseconds with a clear message instead of after the client's retries.
@@ -340,6 +364,11 @@ pub fn namenode(authority: Option<&str>) -> Result<Arc<NameNode>, HdfsFailure> {
         .with_io_runtime(rt.handle().clone());
     if let Some(dir) = config.conf_dir() {
         builder = builder.with_config_dir(dir.display().to_string());
+    }
+    if let Some((principal, keytab)) = KEYTAB_LOGIN.get() {
+        builder = builder
+            .with_kerberos_principal(principal.clone())
+            .with_kerberos_keytab(keytab.clone());
     }
     let client = builder
         .build()
