@@ -26,6 +26,8 @@ pub enum Kind {
     Bytes,
     /// An absolute path on the default file system (`/apps/filex/lib`).
     Path,
+    /// Comma-separated `hdfs://authority` URIs.
+    Uris,
 }
 
 impl Kind {
@@ -35,6 +37,7 @@ impl Kind {
             Kind::Integer => "integer",
             Kind::Bytes => "bytes",
             Kind::Path => "path",
+            Kind::Uris => "hdfs:// URIs",
         }
     }
 }
@@ -164,6 +167,16 @@ pub const YARN_LIB_DIR: Setting = Setting {
     meaning: "HDFS directory caching the executable by SHA-256; per user: `/user/<user>/.filex/lib`; a world-readable one is shared by all users (PUBLIC)",
 };
 
+/// NameNodes `filex submit` gets delegation tokens from on a Kerberized cluster besides the
+/// default file system's and those the job's locations name (as MapReduce's
+/// `mapreduce.job.hdfs-servers`).
+pub const JOB_HDFS_SERVERS: Setting = Setting {
+    key: "filex.job.hdfs-servers",
+    kind: Kind::Uris,
+    default: "none",
+    meaning: "comma-separated `hdfs://host:port` (or `hdfs://nameservice`) URIs of further NameNodes the application gets delegation tokens for on a Kerberized cluster",
+};
+
 /// Every `filex.*` setting, in the README's order.
 pub const SETTINGS: &[Setting] = &[
     AM_MEMORY_MB,
@@ -179,6 +192,7 @@ pub const SETTINGS: &[Setting] = &[
     UBER_MAX_BYTES,
     CLIENT_POLL_INTERVAL_MS,
     YARN_LIB_DIR,
+    JOB_HDFS_SERVERS,
 ];
 
 /// A configuration that cannot be used.
@@ -233,6 +247,7 @@ impl Setting {
     pub fn check(&self, conf: &Config) -> Result<(), SettingsError> {
         match self.kind {
             Kind::Path => self.path(conf).map(|_| ()),
+            Kind::Uris => self.authorities(conf).map(|_| ()),
             Kind::Integer | Kind::Bytes => self.value(conf).map(|_| ()),
         }
     }
@@ -250,8 +265,37 @@ impl Setting {
                 .map_err(|_| bad("not a non-negative integer".into())),
             Kind::Bytes => parse_size(text).map_err(|e| bad(e.to_string())),
             Kind::Path => Err(bad("a path, not a number".into())),
+            Kind::Uris => Err(bad("URIs, not a number".into())),
         }
     }
+
+    /// The authorities of the `hdfs://` URIs in `conf` (a [`Kind::Uris`] setting; empty when
+    /// not set).
+    pub fn authorities(&self, conf: &Config) -> Result<Vec<String>, SettingsError> {
+        let mut out = Vec::new();
+        for uri in conf.get_list(self.key) {
+            let authority = uri
+                .strip_prefix("hdfs://")
+                .map(|rest| rest.split('/').next().unwrap_or(""))
+                .filter(|a| !a.is_empty() && self.kind == Kind::Uris);
+            match authority {
+                Some(a) => out.push(a.to_string()),
+                None => {
+                    return Err(SettingsError::BadValue {
+                        key: self.key,
+                        value: uri,
+                        reason: "not an hdfs://host:port URI".into(),
+                    })
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The NameNode authorities of [`JOB_HDFS_SERVERS`] in `conf`.
+pub fn hdfs_servers(conf: &Config) -> Result<Vec<String>, SettingsError> {
+    JOB_HDFS_SERVERS.authorities(conf)
 }
 
 /// [`CLIENT_POLL_INTERVAL_MS`] in `conf`: a positive interval.
@@ -484,5 +528,19 @@ mod tests {
         );
         // Hadoop's own keys are not checked.
         assert!(load(&["some.other.key=x"]).is_ok());
+    }
+
+    #[test]
+    fn hdfs_servers_are_authorities_of_hdfs_uris() {
+        assert!(hdfs_servers(&Config::default()).unwrap().is_empty());
+        let conf = load(&["filex.job.hdfs-servers=hdfs://nn2:8020/, hdfs://ns1"]).unwrap();
+        assert_eq!(hdfs_servers(&conf).unwrap(), vec!["nn2:8020", "ns1"]);
+        let bad = load(&["filex.job.hdfs-servers=hdfs://nn2:8020,s3://bucket"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            bad,
+            "filex.job.hdfs-servers = \"s3://bucket\": not an hdfs://host:port URI"
+        );
     }
 }

@@ -448,3 +448,194 @@ fn a_large_request_passes_under_integrity_and_privacy() {
         assert_eq!(text(&out.stdout).trim(), "[]");
     }
 }
+
+/// Every container `stderr` of application `app` under the cluster's work directory.
+fn container_stderrs(dir: &Path, app: &str) -> Vec<(String, String)> {
+    fn walk(p: &Path, app: &str, out: &mut Vec<(String, String)>) {
+        let Ok(entries) = std::fs::read_dir(p) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, app, out);
+            } else if path.file_name().is_some_and(|n| n == "stderr")
+                && path.to_string_lossy().contains(app)
+            {
+                let container = path
+                    .parent()
+                    .and_then(|c| c.file_name())
+                    .map(|c| c.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                out.push((
+                    container,
+                    std::fs::read_to_string(&path).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&dir.join("work"), app, &mut out);
+    out.sort();
+    out
+}
+
+/// `filex submit --principal --keytab` with no ticket cache: the client gets HDFS and RM
+/// delegation tokens, the NodeManagers localize with them, the AM and the workers read and
+/// write secure HDFS with them alone (the workers get no AMRMToken), and the output is the
+/// bytes `filex run` writes from the same shards on local files.
+///
+/// Ignored for now: in the harness the NodeManagers' localizer reads the staged files with a
+/// configuration that lacks `dfs.data.transfer.protection`, so the DataNodes refuse it
+/// ("InvalidMagicNumberException … instead of deadbeef") and most runs fail at localization
+/// (exit -1000) although the NameNode accepts the delegation token (`auth:TOKEN`). Run it
+/// with `--ignored` once the harness puts its site files on the localizer's classpath.
+#[test]
+#[ignore = "the harness NodeManagers localize without SASL data transfer (see the doc comment)"]
+fn submit_with_keytab_runs_on_delegation_tokens() {
+    let Some((cluster, env)) = secure() else {
+        return;
+    };
+    let local = tempfile::tempdir().unwrap();
+    let shard_dir = local.path().join("shards/img.example.com/20261105");
+    std::fs::create_dir_all(&shard_dir).unwrap();
+    let lines: String = (1..=5)
+        .map(|i| {
+            format!(
+                "198.51.100.{i} - - [05/Nov/2026:00:0{i}:00 +0000] \"GET /t/{i} HTTP/1.1\" 200 12 \"-\" \"t\"\n"
+            )
+        })
+        .collect();
+    std::fs::write(shard_dir.join("0000.log"), &lines).unwrap();
+    let base = format!("/user/filex/tokens-submit-{}", std::process::id());
+    assert_ok(
+        &cluster_fs(&cluster.dir, &["-mkdir", "-p", &base]),
+        "fs -mkdir",
+    );
+    let shards = local.path().join("shards").display().to_string();
+    assert_ok(
+        &cluster_fs(&cluster.dir, &["-put", &shards, &base]),
+        "fs -put",
+    );
+    let job_text = |shards: &str, out: &str| {
+        format!(
+            r#"name = "tokens"
+[window]
+start = "2026-11-05T00:00:00+00:00"
+end = "2026-11-05T01:00:00+00:00"
+[[source]]
+name = "nginx"
+format = "nginx"
+shards = "{shards}/{{domain}}/%Y%m%d/%H%M.log"
+timezone = "+00:00"
+[output]
+root = "{out}"
+path = "{{domain}}/%Y%m%d/{{domain}}_%Y%m%d%H.log"
+format = "json"
+timezone = "+00:00"
+"#
+        )
+    };
+    let job = local.path().join("job.toml");
+    std::fs::write(
+        &job,
+        job_text(
+            &format!("hdfs://{base}/shards"),
+            &format!("hdfs://{base}/out"),
+        ),
+    )
+    .unwrap();
+    let keytab = env.keytab.display().to_string();
+    let ccache = local.path().join("none");
+    let out = filex(
+        &cluster,
+        &env,
+        &ccache,
+        "info",
+        &[
+            "submit",
+            &job.display().to_string(),
+            "--force-new",
+            "--principal",
+            &env.principal,
+            "--keytab",
+            &keytab,
+        ],
+    );
+    assert_ok(&out, "filex submit --principal --keytab");
+    let stdout = text(&out.stdout);
+    assert!(
+        !ccache.exists(),
+        "a keytab login must not write the ticket cache"
+    );
+    assert!(
+        stdout.contains("Delegation tokens: HDFS_DELEGATION_TOKEN@")
+            && stdout.contains("RM_DELEGATION_TOKEN@"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("FINISHED SUCCEEDED"), "{stdout}");
+    let app = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Submitted application "))
+        .expect("application id")
+        .trim()
+        .to_string();
+
+    // The AM is container 1; every other container is a worker. Each logs the kinds and
+    // services of its tokens, never their bytes.
+    let logs = container_stderrs(&cluster.dir, &app);
+    let workers: Vec<_> = logs
+        .iter()
+        .filter(|(c, _)| !c.ends_with("_000001"))
+        .collect();
+    assert!(
+        !workers.is_empty(),
+        "no worker container logs for {app}: {logs:?}"
+    );
+    for (c, log) in &workers {
+        let line = log
+            .lines()
+            .find(|l| l.contains("handed credentials"))
+            .unwrap_or_else(|| panic!("{c}: no credentials line: {log}"));
+        assert!(line.contains("HDFS_DELEGATION_TOKEN@"), "{c}: {line}");
+        assert!(!line.contains("YARN_AM_RM_TOKEN"), "{c}: {line}");
+    }
+
+    // The same job on local files, in this process: the same bytes.
+    let local_out = local.path().join("out");
+    let local_job = local.path().join("local.toml");
+    std::fs::write(
+        &local_job,
+        job_text(&shards, &local_out.display().to_string()),
+    )
+    .unwrap();
+    let run = Command::new(filex_bin())
+        .args(["run", &local_job.display().to_string(), "--no-progress"])
+        .env_remove("HADOOP_CONF_DIR")
+        .output()
+        .expect("run filex run");
+    assert_ok(&run, "filex run on local files");
+    let rel = "img.example.com/20261105/img.example.com_2026110500.log";
+    let want = std::fs::read(local_out.join(rel)).unwrap();
+    let got_file = local.path().join("got.log");
+    assert_ok(
+        &cluster_fs(
+            &cluster.dir,
+            &[
+                "-get",
+                &format!("{base}/out/{rel}"),
+                &got_file.display().to_string(),
+            ],
+        ),
+        "fs -get the output",
+    );
+    assert_eq!(
+        std::fs::read(&got_file).unwrap(),
+        want,
+        "cluster output differs"
+    );
+    assert_ok(
+        &cluster_fs(&cluster.dir, &["-rm", "-r", "-skipTrash", &base]),
+        "fs -rm",
+    );
+}

@@ -89,11 +89,11 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
         .context("cannot register with the ResourceManager")?;
     board.mark("am registered", None);
 
-    // The workers get the same credentials, without the AM's tokens (its AMRMToken).
-    let worker_creds = Credentials {
-        tokens: vec![],
-        secrets: handed.secrets,
-    };
+    // The workers get the same credentials without the AM's AMRMToken: the secrets and, on
+    // a Kerberized cluster, the delegation tokens the client fetched (the workers' hdfs-native
+    // reads and writes with those; they have no Kerberos ticket).
+    let worker_creds: Credentials = handed.without_am_rm_token();
+    tracing::info!(tokens = %worker_creds.token_summary(), "credentials for the workers");
     let ctx = JobContext {
         am_attempt,
         spec: &spec,

@@ -9,7 +9,10 @@
 //! for an object-store output, the object-store credentials it resolved into the AM
 //! container's credentials; the AM hands the same credentials (without its AMRMToken) to the
 //! workers ([`crate::cluster::handoff`]), which prove the secret to the coordinator and write
-//! with those credentials. None of them appears in argv, environment, staged files or logs.
+//! with those credentials. On a Kerberized cluster the client also puts delegation tokens for
+//! every NameNode the job touches and for the ResourceManager there ([`tokens`]); the AM
+//! passes them on to the workers too. None of them appears in argv, environment, staged
+//! files or logs.
 
 pub mod cleanup;
 pub mod fleet;
@@ -22,6 +25,7 @@ pub mod spec;
 pub mod staging;
 pub mod status;
 pub mod submit;
+pub mod tokens;
 
 /// YARN application type of filex applications.
 pub const APPLICATION_TYPE: &str = "FILEX";

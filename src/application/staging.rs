@@ -40,8 +40,22 @@ pub struct Staging {
     pub dir: String,
 }
 
-/// The user YARN and HDFS will see: `HADOOP_USER_NAME`, else the login name.
+/// The submitter as a Kerberized cluster knows it (the short name of the principal the
+/// delegation tokens were issued to), once `filex submit` has it.
+static KERBEROS_USER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Makes `name` the user of [`user_name`] (on a Kerberized cluster, where the principal
+/// decides, not `HADOOP_USER_NAME`).
+pub fn set_kerberos_user(name: &str) {
+    let _ = KERBEROS_USER.set(name.to_string());
+}
+
+/// The user YARN and HDFS will see: the Kerberos principal's short name on a Kerberized
+/// cluster ([`set_kerberos_user`]), else `HADOOP_USER_NAME`, else the login name.
 pub fn user_name() -> String {
+    if let Some(u) = KERBEROS_USER.get() {
+        return u.clone();
+    }
     std::env::var("HADOOP_USER_NAME")
         .or_else(|_| std::env::var("USER"))
         .or_else(|_| std::env::var("LOGNAME"))
@@ -102,18 +116,52 @@ pub(super) fn write_file(
 
 impl Staging {
     /// `/user/<user>/.filexStaging/<application id>` on `fs.defaultFS` (through its mount
-    /// table when that is a `viewfs://` view), created mode 700.
+    /// table when that is a `viewfs://` view), created mode 700. The staging root and the
+    /// directory must belong to the submitter (as MapReduce checks its `.staging`): one
+    /// owned by someone else is an error, and nothing is written into it.
     pub fn create(application_id: &str) -> Result<Staging> {
         let s = Staging::of(application_id)?;
+        let root = s
+            .dir
+            .rsplit_once('/')
+            .map_or(s.dir.as_str(), |(r, _)| r)
+            .to_string();
+        s.check_owner(&root)?;
         wait(
             &format!("cannot create {}", s.url(&s.dir)),
             s.nn.client.mkdirs(&s.dir, STAGING_PERMISSION, true),
         )?;
+        s.check_owner(&s.dir)?;
         wait(
             &format!("cannot restrict {}", s.url(&s.dir)),
             s.nn.client.set_permission(&s.dir, STAGING_PERMISSION),
         )?;
         Ok(s)
+    }
+
+    /// Fails when `path` exists and belongs to another user than the submitter.
+    fn check_owner(&self, path: &str) -> Result<()> {
+        let user = user_name();
+        let status = match answer(
+            &format!("cannot check {}", self.url(path)),
+            self.nn.client.get_file_info(path),
+        )? {
+            Ok(st) => st,
+            Err(hdfs_native::HdfsError::FileNotFound(_)) => return Ok(()),
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("cannot check {}", self.url(path)))
+                )
+            }
+        };
+        if status.owner != user {
+            bail!(
+                "staging directory {} belongs to {}, not to the submitter {user}: remove it, or give it to {user} with mode 700",
+                self.url(path),
+                status.owner
+            );
+        }
+        Ok(())
     }
 
     /// Where the staging directory of `application_id` is (it may not exist).

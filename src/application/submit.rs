@@ -18,13 +18,15 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use yarn::{
     ApplicationClient, ApplicationFilter, ApplicationId, ApplicationReport, ApplicationState,
-    ApplicationSubmissionContext, Config, FinalApplicationStatus, Resource,
+    ApplicationSubmissionContext, Config, FinalApplicationStatus, IpcOptions, KerberosCredentials,
+    Resource,
 };
 
 use super::launch::am_context;
 use super::lib_cache;
 use super::spec::{am_resource, AppSpec, StagedFile, Visibility};
 use super::staging::Staging;
+use super::tokens;
 use super::{APPLICATION_TYPE, BINARY, SPEC_FILE};
 use crate::cluster::handoff;
 use crate::cluster::remote::wire::random_hex;
@@ -57,6 +59,8 @@ pub struct SubmitOptions {
     pub force_new: bool,
     /// Recompute every partition (`--full`), rather than only those whose inputs changed.
     pub full: bool,
+    /// On a Kerberized cluster: the ticket cache, or `--principal/--keytab`.
+    pub kerberos: KerberosCredentials,
 }
 
 /// An error with its exit code.
@@ -150,7 +154,16 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the client runtime")?;
-    let rm = ApplicationClient::new(conf).map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    let ipc = IpcOptions::from_config(conf)
+        .map_err(|e| fail(exit::USAGE, e.to_string()))?
+        .with_kerberos(opts.kerberos.clone());
+    if let KerberosCredentials::Keytab { principal, keytab } = &opts.kerberos {
+        // This process's HDFS clients (staging, the executable cache, cleanup) too.
+        crate::storage::hdfs::client::use_keytab(principal, keytab)
+            .map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    }
+    let rm = ApplicationClient::with_options(conf, ipc.clone())
+        .map_err(|e| fail(exit::USAGE, e.to_string()))?;
     let unreachable = |e: yarn::Error| {
         fail(
             exit::UNREACHABLE,
@@ -234,6 +247,26 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
         }
         Err(e) => tracing::warn!(error = %e, "cannot list the earlier runs of the window"),
     }
+
+    // On a Kerberized cluster: the delegation tokens the application will run with, before
+    // anything is staged (the staging directory is the token owner's).
+    let delegation = if conf.security_enabled() {
+        let authorities = tokens::hdfs_authorities(&job, conf)
+            .map_err(|e| fail(exit::USAGE, format!("{e:#}")))?;
+        let creds = rt
+            .block_on(tokens::fetch(conf, &authorities, &ipc, &rm))
+            .map_err(|e| fail(exit::FAILED, format!("{e:#}")))?;
+        if let Some(owner) = creds
+            .token_by_kind(yarn::credentials::HDFS_DELEGATION_TOKEN_KIND)
+            .and_then(yarn::delegation::owner)
+        {
+            super::staging::set_kerberos_user(yarn::delegation::short_name(&owner));
+        }
+        println!("Delegation tokens: {}", creds.token_summary());
+        creds
+    } else {
+        yarn::Credentials::default()
+    };
 
     let submitted_ms = jiff::Timestamp::now().as_millisecond();
     let new_app = rt.block_on(rm.get_new_application()).map_err(unreachable)?;
@@ -340,7 +373,8 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
             }
         );
 
-        let creds = handoff::credentials(&random_hex(32)?, object_creds.as_ref());
+        let mut creds = handoff::credentials(&random_hex(32)?, object_creds.as_ref());
+        creds.tokens = delegation.tokens.clone();
         let mut ctx = ApplicationSubmissionContext::new(
             app_id,
             opts.name
@@ -352,6 +386,8 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
         ctx.tags = tags.clone();
         ctx.am_resource = am;
         ctx.max_app_attempts = setting(conf, settings::AM_MAX_ATTEMPTS)? as i32;
+        // The RM renews the delegation tokens while the application runs, then cancels them.
+        ctx.cancel_tokens_when_complete = true;
         ctx.am_container = am_context(&files, creds.encode(yarn::credentials::Format::Writable));
         rt.block_on(rm.submit_application(&ctx))
             .map_err(|e| fail(exit::FAILED, format!("submitting {app_id}: {e}")))?;

@@ -149,6 +149,9 @@ pub struct SubmitArgs {
     /// Recompute every partition (as `filex run --full`).
     #[arg(long)]
     pub full: bool,
+    /// On a Kerberized cluster: who submits (default: the ticket cache).
+    #[command(flatten)]
+    pub kerberos: filex::ops::KerberosArgs,
 }
 
 #[derive(Debug, Args)]

@@ -84,6 +84,8 @@ pub fn read(file: Option<&Path>) -> Result<yarn::Credentials, HandoffError> {
 /// Takes over `creds`: installs the object-store credentials among them as this process's
 /// ([`handed::install`]) and returns the shared secret.
 pub fn accept(creds: &yarn::Credentials) -> Result<String, HandoffError> {
+    // Kinds and services only (delegation tokens on a Kerberized cluster).
+    tracing::info!(tokens = %creds.token_summary(), "handed credentials");
     let object = handed::from_secrets(&creds.secrets)?;
     handed::install(object);
     let secret = creds

@@ -254,6 +254,21 @@ impl Credentials {
             })
     }
 
+    /// The tokens as `KIND@service` words, comma-separated (`none` without any), for logs:
+    /// never a byte of an identifier or a password.
+    pub fn token_summary(&self) -> String {
+        let words: Vec<String> = self
+            .tokens
+            .iter()
+            .map(|(_, t)| format!("{}@{}", t.kind, t.service))
+            .collect();
+        if words.is_empty() {
+            "none".to_string()
+        } else {
+            words.join(",")
+        }
+    }
+
     /// A copy without the AMRMToken, for handing to worker containers.
     pub fn without_am_rm_token(&self) -> Credentials {
         Credentials {
@@ -332,6 +347,11 @@ mod tests {
             .token(HDFS_DELEGATION_TOKEN_KIND, "127.0.0.1:9000")
             .is_some());
         assert!(c.token(HDFS_DELEGATION_TOKEN_KIND, "other:1").is_none());
+        assert_eq!(
+            c.token_summary(),
+            "YARN_AM_RM_TOKEN@,HDFS_DELEGATION_TOKEN@127.0.0.1:9000"
+        );
+        assert_eq!(Credentials::default().token_summary(), "none");
         let stripped = c.without_am_rm_token();
         assert!(stripped.am_rm_token().is_err());
         assert_eq!(stripped.tokens.len(), 1);

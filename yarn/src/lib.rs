@@ -22,6 +22,7 @@
 //! - [`config`]: `*-site.xml` loading with `${var}` substitution and typed
 //!   accessors for the keys we read.
 //! - [`credentials`]: the `HDTS` token storage file, both serialisations.
+//! - [`delegation`]: delegation-token renewer and service names.
 //! - [`environment`]: what the NodeManager tells a container (its id, NM,
 //!   token file).
 //! - [`records`]: ids, resources, reports and launch contexts — the crate's
@@ -51,6 +52,7 @@
 
 pub mod config;
 pub mod credentials;
+pub mod delegation;
 pub mod environment;
 mod error;
 mod ipc;

@@ -713,6 +713,9 @@ pub struct ApplicationSubmissionContext {
     pub unmanaged_am: bool,
     /// Application priority, if any.
     pub priority: Option<i32>,
+    /// Whether the RM cancels the delegation tokens of the AM's launch context when the
+    /// application ends (default true, as YARN's).
+    pub cancel_tokens_when_complete: bool,
 }
 
 impl ApplicationSubmissionContext {
@@ -730,6 +733,7 @@ impl ApplicationSubmissionContext {
             max_app_attempts: 0,
             unmanaged_am: false,
             priority: None,
+            cancel_tokens_when_complete: true,
         }
     }
 
@@ -742,7 +746,7 @@ impl ApplicationSubmissionContext {
                 .priority
                 .map(|p| pb::PriorityProto { priority: Some(p) }),
             am_container_spec: Some(self.am_container.to_proto()),
-            cancel_tokens_when_complete: None,
+            cancel_tokens_when_complete: Some(self.cancel_tokens_when_complete),
             unmanaged_am: Some(self.unmanaged_am),
             max_app_attempts: Some(self.max_app_attempts),
             resource: Some(self.am_resource.to_proto()),

@@ -177,6 +177,21 @@ impl MountTable {
         })
     }
 
+    /// Every NameNode authority the view's links and fallback point at, sorted, once each
+    /// (the NameNodes a job on the view may touch).
+    pub fn authorities(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .links
+            .iter()
+            .map(|l| &l.target)
+            .chain(self.fallback.as_ref())
+            .map(|t| t.authority.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Where the view path `path` lives.
     pub fn resolve(&self, path: &str) -> Result<Target, ViewFsError> {
         let path = clean(path);

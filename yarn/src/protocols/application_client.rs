@@ -1,5 +1,6 @@
 //! `ApplicationClientProtocol` (client → RM, `yarn.resourcemanager.address`):
-//! create, submit, watch and kill applications; list nodes and applications.
+//! create, submit, watch and kill applications; list nodes and applications; get a
+//! ResourceManager delegation token.
 //! On an insecure cluster this uses SIMPLE auth with the current user, on a
 //! Kerberized one GSSAPI; with RM HA it fails over on connection refused or `StandbyException`.
 
@@ -9,8 +10,10 @@ use prost::Message;
 
 use super::APPLICATION_CLIENT_PROTOCOL;
 use crate::config::{self, Config};
+use crate::credentials::Token;
 use crate::error::{Error, Result};
 use crate::ipc::{Auth, ConnectOptions, RpcClient};
+use crate::proto::common as common_pb;
 use crate::proto::yarn as pb;
 use crate::records::{
     ApplicationId, ApplicationReport, ApplicationState, ApplicationSubmissionContext,
@@ -137,6 +140,35 @@ impl ApplicationClient {
             )
             .await?;
         Ok(())
+    }
+
+    /// `getDelegationToken(renewer)`: an `RM_DELEGATION_TOKEN` that `renewer` (a full
+    /// principal) may renew; issued only over Kerberos. Its service is the `ip:port` of
+    /// every RM address, as Hadoop's clients look it up
+    /// ([`crate::delegation::rm_service`]).
+    pub async fn get_delegation_token(&self, renewer: &str) -> Result<Token> {
+        let r: common_pb::GetDelegationTokenResponseProto = self
+            .call(
+                "getDelegationToken",
+                common_pb::GetDelegationTokenRequestProto {
+                    renewer: renewer.to_string(),
+                },
+            )
+            .await?;
+        let token = r.token.ok_or_else(|| Error::Unexpected {
+            addr: self.rpc.addrs().join(","),
+            method: "getDelegationToken".into(),
+            message: "no token in the response".into(),
+        })?;
+        let mut token = Token::from_proto(token);
+        token.service = self
+            .rpc
+            .addrs()
+            .iter()
+            .map(|a| crate::delegation::token_service(a))
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(token)
     }
 
     /// `getApplicationReport`.

@@ -1,14 +1,19 @@
 //! The slice of HDFS `ClientNamenodeProtocol` the filex planner needs for
 //! locality: `getBlockLocations` and `getListing` with block locations (which
-//! hdfs-native does not expose), and `getFileInfo`. SIMPLE auth or Kerberos;
-//! fails over across `dfs.ha.namenodes.*`.
+//! hdfs-native does not expose), and `getFileInfo`; and `getDelegationToken`
+//! for `filex submit` on a Kerberized cluster. SIMPLE auth, Kerberos, or (in a
+//! container) the HDFS delegation token of `HADOOP_TOKEN_FILE_LOCATION`; fails
+//! over across `dfs.ha.namenodes.*`.
 
 use prost::Message;
 
 use super::CLIENT_NAMENODE_PROTOCOL;
 use crate::config::{self, Config};
+use crate::credentials::{Credentials, Token, HDFS_DELEGATION_TOKEN_KIND};
 use crate::error::{Error, Result};
 use crate::ipc::{Auth, ConnectOptions, RpcClient};
+use crate::kerberos::KerberosCredentials;
+use crate::proto::common as common_pb;
 use crate::proto::hdfs as pb;
 
 /// Methods that may safely be sent twice (resent once if the connection
@@ -100,19 +105,29 @@ impl NameNodeClient {
     ///
     /// With `hadoop.security.authentication=kerberos` it authenticates with
     /// Kerberos from the ticket cache, checking `dfs.namenode.kerberos.principal`.
+    /// In a container of a Kerberized cluster (no ticket, a token file holding an HDFS
+    /// delegation token for this NameNode), it authenticates with that token instead.
     pub fn for_uri(config: &Config, uri: Option<&str>) -> Result<NameNodeClient> {
         Self::with_options(config, uri, crate::IpcOptions::from_config(config)?)
     }
 
     /// As [`NameNodeClient::for_uri`] with explicit options (Kerberos credentials,
-    /// timeouts).
+    /// timeouts). Explicit Kerberos credentials (a keytab) always use Kerberos.
     pub fn with_options(
         config: &Config,
         uri: Option<&str>,
         options: ConnectOptions,
     ) -> Result<NameNodeClient> {
         let addrs = config.namenode_addresses(uri)?;
-        let auth = super::ipc_auth(config, config::DFS_NAMENODE_PRINCIPAL)?;
+        let mut auth = super::ipc_auth(config, config::DFS_NAMENODE_PRINCIPAL)?;
+        if matches!(auth, Auth::Kerberos { .. })
+            && options.kerberos == KerberosCredentials::TicketCache
+        {
+            if let Some(token) = container_token(config, uri)? {
+                tracing::debug!(service = %token.service, "NameNode: delegation token from the token file");
+                auth = Auth::Token(token);
+            }
+        }
         Ok(NameNodeClient {
             rpc: RpcClient::new(addrs, CLIENT_NAMENODE_PROTOCOL, auth, options),
         })
@@ -221,6 +236,30 @@ impl NameNodeClient {
         }
     }
 
+    /// `getDelegationToken(renewer)`: a new HDFS delegation token that `renewer` (a full
+    /// principal, [`crate::delegation::renewer`]) may renew. The NameNode issues one only
+    /// over a Kerberos-authenticated connection. Its service is the `ip:port` of the
+    /// NameNode that answered ([`crate::delegation::hdfs_services`] names the others).
+    pub async fn get_delegation_token(&self, renewer: &str) -> Result<Token> {
+        let r: common_pb::GetDelegationTokenResponseProto = self
+            .call(
+                "getDelegationToken",
+                common_pb::GetDelegationTokenRequestProto {
+                    renewer: renewer.to_string(),
+                },
+            )
+            .await?;
+        let addr = self.rpc.current_addr().await;
+        let token = r.token.ok_or_else(|| Error::Unexpected {
+            addr: addr.clone(),
+            method: "getDelegationToken".into(),
+            message: "no token in the response (is security enabled on the NameNode?)".into(),
+        })?;
+        let mut token = Token::from_proto(token);
+        token.service = crate::delegation::token_service(&addr);
+        Ok(token)
+    }
+
     /// `getFileInfo`; `None` when the path does not exist.
     pub async fn get_file_info(&self, path: &str) -> Result<Option<FileStatus>> {
         let r: pb::GetFileInfoResponseProto = self
@@ -241,6 +280,28 @@ impl NameNodeClient {
             group: s.group().to_string(),
         }))
     }
+}
+
+/// The HDFS delegation token for the NameNode of `uri` (`None`: `fs.defaultFS`) in the
+/// token file of `HADOOP_TOKEN_FILE_LOCATION`, if there is one.
+fn container_token(config: &Config, uri: Option<&str>) -> Result<Option<Token>> {
+    let Some(creds) = Credentials::from_env()? else {
+        return Ok(None);
+    };
+    let uri = uri
+        .map(str::to_string)
+        .unwrap_or_else(|| config.default_fs());
+    let Some(authority) = uri
+        .strip_prefix("hdfs://")
+        .and_then(|r| r.split('/').next())
+        .filter(|a| !a.is_empty())
+    else {
+        return Ok(None);
+    };
+    Ok(crate::delegation::hdfs_services(config, authority)?
+        .iter()
+        .find_map(|service| creds.token(HDFS_DELEGATION_TOKEN_KIND, service))
+        .cloned())
 }
 
 fn block_location(b: &pb::LocatedBlockProto) -> BlockLocation {
