@@ -161,7 +161,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 detach: args.detach,
                 force_new: args.force_new,
                 full: args.full,
-                kerberos: args.kerberos.credentials(),
+                kerberos: args.kerberos.credentials()?,
             };
             Ok(ExitCode::from(filex::application::submit::submit(
                 &opts, &conf,
