@@ -156,6 +156,10 @@ pub struct Scheduler {
     aborted: Option<String>,
     /// In the last batch: idle workers beyond the unfinished tasks are sent away.
     draining: bool,
+    /// The next batch to start is the last one ([`Scheduler::last_batch`] between batches):
+    /// draining begins when it starts, never in the gap before it, where no task is
+    /// unfinished and every worker would be sent away just before the batch arrives.
+    drain_next: bool,
     /// Per worker id, over the run.
     tallies: BTreeMap<String, WorkerTally>,
     /// The first [`FAILED_ATTEMPTS_KEPT`] failed attempts of the run.
@@ -183,6 +187,7 @@ impl Scheduler {
             closing: false,
             aborted: None,
             draining: false,
+            drain_next: false,
             tallies: BTreeMap::new(),
             failed_attempts: Vec::new(),
             superseded: Vec::new(),
@@ -229,6 +234,9 @@ impl Scheduler {
     ) -> Result<(), ClusterError> {
         if let Some(reason) = &self.aborted {
             return Err(ClusterError::NoWorkers(reason.clone()));
+        }
+        if std::mem::take(&mut self.drain_next) {
+            self.draining = true;
         }
         let slots: Vec<TaskSlot> = tasks
             .into_iter()
@@ -595,9 +603,14 @@ impl Scheduler {
         self.closing
     }
 
-    /// The batch about to run is the last one: idle workers may go once it needs no more.
+    /// The running batch, or between batches the one about to start, is the last one: idle
+    /// workers may go once it needs no more.
     pub fn last_batch(&mut self) {
-        self.draining = true;
+        if self.batch.is_some() {
+            self.draining = true;
+        } else {
+            self.drain_next = true;
+        }
     }
 
     /// How many workers the work in sight can use: `fleet` while more batches may come,
@@ -1032,6 +1045,26 @@ mod tests {
         assert_eq!(s.wanted_workers(5), 1);
         assert!(matches!(s.next("a", "h", t0), Next::Assign(_)));
         assert_eq!(s.next("b", "h", t0), Next::Shutdown);
+    }
+
+    #[test]
+    fn no_worker_is_released_between_the_maps_and_the_last_batch() {
+        let t0 = Instant::now();
+        let mut s = scheduler(&["a", "b"], vec![map(0, &[])], t0);
+        let (task, attempt) = assigned(s.next("a", "h", t0));
+        assert!(s.done("a", task, attempt, output(0)).is_some());
+        assert!(s.finish_batch().unwrap().is_ok());
+        // The driver says the reduces are last before it hands them over.
+        s.last_batch();
+        assert_eq!(s.wanted_workers(5), 5);
+        assert_eq!(s.next("a", "h", t0), Next::Idle);
+        assert_eq!(s.next("b", "h", t0), Next::Idle);
+        s.start_batch(vec![map(1, &[]), map(2, &[]), map(3, &[])], t0)
+            .unwrap();
+        assert_eq!(s.wanted_workers(5), 3);
+        assert!(matches!(s.next("a", "h", t0), Next::Assign(_)));
+        assert!(matches!(s.next("b", "h", t0), Next::Assign(_)));
+        assert!(s.finish_batch().is_none());
     }
 
     #[test]
