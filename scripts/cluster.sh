@@ -163,7 +163,10 @@ cmd_start() {
   : >"$LOG_FILE"
 
   local classpath
-  classpath="$HARNESS_JAR:$(cat "$HARNESS_CLASSPATH_FILE")"
+  # $WORK_DIR/site first: on a secure cluster the harness writes the client security keys
+  # there for the Configurations its NodeManagers' in-process localizers build.
+  mkdir -p "$WORK_DIR/site"
+  classpath="$WORK_DIR/site:$HARNESS_JAR:$(cat "$HARNESS_CLASSPATH_FILE")"
   # Jetty unpacks its web apps under java.io.tmpdir; keep that inside the work directory.
   mkdir -p "$WORK_DIR/jvm-tmp"
   # C1 only and the serial collector: start-up needs about a third less CPU (measured 14 vs

@@ -491,7 +491,6 @@ fn container_stderrs(dir: &Path, app: &str) -> Vec<(String, String)> {
 /// (exit -1000) although the NameNode accepts the delegation token (`auth:TOKEN`). Run it
 /// with `--ignored` once the harness puts its site files on the localizer's classpath.
 #[test]
-#[ignore = "the harness NodeManagers localize without SASL data transfer (see the doc comment)"]
 fn submit_with_keytab_runs_on_delegation_tokens() {
     let Some((cluster, env)) = secure() else {
         return;

@@ -226,6 +226,39 @@ public final class FilexCluster {
     conf.set(prefix + "acl_administer_queue", "*");
   }
 
+  /** The keys a Java client of the secure cluster must have whatever Configuration it builds. */
+  private static final String[][] CLIENT_SECURITY_KEYS = {
+    {"core-site.xml", "hadoop.security.authentication"},
+    {"core-site.xml", "hadoop.rpc.protection"},
+    {"hdfs-site.xml", "dfs.data.transfer.protection"},
+    {"hdfs-site.xml", "dfs.encrypt.data.transfer.cipher.suites"},
+  };
+
+  /**
+   * Writes the client security keys into {@code <work-dir>/site}, which scripts/cluster.sh puts
+   * on this JVM's classpath. The NodeManager's localizer runs in this JVM (DefaultContainerExecutor)
+   * and reads HDFS through a fresh {@code new Configuration()}, which sees only the classpath's
+   * site files: without {@code dfs.data.transfer.protection} there it reads blocks without the
+   * SASL handshake, and a protecting DataNode refuses it (InvalidMagicNumberException), so
+   * containers of a Kerberized cluster could not be localized.
+   */
+  private void writeClasspathSite() throws IOException {
+    Path site = options.workDir.resolve("site");
+    Files.createDirectories(site);
+    Map<String, Configuration> files = new LinkedHashMap<>();
+    for (String[] key : CLIENT_SECURITY_KEYS) {
+      String value = conf.get(key[1]);
+      if (value != null && !value.isEmpty()) {
+        files.computeIfAbsent(key[0], k -> new Configuration(false)).set(key[1], value);
+      }
+    }
+    for (Map.Entry<String, Configuration> f : files.entrySet()) {
+      try (OutputStream os = new FileOutputStream(site.resolve(f.getKey()).toFile())) {
+        f.getValue().writeXml(os);
+      }
+    }
+  }
+
   private void start() throws Exception {
     if (options.secure) {
       // The KDC first: starting it points this JVM's Kerberos at it.
@@ -234,6 +267,7 @@ public final class FilexCluster {
     configure();
     if (kerberos != null) {
       kerberos.loginService(conf);
+      writeClasspathSite();
     }
     long t0 = System.nanoTime();
 
