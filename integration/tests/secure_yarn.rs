@@ -485,11 +485,8 @@ fn container_stderrs(dir: &Path, app: &str) -> Vec<(String, String)> {
 /// write secure HDFS with them alone (the workers get no AMRMToken), and the output is the
 /// bytes `filex run` writes from the same shards on local files.
 ///
-/// Ignored for now: in the harness the NodeManagers' localizer reads the staged files with a
-/// configuration that lacks `dfs.data.transfer.protection`, so the DataNodes refuse it
-/// ("InvalidMagicNumberException … instead of deadbeef") and most runs fail at localization
-/// (exit -1000) although the NameNode accepts the delegation token (`auth:TOKEN`). Run it
-/// with `--ignored` once the harness puts its site files on the localizer's classpath.
+/// Also the test of the harness's classpath site files: without them the NodeManagers'
+/// in-process localizer reads the staged files without SASL and the DataNodes refuse it.
 #[test]
 fn submit_with_keytab_runs_on_delegation_tokens() {
     let Some((cluster, env)) = secure() else {
@@ -559,6 +556,10 @@ timezone = "+00:00"
             &env.principal,
             "--keytab",
             &keytab,
+            // On a worker container, which must read and write with the tokens alone (this
+            // small job would otherwise run in the AM, uber mode).
+            "-D",
+            "filex.uber.max-bytes=0",
         ],
     );
     assert_ok(&out, "filex submit --principal --keytab");
