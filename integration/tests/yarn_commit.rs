@@ -322,7 +322,7 @@ fn an_am_dying_in_its_commit_is_finished_by_the_second_attempt() {
     let out = filex(&args, conf, &[("FILEX_FAULT_COMMIT_EXIT_AFTER", "2")]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
-    assert!(t.contains("YARN started attempt 2"), "{t}");
+    assert!(t.contains("YARN started AM attempt 2"), "{t}");
     corpus.assert_like_a_clean_run(&webhdfs);
     let id = app_id(&t);
     let manifest = corpus.record.replace(".commit", ".json");
