@@ -516,14 +516,15 @@ fn follow(
             .map_err(|e| fail(exit::UNREACHABLE, format!("following {id}: {e}")))?;
         let attempt = report.current_attempt.map(|a| a.attempt_id);
         // The RM may report attempt 0 (an id not filled in yet) before the first attempt is
-        // registered: only a step from one real attempt to a later one is a restart.
-        if attempt.is_some_and(|n| n >= 1) && attempt > last_attempt {
-            if let (Some(n), Some(_)) = (attempt, last_attempt) {
-                println!(
-                    "{:>7.1} s  {id}: the application master failed; YARN started AM attempt {n}, which recovers the tasks the failed one finished",
-                    started.elapsed().as_secs_f64()
-                );
-            }
+        // registered, and a first attempt that dies within one poll is never seen: any attempt
+        // after the first is a restart, said once.
+        if let Some(n) = attempt.filter(|&n| n >= 2 && attempt > last_attempt) {
+            println!(
+                "{:>7.1} s  {id}: the application master failed; YARN started AM attempt {n}, which recovers the tasks the failed one finished",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        if attempt > last_attempt {
             last_attempt = attempt;
         }
         if last_state != Some(report.state) {
