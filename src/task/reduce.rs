@@ -14,9 +14,10 @@ use crate::storage::StagedObject;
 
 /// Decompressed block size of run files, used to size the merge fan-in.
 const MERGE_BLOCK_BYTES: usize = 512 << 10;
-/// Bounds of a gzip member's input size.
-const MIN_MEMBER_BYTES: usize = 1 << 20;
-const MAX_MEMBER_BYTES: usize = 8 << 20;
+/// Input bytes of one gzip member. Fixed, so that the output's bytes depend only on the data,
+/// the level and the part size limit, never on the memory a task was given: a run in a
+/// 512 MiB container and `filex run` on a laptop write the same files.
+const MEMBER_BYTES: usize = 8 << 20;
 /// Lines merged between two bumps of the progress (what the task timeout watches).
 const PROGRESS_EVERY: u64 = 1 << 14;
 
@@ -71,6 +72,25 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
+/// Compression threads for a task with `budget` bytes: half the budget holds the gzip members
+/// in flight (input and output of each, two more than the threads), the other half the
+/// merge's blocks. A small budget gets fewer threads, never smaller members (the bytes
+/// written do not depend on the thread count).
+fn gzip_threads(budget: usize, wanted: u32) -> usize {
+    let fit = (budget / 2 / (2 * MEMBER_BYTES)).saturating_sub(2);
+    (wanted as usize).min(fit).max(1)
+}
+
+/// A member's input size: [`MEMBER_BYTES`], or less when a part may hold at most
+/// `max_file_size` bytes (a member must fit a part whatever the data).
+fn member_bytes(max_file_size: Option<u64>, level: u32) -> usize {
+    match max_file_size {
+        Some(limit) => MEMBER_BYTES.min(max_member_input(limit, level)),
+        None => MEMBER_BYTES,
+    }
+    .max(1)
+}
+
 /// Runs one reduce task.
 pub fn execute_reduce(
     ctx: &TaskContext,
@@ -78,10 +98,7 @@ pub fn execute_reduce(
     attempt: u32,
 ) -> Result<ReduceOutput, TaskError> {
     let budget = ctx.memory_per_task.max(4 << 20);
-    let threads = (task.gzip_threads as usize).max(1);
-    // Half the budget for gzip members in flight (input + output per member), half for
-    // the merge's decompressed and compressed blocks.
-    let member_bytes = (budget / 2 / (2 * (threads + 2))).clamp(MIN_MEMBER_BYTES, MAX_MEMBER_BYTES);
+    let threads = gzip_threads(budget, task.gzip_threads);
     let max_fan_in = (budget / 2 / (2 * MERGE_BLOCK_BYTES)).max(2);
     let merge_err = |source| TaskError::Merge {
         partition: task.rel_path.clone(),
@@ -91,11 +108,7 @@ pub fn execute_reduce(
     let attempt_tag = format!("r{:05}.{attempt}", task.id);
     let limit = ctx.job.output.parts.as_ref();
     // With a size limit a member must fit a part whatever the data.
-    let member_bytes = match limit {
-        Some(l) => member_bytes.min(max_member_input(l.max_file_size, ctx.job.output.gzip_level)),
-        None => member_bytes,
-    }
-    .max(1);
+    let member_bytes = member_bytes(limit.map(|l| l.max_file_size), ctx.job.output.gzip_level);
     let mut lines = 0u64;
     let mut line_bytes = 0u64;
     // Intermediate merge runs are named per attempt, so that a retried attempt never meets
@@ -205,4 +218,33 @@ pub fn execute_reduce(
         line_bytes,
         parts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_are_a_fixed_size_unless_a_part_limit_is_smaller() {
+        assert_eq!(member_bytes(None, 6), MEMBER_BYTES);
+        assert_eq!(member_bytes(Some(1 << 30), 6), MEMBER_BYTES);
+        let small = member_bytes(Some(4 << 20), 6);
+        assert!(small > 0 && small < 4 << 20, "{small}");
+    }
+
+    #[test]
+    fn a_small_budget_gets_fewer_threads() {
+        // (budget, threads wanted, threads given)
+        let table = [
+            (4usize << 20, 8u32, 1usize),
+            (64 << 20, 8, 1),
+            (128 << 20, 8, 2),
+            (512 << 20, 8, 8),
+            (512 << 20, 2, 2),
+            (8 << 30, 0, 1),
+        ];
+        for (budget, wanted, given) in table {
+            assert_eq!(gzip_threads(budget, wanted), given, "{budget} {wanted}");
+        }
+    }
 }
