@@ -12,6 +12,8 @@
 //! # Layout
 //!
 //! * [`cluster`]: where the cluster's files are, `cluster.env`, [`require_cluster`].
+//! * [`cli`]: the `filex` binary as the tests run it (hooks, user, unique names, app ids).
+//! * [`files`]: local trees of files read whole, and copied to HDFS.
 //! * [`http`]: a minimal blocking HTTP/1.1 client over `std::net::TcpStream`.
 //! * [`webhdfs`]: the few WebHDFS operations the tests need (follows DataNode redirects).
 //! * [`procs`]: an application's AM and worker processes on this machine, and signals to them.
@@ -25,7 +27,9 @@
 //! fs.mkdirs("/tmp/example").unwrap();
 //! ```
 
+pub mod cli;
 pub mod cluster;
+pub mod files;
 pub mod http;
 pub mod procs;
 pub mod s3_proxy;

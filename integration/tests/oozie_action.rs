@@ -11,42 +11,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use filex_integration::cli::{filex_bin, unique, user};
 use filex_integration::cluster::{project_root, require_cluster};
+use filex_integration::files::upload_tree;
 use filex_integration::http;
 use filex_integration::webhdfs::{json_field, WebHdfs};
 
 const WINDOW_START: &str = "2026-09-01T08:00:00+08:00";
 const WINDOW_END: &str = "2026-09-01T09:00:00+08:00";
-
-fn filex_bin() -> PathBuf {
-    std::env::var_os("FILEX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target/debug/filex"))
-}
-
-fn user() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "root".into())
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos:x}")
-}
-
-fn upload_tree(fs_: &WebHdfs, local: &Path, remote: &str) {
-    for e in fs::read_dir(local).unwrap() {
-        let e = e.unwrap();
-        let r = format!("{remote}/{}", e.file_name().to_string_lossy());
-        if e.file_type().unwrap().is_dir() {
-            upload_tree(fs_, &e.path(), &r);
-        } else {
-            fs_.create(&r, &fs::read(e.path()).unwrap(), true).unwrap();
-        }
-    }
-}
 
 /// A tag of the shape Oozie gives child applications: `oozie-` + 32 hex digits.
 fn oozie_tag() -> String {

@@ -3,18 +3,13 @@
 //! trigger parse, with the keys of the README's contract, for a real application followed
 //! from ACCEPTED to its end.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use filex_integration::cli::filex_bin;
 use filex_integration::cluster::require_cluster;
 use serde_json::Value;
-
-fn filex_bin() -> PathBuf {
-    std::env::var_os("FILEX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| filex_integration::cluster::project_root().join("target/debug/filex"))
-}
 
 fn filex(args: &[&str], conf: &Path) -> Output {
     Command::new(filex_bin())

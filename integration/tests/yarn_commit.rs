@@ -6,66 +6,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use filex_integration::cli::{app_id, filex, require_fault_injection, text, user};
 use filex_integration::cluster::require_cluster;
+use filex_integration::files::upload_tree;
 use filex_integration::webhdfs::WebHdfs;
-
-fn filex_bin() -> PathBuf {
-    std::env::var_os("FILEX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| filex_integration::cluster::project_root().join("target/debug/filex"))
-}
-
-/// Fails the test unless `filex_bin()` has the test hooks compiled in.
-fn require_fault_injection() {
-    let out = Command::new(filex_bin())
-        .arg("--version")
-        .output()
-        .expect("run filex --version");
-    let version = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        version.contains("+fault-injection"),
-        "{} lacks the test hooks: build it with cargo build --bin filex --features fault-injection",
-        filex_bin().display()
-    );
-}
-
-fn user() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "root".into())
-}
-
-fn filex(args: &[&str], conf: &Path, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(filex_bin());
-    cmd.args(args)
-        .env("HADOOP_CONF_DIR", conf)
-        .env("YARN_CONF_DIR", conf)
-        .env("FILEX_LOG", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run filex")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn upload_tree(fs_: &WebHdfs, local: &Path, remote: &str) {
-    for e in fs::read_dir(local).unwrap() {
-        let e = e.unwrap();
-        let r = format!("{remote}/{}", e.file_name().to_string_lossy());
-        if e.file_type().unwrap().is_dir() {
-            upload_tree(fs_, &e.path(), &r);
-        } else {
-            fs_.create(&r, &fs::read(e.path()).unwrap(), true).unwrap();
-        }
-    }
-}
 
 /// Where the job writes: HDFS under the corpus's root, or the test S3 server (`s3a://` with
 /// the keys in a copy of the cluster's site files, as `yarn_s3.rs` does), whose objects are
@@ -290,14 +235,6 @@ fn upload_ids(record: &[u8]) -> Vec<String> {
         .skip(1)
         .map(|rest| rest.split('\\').next().unwrap().to_string())
         .collect()
-}
-
-fn app_id(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Submitted application "))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| panic!("no application id in: {stdout}"))
 }
 
 const SMALL_FLEET: [&str; 4] = [

@@ -13,68 +13,18 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use filex_integration::cli::{self, text, unique, user};
 use filex_integration::cluster::require_cluster;
+use filex_integration::files::local_tree;
 use filex_integration::webhdfs::{json_field, WebHdfs};
 
 const MANIFEST: &str = "_manifests/demo-hourly/20261104T160000Z-20261104T190000Z.json";
 
-fn filex_bin() -> PathBuf {
-    std::env::var_os("FILEX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| filex_integration::cluster::project_root().join("target/debug/filex"))
-}
-
-fn user() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "root".into())
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{prefix}-{nanos:x}")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// Runs filex with the cluster's configuration and `env`; fails the test unless it succeeds.
+/// `filex …` that must succeed.
 fn filex(args: &[&str], conf: &Path, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(filex_bin());
-    cmd.args(args)
-        .env("HADOOP_CONF_DIR", conf)
-        .env("YARN_CONF_DIR", conf)
-        .env("FILEX_LOG", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run filex");
+    let out = cli::filex(args, conf, env);
     assert!(out.status.success(), "filex {args:?}: {}", text(&out));
-    out
-}
-
-/// Every file under `dir` (relative path → bytes).
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        let Ok(rd) = fs::read_dir(dir) else { return };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else if let Ok(rel) = p.strip_prefix(base) {
-                out.insert(rel.to_string_lossy().into_owned(), fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
     out
 }
 
@@ -99,7 +49,7 @@ impl Corpus {
             dir,
             hdfs_root: format!("/filex-it/{}", unique("incremental")),
         };
-        for (rel, bytes) in tree(&c.shards()) {
+        for (rel, bytes) in local_tree(&c.shards()) {
             webhdfs
                 .create(&format!("{}/shards/{rel}", c.hdfs_root), &bytes, true)
                 .unwrap();
@@ -146,7 +96,7 @@ impl Corpus {
             conf,
             &[],
         );
-        let mut changed: Vec<(String, Vec<u8>)> = tree(&late.join("shards"))
+        let mut changed: Vec<(String, Vec<u8>)> = local_tree(&late.join("shards"))
             .into_iter()
             .map(|(rel, bytes)| {
                 let p = Path::new(&rel);
@@ -156,7 +106,7 @@ impl Corpus {
             })
             .collect();
         // A last-hour upyun shard re-delivered with only its first 20 lines.
-        let (victim, _) = tree(&self.shards())
+        let (victim, _) = local_tree(&self.shards())
             .into_iter()
             .find(|(rel, _)| rel.starts_with("upyun/20261105/0230/"))
             .expect("an upyun shard at 02:30");
@@ -192,7 +142,7 @@ impl Corpus {
         let p = self.dir.path().join(format!("{name}.toml"));
         fs::write(&p, job).unwrap();
         filex(&["run", p.to_str().unwrap(), "--no-progress"], conf, &[]);
-        let mut files = tree(&root);
+        let mut files = local_tree(&root);
         files.retain(|k, _| !k.starts_with("_manifests") && k != "_SUCCESS");
         files
     }

@@ -10,29 +10,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use filex_integration::cli::{filex_bin, unique, user};
 use filex_integration::cluster::require_cluster;
+use filex_integration::files::{local_tree, upload_tree};
 use filex_integration::webhdfs::WebHdfs;
 
 const LIMIT: &str = "output.max_file_size=1M";
 const LIMIT_BYTES: usize = 1 << 20;
-
-fn filex_bin() -> PathBuf {
-    std::env::var_os("FILEX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| filex_integration::cluster::project_root().join("target/debug/filex"))
-}
-
-fn user() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "root".into())
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{prefix}-{nanos:x}")
-}
 
 fn filex(conf: &Path, args: &[&str]) -> Output {
     let mut cmd = Command::new(filex_bin());
@@ -53,35 +37,6 @@ fn filex(conf: &Path, args: &[&str]) -> Output {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    out
-}
-
-fn upload_tree(fs_: &WebHdfs, local: &Path, remote: &str) {
-    for e in fs::read_dir(local).unwrap().flatten() {
-        let r = format!("{remote}/{}", e.file_name().to_string_lossy());
-        if e.file_type().unwrap().is_dir() {
-            upload_tree(fs_, &e.path(), &r);
-        } else {
-            fs_.create(&r, &fs::read(e.path()).unwrap(), true).unwrap();
-        }
-    }
-}
-
-/// Every file under `dir` (relative path → bytes).
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        let Ok(rd) = fs::read_dir(dir) else { return };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else if let Ok(rel) = p.strip_prefix(base) {
-                out.insert(rel.to_string_lossy().into_owned(), fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
     out
 }
 
@@ -136,7 +91,7 @@ fn reference(conf: &Path) -> (tempfile::TempDir, BTreeMap<String, Vec<u8>>, Stri
             LIMIT,
         ],
     );
-    let files = tree(&dir.path().join("output"));
+    let files = local_tree(&dir.path().join("output"));
     let manifest = files
         .keys()
         .find(|k| k.starts_with("_manifests/"))
@@ -278,7 +233,7 @@ fn assert_same_objects(
     want: &BTreeMap<String, Vec<u8>>,
     manifest: &str,
 ) {
-    let mut got = tree(&data_dir.join(bucket).join(prefix));
+    let mut got = local_tree(&data_dir.join(bucket).join(prefix));
     let got_manifest = got.remove(manifest).unwrap_or_else(|| {
         panic!(
             "no {manifest} under s3://{bucket}/{prefix}: {:?}",

@@ -6,58 +6,15 @@
 //! says it, and nothing is left under `_temporary` or in the staging directory.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use filex_integration::cli::{filex, filex_bin, require_fault_injection, unique, user};
 use filex_integration::cluster::require_cluster;
+use filex_integration::files::upload_tree;
 use filex_integration::procs::am_pid;
 use filex_integration::webhdfs::WebHdfs;
-
-fn filex_bin() -> PathBuf {
-    std::env::var_os("FILEX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| filex_integration::cluster::project_root().join("target/debug/filex"))
-}
-
-fn require_fault_injection() {
-    let out = Command::new(filex_bin())
-        .arg("--version")
-        .output()
-        .expect("run filex --version");
-    let version = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        version.contains("+fault-injection"),
-        "{} lacks the test hooks: build it with cargo build --bin filex --features fault-injection",
-        filex_bin().display()
-    );
-}
-
-fn user() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "root".into())
-}
-
-fn filex(args: &[&str], conf: &Path) -> Output {
-    Command::new(filex_bin())
-        .args(args)
-        .env("HADOOP_CONF_DIR", conf)
-        .env("YARN_CONF_DIR", conf)
-        .env("FILEX_LOG", "warn")
-        .output()
-        .expect("run filex")
-}
-
-fn upload_tree(fs_: &WebHdfs, local: &Path, remote: &str) {
-    for e in fs::read_dir(local).unwrap() {
-        let e = e.unwrap();
-        let r = format!("{remote}/{}", e.file_name().to_string_lossy());
-        if e.file_type().unwrap().is_dir() {
-            upload_tree(fs_, &e.path(), &r);
-        } else {
-            fs_.create(&r, &fs::read(e.path()).unwrap(), true).unwrap();
-        }
-    }
-}
 
 /// A generated corpus on HDFS, its job files, and the partitions `filex run` wrote from it.
 struct Corpus {
@@ -76,17 +33,14 @@ impl Corpus {
                 "gen", "--out", d, "--seed", "13", "--hours", "1", "--rate", "10", "--traps",
             ],
             conf,
+            &[],
         );
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let hdfs_root = format!("/filex-it/recovery-{nanos:x}");
+        let hdfs_root = format!("/filex-it/{}", unique("recovery"));
         upload_tree(
             webhdfs,
             &dir.path().join("shards"),
@@ -107,6 +61,7 @@ impl Corpus {
         let run = filex(
             &["run", &dir.path().join("job.toml").display().to_string()],
             conf,
+            &[],
         );
         assert!(
             run.status.success(),

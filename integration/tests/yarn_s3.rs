@@ -19,7 +19,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use filex_integration::cli::{filex_bin, text, unique, user};
 use filex_integration::cluster::require_cluster;
+use filex_integration::files::{local_tree, upload_tree};
 use filex_integration::http;
 use filex_integration::webhdfs::WebHdfs;
 
@@ -55,33 +57,6 @@ fn s3env() -> S3Env {
         secret: get("FILEX_S3_SECRET_ACCESS_KEY"),
         region: get("FILEX_S3_REGION"),
     }
-}
-
-fn filex_bin() -> PathBuf {
-    std::env::var_os("FILEX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| filex_integration::cluster::project_root().join("target/debug/filex"))
-}
-
-fn user() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "root".into())
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{prefix}-{nanos:x}")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -125,39 +100,6 @@ fn conf_with(cluster_conf: &Path, dir: &Path, props: &[(String, String)]) -> Pat
     let at = xml.rfind("</configuration>").expect("a site file");
     fs::write(&core, format!("{}{extra}{}", &xml[..at], &xml[at..])).unwrap();
     conf
-}
-
-fn upload_tree(fs_: &WebHdfs, local: &Path, remote: &str) {
-    for e in fs::read_dir(local).unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        let r = format!("{remote}/{name}");
-        if e.file_type().unwrap().is_dir() {
-            upload_tree(fs_, &e.path(), &r);
-        } else {
-            fs_.create(&r, &fs::read(e.path()).unwrap(), true).unwrap();
-        }
-    }
-}
-
-/// Every file under `dir` (relative path → bytes).
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        let Ok(rd) = fs::read_dir(dir) else { return };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else if let Ok(rel) = p.strip_prefix(base) {
-                out.insert(
-                    rel.to_string_lossy().into_owned(),
-                    fs::read(&p).unwrap_or_default(),
-                );
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
 }
 
 /// The `pathSuffix` values of a WebHDFS `LISTSTATUS` answer.
@@ -243,7 +185,7 @@ fn submit_to_s3_matches_run_and_the_secret_is_only_in_token_files() {
         .output()
         .unwrap();
     assert!(local.status.success(), "filex run: {}", text(&local));
-    let mut want = tree(&corpus.join("output"));
+    let mut want = local_tree(&corpus.join("output"));
     want.retain(|k, _| !k.starts_with("_manifests"));
     assert!(!want.is_empty(), "filex run wrote nothing");
 
@@ -405,7 +347,7 @@ fn submit_to_s3_matches_run_and_the_secret_is_only_in_token_files() {
 
     // Byte-identical objects.
     let got = {
-        let mut t = tree(&s3.data_dir.join(&s3.bucket).join(&prefix));
+        let mut t = local_tree(&s3.data_dir.join(&s3.bucket).join(&prefix));
         t.retain(|k, _| !k.starts_with("_manifests"));
         t
     };

@@ -9,78 +9,21 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use filex_integration::cli::{app_id, filex, filex_bin, require_fault_injection, unique, user};
 use filex_integration::cluster::require_cluster;
+use filex_integration::files::upload_tree;
 use filex_integration::http;
 use filex_integration::procs::{am_pid, signal, worker_pids};
 use filex_integration::webhdfs::WebHdfs;
-
-fn filex_bin() -> PathBuf {
-    std::env::var_os("FILEX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| filex_integration::cluster::project_root().join("target/debug/filex"))
-}
-
-/// Fails the test unless `filex_bin()` has the test hooks (`FILEX_FAULT_*`) compiled in.
-fn require_fault_injection() {
-    let out = Command::new(filex_bin())
-        .arg("--version")
-        .output()
-        .expect("run filex --version");
-    let version = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        version.contains("+fault-injection"),
-        "{} ({}) lacks the test hooks this test needs: build it with \
-         cargo build --bin filex --features fault-injection",
-        filex_bin().display(),
-        version.trim()
-    );
-}
-
-fn user() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "root".into())
-}
-
-fn filex(args: &[&str], conf: &Path, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(filex_bin());
-    cmd.args(args)
-        .env("HADOOP_CONF_DIR", conf)
-        .env("YARN_CONF_DIR", conf)
-        .env("FILEX_LOG", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run filex")
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos:x}")
-}
 
 /// Generates a corpus, uploads its shards to HDFS under `/filex-it/<id>/shards`, and writes
 /// `job-hdfs.toml` reading them and writing to `/filex-it/<id>/out`.
 struct Corpus {
     dir: tempfile::TempDir,
     hdfs_root: String,
-}
-
-fn upload_tree(fs_: &WebHdfs, local: &Path, remote: &str) {
-    for e in fs::read_dir(local).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name().to_string_lossy().to_string();
-        let r = format!("{remote}/{name}");
-        if e.file_type().unwrap().is_dir() {
-            upload_tree(fs_, &e.path(), &r);
-        } else {
-            fs_.create(&r, &fs::read(e.path()).unwrap(), true).unwrap();
-        }
-    }
 }
 
 impl Corpus {
@@ -203,14 +146,6 @@ fn hdfs_partitions(webhdfs: &WebHdfs, corpus: &Corpus, paths: &[(String, u64)]) 
                 .unwrap_or_else(|e| panic!("{path} missing on HDFS: {e}"))
         })
         .collect()
-}
-
-fn app_id(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Submitted application "))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| panic!("no application id in: {stdout}"))
 }
 
 fn app_state(rm_web: &str, id: &str) -> String {

@@ -9,69 +9,17 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use filex_integration::cli::{
+    app_id, filex, filex_bin, require_fault_injection, text, unique, user,
+};
 use filex_integration::cluster::{require_cluster, Cluster};
+use filex_integration::files::local_tree;
 use filex_integration::http;
 use filex_integration::webhdfs::{json_field, WebHdfs};
-
-fn filex_bin() -> PathBuf {
-    std::env::var_os("FILEX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| filex_integration::cluster::project_root().join("target/debug/filex"))
-}
-
-fn user() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "root".into())
-}
-
-fn filex(args: &[&str], conf: &Path, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(filex_bin());
-    cmd.args(args)
-        .env("HADOOP_CONF_DIR", conf)
-        .env("YARN_CONF_DIR", conf)
-        .env("FILEX_LOG", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run filex")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos:x}")
-}
-
-/// Every file under `dir`, by path relative to it.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                walk(root, &e.path(), out);
-            } else {
-                let rel = e.path().strip_prefix(root).unwrap().display().to_string();
-                out.insert(rel, fs::read(e.path()).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
 
 /// A generated one-hour corpus, its shards on HDFS under `/filex-it/uber-…/shards`, and
 /// what `filex run` writes from the local copy (manifests and rejects aside).
@@ -105,7 +53,7 @@ impl Corpus {
         );
         assert!(gen.status.success(), "{}", text(&gen));
         let hdfs_root = format!("/filex-it/{}", unique("uber"));
-        let shards = tree(&dir.path().join("shards"));
+        let shards = local_tree(&dir.path().join("shards"));
         let mut bytes = 0;
         for (rel, data) in &shards {
             webhdfs
@@ -134,7 +82,7 @@ impl Corpus {
             &[],
         );
         assert!(run.status.success(), "{}", text(&run));
-        let mut want = tree(&dir.path().join("output"));
+        let mut want = local_tree(&dir.path().join("output"));
         // The manifests and the rejects name the shards as read: local paths here.
         want.retain(|k, _| !k.starts_with("_manifests") && !k.starts_with("_rejects"));
         assert!(want.len() > 2, "filex run wrote {:?}", want.keys());
@@ -181,14 +129,6 @@ fn submit(cluster: &Cluster, corpus: &Corpus, defines: &[&str], env: &[(&str, &s
     let out = filex(&args, &cluster.conf_dir, env);
     assert!(out.status.success(), "filex submit: {}", text(&out));
     String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn app_id(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Submitted application "))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| panic!("no application id in: {stdout}"))
 }
 
 /// The line of the final diagnostics that says where the tasks ran.
@@ -300,22 +240,6 @@ fn a_threshold_of_zero_turns_uber_mode_off() {
     corpus.assert_output_is_filex_runs(&webhdfs, "uber mode off");
     let (_, workers) = split_am(&launched_containers(&cluster, &id));
     assert!(!workers.is_empty(), "no worker container");
-}
-
-/// Fails the test unless `filex_bin()` has the test hooks (`FILEX_FAULT_*`) compiled in.
-fn require_fault_injection() {
-    let out = Command::new(filex_bin())
-        .arg("--version")
-        .output()
-        .expect("run filex --version");
-    let version = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        version.contains("+fault-injection"),
-        "{} ({}) lacks the test hooks this test needs: build it with \
-         cargo build --bin filex --features fault-injection",
-        filex_bin().display(),
-        version.trim()
-    );
 }
 
 #[test]
