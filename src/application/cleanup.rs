@@ -27,6 +27,39 @@ pub enum Removed {
     KeptUnfinishedCommit,
 }
 
+/// How often, and how far apart, [`remove_leftovers_of_just_ended`] looks again.
+const SETTLE_LOOKS: u32 = 10;
+const SETTLE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+/// Looks in a row that found nothing, after which it is done.
+const SETTLE_QUIET: u32 = 3;
+
+/// [`remove_leftovers`] for an application the ResourceManager has just reported ended.
+/// Its containers outlive that report: a NodeManager stops them at its next heartbeat,
+/// SIGTERM and SIGKILL a moment later, and a task writing its sorted run in between
+/// recreates the staging directory. So look again a few times and remove what reappears.
+pub fn remove_leftovers_of_just_ended(job: &Job, application_id: &str) -> Result<Removed> {
+    let mut removed = remove_leftovers(job, application_id)?;
+    let staging = Staging::of(application_id)?;
+    let mut quiet = 0;
+    for _ in 0..SETTLE_LOOKS {
+        std::thread::sleep(SETTLE_EVERY);
+        if staging.exists()? {
+            tracing::info!(
+                application = application_id,
+                "its staging directory reappeared (a container still stopping); removing it again"
+            );
+            removed = remove_leftovers(job, application_id)?;
+            quiet = 0;
+        } else {
+            quiet += 1;
+            if quiet >= SETTLE_QUIET {
+                break;
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// Removes what the dead application `application_id` of `job` left; safe to call when
 /// nothing is left, and only for an application that is no longer running.
 pub fn remove_leftovers(job: &Job, application_id: &str) -> Result<Removed> {

@@ -207,6 +207,16 @@ impl Staging {
     }
 
     /// Removes the staging directory and everything in it.
+    /// Whether the directory exists.
+    pub fn exists(&self) -> Result<bool> {
+        let what = format!("cannot check {}", self.url(&self.dir));
+        match answer(&what, self.nn.client.get_file_info(&self.dir))? {
+            Ok(_) => Ok(true),
+            Err(hdfs_native::HdfsError::FileNotFound(_)) => Ok(false),
+            Err(e) => Err(anyhow::Error::new(e).context(what)),
+        }
+    }
+
     pub fn remove(&self) -> Result<()> {
         wait(
             &format!("cannot remove {}", self.url(&self.dir)),

@@ -419,7 +419,7 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
 /// Removes what the dead application `id` left, saying so; a failure is only a warning
 /// (the next run of the window tries again).
 fn clean_after(job: &Job, id: &str) {
-    match super::cleanup::remove_leftovers(job, id) {
+    match super::cleanup::remove_leftovers_of_just_ended(job, id) {
         Ok(super::cleanup::Removed::All) => {
             println!("Removed what {id} left under {}", job.output.spec.root)
         }
