@@ -1290,3 +1290,259 @@ fn chaos_object_store_faults_during_the_commit() {
     }
     report(tally.row(case));
 }
+
+// ---- the object store: killed applications leave no open multipart upload -----------------
+
+/// The S3 output of one run of a case: its own prefix in the test bucket, and a conf
+/// directory whose site file gives the bucket the server's endpoint and keys (no proxy).
+struct S3Root {
+    prefix: String,
+    root: String,
+    conf: PathBuf,
+    _work: LocalDir,
+}
+
+fn s3_root(cluster: &Cluster, s3: &S3Env, case: &str, run: usize) -> S3Root {
+    let work = LocalDir::new("chaos-s3");
+    let conf = s3_conf(cluster, s3, &s3.endpoint, work.path());
+    let prefix = format!(
+        "chaos-{case}-{}-{run}-{}",
+        std::process::id(),
+        base_seed() % 100_000
+    );
+    let root = format!("s3a://{}/{prefix}", s3.bucket);
+    S3Root {
+        prefix,
+        root,
+        conf,
+        _work: work,
+    }
+}
+
+/// Asserts that below the S3 `prefix` no `_temporary` object (staged output, upload
+/// markers) and no open multipart upload is left, and no HDFS staging directory of `ids`.
+fn assert_no_s3_leftovers(case: &str, cluster: &Cluster, s3: &S3Env, prefix: &str, ids: &[&str]) {
+    let temporary: Vec<String> = s3_output(s3, prefix)
+        .into_keys()
+        .filter(|k| k.starts_with("_temporary"))
+        .collect();
+    assert_eq!(
+        temporary,
+        Vec::<String>::new(),
+        "{case}: _temporary objects left"
+    );
+    assert_eq!(
+        open_uploads(s3, prefix),
+        Vec::<String>::new(),
+        "{case}: open multipart uploads"
+    );
+    let fs_ = webhdfs(cluster);
+    for id in ids {
+        let staging = format!("/user/{}/.filexStaging/{id}", user());
+        assert!(
+            fs_.file_status(&staging).is_err(),
+            "{case}: staging {staging} left"
+        );
+    }
+}
+
+/// The checks of a run into an S3 output that must end SUCCEEDED; returns the lines lost
+/// and duplicated, and removes the output.
+fn verify_s3_succeeded(
+    case: &str,
+    cluster: &Cluster,
+    s3: &S3Env,
+    run: &Ended,
+    prefix: &str,
+    ids: &[&str],
+) -> (i64, i64) {
+    assert!(run.status.success(), "{case}: {}", run.text());
+    assert_eq!(
+        final_status(cluster, &run.id),
+        "SUCCEEDED",
+        "{case}: {}",
+        run.text()
+    );
+    assert_nothing_running(cluster, &run.id);
+    assert_no_s3_leftovers(case, cluster, s3, prefix, ids);
+    let diff = assert_identical(case, &s3_output(s3, prefix));
+    let _ = fs::remove_dir_all(s3.data_dir.join(&s3.bucket).join(prefix));
+    diff
+}
+
+/// The open uploads and markers below `prefix` right now, for the case's log line.
+fn s3_in_flight(s3: &S3Env, prefix: &str) -> String {
+    let markers = s3_output(s3, prefix)
+        .into_keys()
+        .filter(|k| k.starts_with("_temporary/") && k.contains("/_uploads/"))
+        .count();
+    format!(
+        "{} open multipart upload(s), {markers} marker(s)",
+        open_uploads(s3, prefix).len()
+    )
+}
+
+/// Waits until the first AM attempt of the watched run is in the reduces with a seeded
+/// share of them done; true once it is.
+fn in_reduces(w: &Watch<'_>, share: u64) -> bool {
+    matches!(w.first_attempt_phase(), Some((phase, done, total)) if phase == "reduce" && done * 100 >= share * total)
+}
+
+/// The AM SIGKILLed during the reduces of a job writing to S3: the uploads its workers
+/// opened (staged partitions, some journaled, some not) are adopted or aborted by the second
+/// attempt; none stays open.
+#[test]
+fn chaos_am_killed_during_reduces_of_an_s3_job() {
+    let case = "s3-am-kill-reduces";
+    let cluster = require_cluster();
+    let s3 = s3env();
+    let base = baseline();
+    let job_dir = LocalDir::new("chaos-job");
+    let job = base.job_file(&job_dir);
+    let mut tally = Tally::default();
+    for run in 0..runs_per_case() {
+        let mut rng = Rng::for_run(case, run);
+        let share = rng.range(0, 60);
+        let delay = Duration::from_millis(rng.range(0, 1500));
+        eprintln!(
+            "chaos: {case} run {run}: SIGKILL the AM in reduce after {share}% of its tasks and {delay:?}"
+        );
+        let out = s3_root(&cluster, &s3, case, run);
+        let sub = Submission::start_in(&cluster, &out.conf, &job, &out.root, &[], &[]);
+        let mut killed_in = None;
+        let ended = sub.wait_with(|w| {
+            if killed_in.is_some() {
+                return;
+            }
+            let seen = Instant::now();
+            if !in_reduces(w, share) {
+                return;
+            }
+            if let Some(pid) = am_pid(w.id, 1) {
+                thread::sleep(delay.saturating_sub(seen.elapsed()));
+                signal("-KILL", &[pid]);
+                killed_in = Some(format!(
+                    "reduce at {:.1} s with {}",
+                    w.elapsed().as_secs_f64(),
+                    s3_in_flight(&s3, &out.prefix)
+                ));
+            }
+        });
+        let when = killed_in.unwrap_or_else(|| {
+            panic!(
+                "{case} run {run}: the AM was never seen in the reduces: {}",
+                ended.text()
+            )
+        });
+        eprintln!(
+            "chaos: {case} run {run}: killed the AM in {when}; the run took {:.1} s",
+            ended.took.as_secs_f64()
+        );
+        assert!(
+            ended.stdout.contains("YARN started AM attempt 2"),
+            "{case}: no second attempt: {}",
+            ended.text()
+        );
+        let diff = verify_s3_succeeded(case, &cluster, &s3, &ended, &out.prefix, &[&ended.id]);
+        tally.add(1, diff, ended.took);
+    }
+    report(tally.row(case));
+}
+
+/// `filex kill` of a job writing to S3 during its reduces: the client exits 3, the
+/// application ends KILLED and leaves no open upload (the AM's SIGTERM handler and `filex
+/// submit`'s clean-up abort what its workers opened); a re-run of the same output root then
+/// succeeds with the clean run's bytes.
+#[test]
+fn chaos_filex_kill_of_an_s3_job_during_reduces_then_a_rerun() {
+    let case = "s3-kill-reduces-rerun";
+    let cluster = require_cluster();
+    let s3 = s3env();
+    let base = baseline();
+    let job_dir = LocalDir::new("chaos-job");
+    let job = base.job_file(&job_dir);
+    let mut tally = Tally::default();
+    for run in 0..runs_per_case() {
+        let mut rng = Rng::for_run(case, run);
+        let share = rng.range(0, 60);
+        let delay = Duration::from_millis(rng.range(0, 1500));
+        eprintln!(
+            "chaos: {case} run {run}: filex kill in reduce after {share}% of its tasks and {delay:?}"
+        );
+        let out = s3_root(&cluster, &s3, case, run);
+        let sub = Submission::start_in(&cluster, &out.conf, &job, &out.root, &[], &[]);
+        let mut kill: Option<thread::JoinHandle<std::process::Output>> = None;
+        let mut at_kill = String::new();
+        let conf = out.conf.clone();
+        let ended = sub.wait_with(|w| {
+            if kill.is_some() {
+                return;
+            }
+            let seen = Instant::now();
+            if !in_reduces(w, share) {
+                return;
+            }
+            thread::sleep(delay.saturating_sub(seen.elapsed()));
+            at_kill = format!(
+                "at {:.1} s with {}",
+                w.elapsed().as_secs_f64(),
+                s3_in_flight(&s3, &out.prefix)
+            );
+            let (id, conf) = (w.id.to_string(), conf.clone());
+            kill = Some(thread::spawn(move || {
+                Command::new(filex_bin())
+                    .args(["kill", &id])
+                    .env("HADOOP_CONF_DIR", &conf)
+                    .env("YARN_CONF_DIR", &conf)
+                    .env("FILEX_LOG", "warn")
+                    .output()
+                    .expect("run filex kill")
+            }));
+        });
+        let kill = kill
+            .unwrap_or_else(|| {
+                panic!(
+                    "{case} run {run}: the run ended before the kill: {}",
+                    ended.text()
+                )
+            })
+            .join()
+            .expect("filex kill thread");
+        eprintln!(
+            "chaos: {case} run {run}: filex kill {} {at_kill}; the client ended after {:.1} s",
+            ended.id,
+            ended.took.as_secs_f64()
+        );
+        assert!(
+            kill.status.success(),
+            "filex kill: {}",
+            text_of(&kill.stderr)
+        );
+        assert_eq!(
+            ended.status.code(),
+            Some(3),
+            "{case}: the client after a kill: {}",
+            ended.text()
+        );
+        assert_eq!(
+            final_status(&cluster, &ended.id),
+            "KILLED",
+            "{}",
+            ended.text()
+        );
+        assert_nothing_running(&cluster, &ended.id);
+        assert_no_s3_leftovers(case, &cluster, &s3, &out.prefix, &[&ended.id]);
+        let rerun =
+            Submission::start_in(&cluster, &out.conf, &job, &out.root, &[], &[]).wait_with(|_| {});
+        let diff = verify_s3_succeeded(
+            case,
+            &cluster,
+            &s3,
+            &rerun,
+            &out.prefix,
+            &[&ended.id, &rerun.id],
+        );
+        tally.add(1, diff, ended.took + rerun.took);
+    }
+    report(tally.row(case));
+}

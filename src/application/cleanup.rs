@@ -1,11 +1,13 @@
 //! What an application that ended KILLED or FAILED leaves behind, and its removal: the
-//! output's staging area `_temporary/<application id>` under the output root, scratch of its
-//! own (when the job names a scratch directory) and its HDFS staging directory. `filex
-//! submit` calls it when the application it follows ends badly, and before it submits a
-//! new run of a window for every dead application of that window the ResourceManager still
-//! knows (by the `filex-job:`/`filex-window:` tags). Not here: open multipart uploads of an
-//! object-store output — finding them needs ListMultipartUploads (not yet done; the local
-//! test server, s3s-fs 0.14, does not implement it) — and applications the RM has forgotten.
+//! output's staging area `_temporary/<application id>` under the output root — on an
+//! object-store output, the multipart uploads its markers name (opened by its workers, or by
+//! the AM in uber mode, and left open when they were killed: `crate::storage::object::marker`)
+//! — scratch of its own (when the job names a scratch directory) and its HDFS staging
+//! directory. `filex submit` calls it when the application it follows ends badly, and before
+//! it submits a new run of a window for every dead application of that window the
+//! ResourceManager still knows (by the `filex-job:`/`filex-window:` tags); a running one's
+//! staging or uploads are never touched. Not here: applications the RM has forgotten, and an
+//! upload whose process was killed before its marker was written (see the marker module).
 //! Kept: the staging of an application that died in the middle of its commit
 //! (`crate::commit`), which the next run of the window finishes.
 

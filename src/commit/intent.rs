@@ -5,8 +5,8 @@
 //!
 //! It lives beside the manifest it promises, at `_manifests/<job>/<window>.commit`: one read
 //! at a path known from the job and the window finds it on every backend (the output stores
-//! have no listing, and object-store roots stage nothing under `_temporary/`); it outlives
-//! the removal of a dead run's `_temporary/<run>`; and, without the `.json` of manifests, a
+//! have no listing, and object-store roots keep only their upload markers under
+//! `_temporary/`); it outlives the removal of a dead run's `_temporary/<run>`; and, without the `.json` of manifests, a
 //! consumer watching the manifests directory for `*.json` never mistakes it for one.
 
 use serde::{Deserialize, Serialize};

@@ -19,10 +19,20 @@
 //!   knows (NoSuchUpload; AccessDenied from s3s-fs) was completed before when the object
 //!   under its key has its size and multipart ETag: the step is done (a commit finished by
 //!   the next run, `crate::commit`).
-//! * `abort` aborts every multipart upload created and not completed; a writer dropped
-//!   without `finish` (a failed task) aborts its own upload. A failed job therefore leaves
-//!   no object and no open upload behind. (A process killed outright leaves its uploads
-//!   open: a bucket lifecycle rule `AbortIncompleteMultipartUpload` cleans those up.)
+//! * Each upload has a [`marker`] under the run's staging area,
+//!   `<prefix>/_temporary/<run>/_uploads/<upload id>`, written right after
+//!   CreateMultipartUpload and deleted when the upload ends (completed, aborted, discarded).
+//! * `abort` (the store opened for one run) aborts every multipart upload of that run not
+//!   completed: those this process created, and those the run's markers name — the uploads
+//!   of its processes killed outright (a worker, the AM), found by whoever cleans up after
+//!   the run (its own end, the AM's SIGTERM handler, `filex submit` after a kill or before
+//!   a re-run of the window). A writer dropped without `finish` (a failed task) aborts its
+//!   own upload. A failed or killed job therefore leaves no object and no open upload
+//!   behind; only a process killed between CreateMultipartUpload and its marker's
+//!   PutObject leaves an upload without a part (see [`marker`]), which a bucket lifecycle
+//!   rule `AbortIncompleteMultipartUpload` cleans up.
+//! * A staged upload adopted by a recovering AM is checked with ListParts: still open, with
+//!   the parts its handle lists (`check_staged`).
 //! * `put_atomic` (manifest, rejects index) is one PutObject, atomic by itself.
 //! * A rerun writes the same keys with the same bytes: completing an upload replaces the
 //!   object whole.
@@ -50,8 +60,8 @@
 //!   calls we need; the SDK also sends CRC32 checksums by default that several
 //!   S3-compatible vendors reject.
 //! * The calls are few and stable (CreateMultipartUpload, UploadPart,
-//!   CompleteMultipartUpload, AbortMultipartUpload, PutObject, HeadObject, GetObject,
-//!   DeleteObject, ListObjectsV2), SigV4 is ~100 lines checked against AWS's published
+//!   CompleteMultipartUpload, AbortMultipartUpload, ListParts, PutObject, HeadObject,
+//!   GetObject, DeleteObject, ListObjectsV2), SigV4 is ~100 lines checked against AWS's published
 //!   example, and blocking std threads fit the synchronous `Write` the reducer feeds.
 //!   The HTTP client is `ureq` (blocking, rustls with ring, no async runtime).
 //!
@@ -88,6 +98,7 @@ pub mod client;
 pub mod config;
 pub mod hadoop;
 pub mod handed;
+pub mod marker;
 pub mod multipart;
 pub mod sigv4;
 pub mod store;
@@ -217,7 +228,7 @@ pub fn resolve(
 /// [`resolve`]. Checks the bucket and credentials with one listing before returning.
 pub fn open_output(
     root: &Location,
-    _run_id: &str,
+    run_id: &str,
     opts: Option<&ObjectStoreOptions>,
     base_dir: &Path,
 ) -> Result<Arc<S3Output>, StorageError> {
@@ -236,6 +247,7 @@ pub fn open_output(
     let out = S3Output::new(
         client::S3Client::new(cfg, bucket.to_string()),
         prefix.to_string(),
+        run_id,
     );
     out.preflight()
         .map_err(|e| e.into_storage(&root.to_string()))?;
@@ -255,6 +267,9 @@ pub fn output_store(
         other => super::output_store(other, run_id),
     }
 }
+
+#[cfg(test)]
+mod live_tests;
 
 #[cfg(test)]
 mod tests {

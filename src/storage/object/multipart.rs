@@ -19,6 +19,7 @@ use sha2::Sha256;
 
 use super::client::{digests, xml_escape, xml_tag, Call, Fault, S3Client};
 use super::config::MAX_PARTS;
+use super::marker::{self, Marker};
 use super::ObjectError;
 use crate::storage::{StagedObject, StagedWriter, StorageError};
 
@@ -41,6 +42,10 @@ pub struct Handle {
     pub parts: Vec<PartDone>,
     /// The ETag S3 gives the completed object: md5 of the parts' md5s, `-N`.
     pub etag: String,
+    /// The key of the upload's [`marker`], which whoever ends the upload deletes (absent
+    /// in handles of builds before markers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
 }
 
 /// What CompleteMultipartUpload of a staged upload found.
@@ -52,22 +57,30 @@ pub enum Completion {
     Gone,
 }
 
-/// The multipart uploads of one output root, shared by the store and its writers' part
-/// threads.
+/// The multipart uploads of one output root opened for one run, shared by the store and
+/// its writers' part threads.
 pub struct Uploads {
     pub client: S3Client,
     pub prefix: String,
+    /// The run the uploads are opened for: their [`marker`]s live under its staging area.
+    pub run_id: String,
     /// Uploads created here and neither completed nor aborted: upload id → key.
     pub(super) open: Mutex<HashMap<String, String>>,
 }
 
 impl Uploads {
-    pub fn new(client: S3Client, prefix: &str) -> Uploads {
+    pub fn new(client: S3Client, prefix: &str, run_id: &str) -> Uploads {
         Uploads {
             client,
             prefix: prefix.trim_matches('/').to_string(),
+            run_id: run_id.to_string(),
             open: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The key of the marker of this run's upload `upload_id`.
+    pub fn marker_key(&self, upload_id: &str) -> String {
+        marker::marker_key(&self.prefix, &self.run_id, upload_id)
     }
 
     /// The object key of `rel`.
@@ -80,7 +93,10 @@ impl Uploads {
         }
     }
 
-    /// CreateMultipartUpload; the upload is tracked until completed or aborted.
+    /// CreateMultipartUpload, then the upload's [`marker`] (before any part: see there for
+    /// the window this leaves); the upload is tracked until completed or aborted. When the
+    /// marker cannot be written the upload is aborted: one nobody could find after a crash
+    /// is not started.
     pub fn create_upload(&self, key: &str) -> Result<String, ObjectError> {
         let call = Call::new("CreateMultipartUpload", "POST", key).query("uploads", "");
         let reply = self.client.execute(&call)?;
@@ -92,17 +108,39 @@ impl Uploads {
                 what: "CreateMultipartUpload answered without an UploadId".into(),
             })?;
         self.open.lock().insert(id.clone(), key.to_string());
+        let m = Marker {
+            key: key.to_string(),
+            upload_id: id.clone(),
+        };
+        let marker_key = self.marker_key(&id);
+        if let Err(e) = marker::put(&self.client, &marker_key, &m) {
+            // The PutObject may have gone through with its answer lost: the marker goes too.
+            self.abort_upload(key, &id, Some(&marker_key));
+            return Err(e);
+        }
         tracing::debug!(key, upload_id = %id, "multipart upload created");
         Ok(id)
     }
 
-    /// AbortMultipartUpload, best effort (logged); an upload already gone is fine.
-    pub fn abort_upload(&self, key: &str, upload_id: &str) {
+    /// AbortMultipartUpload, best effort (logged); an upload already gone is fine. Its
+    /// marker (at `marker_key`) goes once the upload has.
+    pub fn abort_upload(&self, key: &str, upload_id: &str, marker_key: Option<&str>) {
         match self.try_abort(key, upload_id) {
             Ok(()) => {
                 self.open.lock().remove(upload_id);
+                if let Some(m) = marker_key {
+                    self.forget_marker(m);
+                }
             }
             Err(e) => tracing::warn!(key, error = %e, "could not abort a multipart upload"),
+        }
+    }
+
+    /// Deletes the marker of an upload that has ended, best effort (logged): a marker left
+    /// only makes a later clean-up try to abort an upload S3 no longer knows.
+    pub fn forget_marker(&self, marker_key: &str) {
+        if let Err(e) = marker::delete(&self.client, marker_key) {
+            tracing::warn!(marker = marker_key, error = %e, "could not delete an upload marker");
         }
     }
 
@@ -155,6 +193,48 @@ impl Uploads {
         self.open.lock().remove(&h.upload_id);
         Ok(done)
     }
+
+    /// The part numbers S3 holds for the open upload of `h` (ListParts, every page); `None`
+    /// when S3 no longer knows the upload.
+    pub fn listed_parts(&self, h: &Handle) -> Result<Option<Vec<u32>>, ObjectError> {
+        let mut numbers = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut call = Call::new("ListParts", "GET", &h.key).query("uploadId", &h.upload_id);
+            if let Some(m) = &after {
+                call = call.query("part-number-marker", m);
+            }
+            let reply = match self.client.execute(&call) {
+                Ok(r) => r,
+                Err(ObjectError::Request { code, .. }) if code == "NoSuchUpload" => {
+                    return Ok(None)
+                }
+                Err(e) => return Err(e),
+            };
+            let text = String::from_utf8_lossy(&reply.body);
+            let (page, next) = parse_parts(&text);
+            numbers.extend(page);
+            match next {
+                Some(m) if !m.is_empty() => after = Some(m),
+                _ => break,
+            }
+        }
+        numbers.sort_unstable();
+        Ok(Some(numbers))
+    }
+}
+
+/// The part numbers of one ListParts page, and the marker of the next page when truncated.
+fn parse_parts(xml: &str) -> (Vec<u32>, Option<String>) {
+    let numbers = super::client::xml_blocks(xml, "Part")
+        .iter()
+        .filter_map(|b| xml_tag(b, "PartNumber")?.trim().parse().ok())
+        .collect();
+    let truncated = xml_tag(xml, "IsTruncated").is_some_and(|v| v.trim() == "true");
+    let next = truncated
+        .then(|| xml_tag(xml, "NextPartNumberMarker"))
+        .flatten();
+    (numbers, next)
 }
 
 /// The multipart ETag of parts with these (hex) MD5s: md5 of their concatenated binary
@@ -348,6 +428,7 @@ impl S3Writer {
         let etag = multipart_etag(parts.iter().map(|p| p.md5.as_str()));
         let handle = Handle {
             key: self.key.clone(),
+            marker: Some(self.inner.marker_key(&upload_id)),
             upload_id,
             parts,
             etag,
@@ -416,7 +497,8 @@ impl Drop for S3Writer {
         // neither a partial object nor an open upload remains.
         let _ = self.drain();
         if let Some(id) = self.upload_id.take() {
-            self.inner.abort_upload(&self.key, &id);
+            let marker = self.inner.marker_key(&id);
+            self.inner.abort_upload(&self.key, &id, Some(&marker));
         }
     }
 }
@@ -499,6 +581,31 @@ mod tests {
                 md5_hex(&hex::decode("d41d8cd98f00b204e9800998ecf8427e").unwrap())
             )
         );
+    }
+
+    #[test]
+    fn list_parts_pages() {
+        let xml = "<ListPartsResult><UploadId>u</UploadId><IsTruncated>true</IsTruncated>\
+            <NextPartNumberMarker>2</NextPartNumberMarker>\
+            <Part><PartNumber>1</PartNumber><Size>5</Size></Part>\
+            <Part><PartNumber> 2 </PartNumber></Part></ListPartsResult>";
+        assert_eq!(parse_parts(xml), (vec![1, 2], Some("2".to_string())));
+        // s3s-fs answers a gone upload with no parts and no truncation.
+        let empty = "<ListPartsResult><UploadId>u</UploadId></ListPartsResult>";
+        assert_eq!(parse_parts(empty), (vec![], None));
+    }
+
+    #[test]
+    fn handles_of_builds_before_markers_still_decode() {
+        let old = r#"{"key":"p/a.gz","upload_id":"u","parts":[{"n":1,"etag":"e","md5":"m"}],"etag":"x-1"}"#;
+        let h: Handle = serde_json::from_str(old).unwrap();
+        assert_eq!(h.marker, None);
+        let with = Handle {
+            marker: Some("p/_temporary/r/_uploads/u".into()),
+            ..h
+        };
+        let back: Handle = serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! [`OutputStore`] on S3: stage = multipart upload left open, commit =
+//! [`OutputStore`] on S3: stage = multipart upload left open (with its [`marker`]), commit =
 //! CompleteMultipartUpload then the whole-object check, abort = AbortMultipartUpload of
-//! every upload not completed, put_atomic = one PutObject (atomic by itself).
+//! every upload of the run not completed (this process's, and those its markers name: the
+//! run's dead processes'), put_atomic = one PutObject (atomic by itself).
 
 use std::sync::Arc;
 
@@ -8,21 +9,24 @@ use sha2::{Digest as _, Sha256};
 
 use super::client::{digests, Call, Fault, S3Client};
 use super::config::VerifyMode;
+use super::marker::{self, Marker};
 use super::multipart::{
     is_md5_etag, is_multipart_etag, unquote, Completion, Handle, S3Writer, Uploads,
 };
 use super::ObjectError;
 use crate::storage::{OutputStore, Published, StagedObject, StagedWriter, StorageError};
 
-/// The output root `s3://bucket/prefix`.
+/// The output root `s3://bucket/prefix`, opened for one run.
 pub struct S3Output {
     inner: Arc<Uploads>,
 }
 
 impl S3Output {
-    pub fn new(client: S3Client, prefix: String) -> S3Output {
+    /// The output at `prefix` for the run `run_id` (whose markers [`OutputStore::abort`]
+    /// sweeps).
+    pub fn new(client: S3Client, prefix: String, run_id: &str) -> S3Output {
         S3Output {
-            inner: Arc::new(Uploads::new(client, &prefix)),
+            inner: Arc::new(Uploads::new(client, &prefix, run_id)),
         }
     }
 
@@ -54,6 +58,53 @@ impl S3Output {
             .iter()
             .map(|(id, key)| (key.clone(), id.clone()))
             .collect()
+    }
+
+    /// Aborts the upload each of the run's markers names, then deletes the marker; returns
+    /// how many markers it swept, pushing what failed onto `failed` (those markers stay,
+    /// for the next clean-up). A denied listing (a write-only key) sweeps nothing.
+    fn sweep_markers(&self, failed: &mut Vec<String>) -> usize {
+        let client = &self.inner.client;
+        let dir = marker::run_dir(&self.inner.prefix, &self.inner.run_id);
+        let keys = match marker::list(client, &dir) {
+            Ok(keys) => keys,
+            Err(e) if is_denied(&e) => {
+                tracing::warn!(
+                    markers = %client.url(&dir),
+                    "listing the upload markers is denied: uploads dead processes left open \
+                     stay open (a lifecycle rule AbortIncompleteMultipartUpload removes them)"
+                );
+                return 0;
+            }
+            Err(e) => {
+                failed.push(format!("{}: {e}", client.url(&dir)));
+                return 0;
+            }
+        };
+        let mut swept = 0;
+        for key in keys {
+            match self.sweep_one(&key) {
+                Ok(()) => swept += 1,
+                Err(e) => failed.push(e),
+            }
+        }
+        swept
+    }
+
+    fn sweep_one(&self, key: &str) -> Result<(), String> {
+        let client = &self.inner.client;
+        let url = client.url(key);
+        let Some(bytes) = marker::read(client, key).map_err(|e| e.to_string())? else {
+            return Ok(()); // its upload ended meanwhile
+        };
+        let name = key.rsplit('/').next().unwrap_or_default();
+        let m = Marker::decode(&bytes, &url, name).map_err(|e| e.to_string())?;
+        self.inner
+            .try_abort(&m.key, &m.upload_id)
+            .map_err(|e| format!("{} (marker {url}): {e}", client.url(&m.key)))?;
+        self.inner.open.lock().remove(&m.upload_id);
+        tracing::debug!(key = %m.key, upload_id = %m.upload_id, "aborted a dead process's upload");
+        marker::delete(client, key).map_err(|e| e.to_string())
     }
 
     /// The upload behind a staged object.
@@ -230,7 +281,35 @@ impl OutputStore for S3Output {
             .try_abort(&h.key, &h.upload_id)
             .map_err(|e| self.storage_err(&staged.rel, e))?;
         self.inner.open.lock().remove(&h.upload_id);
+        if let Some(m) = &h.marker {
+            self.inner.forget_marker(m);
+        }
         Ok(())
+    }
+
+    /// ListParts of the object's upload: it must still be open with the parts its handle
+    /// lists (a recovering AM adopting what a dead attempt's worker staged).
+    fn check_staged(&self, staged: &StagedObject) -> Result<(), String> {
+        let h = self.handle(staged).map_err(|e| e.to_string())?;
+        let what = || {
+            format!(
+                "multipart upload {} of {}",
+                h.upload_id,
+                self.url(&staged.rel)
+            )
+        };
+        let want: Vec<u32> = h.parts.iter().map(|p| p.number).collect();
+        match self.inner.listed_parts(&h) {
+            Ok(Some(got)) if got == want => Ok(()),
+            // s3s-fs lists a gone upload as one without parts.
+            Ok(Some(got)) if got.is_empty() => Err(format!("{} is gone", what())),
+            Ok(Some(got)) => Err(format!(
+                "{} holds parts {got:?}, not the {want:?} uploaded",
+                what()
+            )),
+            Ok(None) => Err(format!("{} is gone", what())),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// CompleteMultipartUpload of the object's upload, then its check. Not tracked as open
@@ -239,10 +318,19 @@ impl OutputStore for S3Output {
     fn publish(&self, obj: &StagedObject) -> Result<Published, StorageError> {
         let h = self.handle(obj)?;
         let done = self.complete(obj, &h)?;
+        // The upload has ended: its marker goes (by whichever process publishes it, the
+        // run's own or one finishing its commit).
+        if let Some(m) = &h.marker {
+            self.inner.forget_marker(m);
+        }
         tracing::debug!(key = %h.key, etag = %h.etag, bytes = obj.bytes, ?done, "published");
         Ok(done)
     }
 
+    /// Aborts the uploads of this store's run that were not completed: those this process
+    /// opened, then those the run's markers name (opened by its processes that died), and
+    /// deletes their markers. Only this run's: the markers of any other run, running or
+    /// not, are not even listed.
     fn abort(&self) -> Result<(), StorageError> {
         let open: Vec<(String, String)> = self
             .inner
@@ -256,9 +344,18 @@ impl OutputStore for S3Output {
             match self.inner.try_abort(&key, &id) {
                 Ok(()) => {
                     self.inner.open.lock().remove(&id);
+                    self.inner.forget_marker(&self.inner.marker_key(&id));
                 }
                 Err(e) => failed.push(format!("{key}: {e}")),
             }
+        }
+        let swept = self.sweep_markers(&mut failed);
+        if swept > 0 {
+            tracing::info!(
+                run = %self.inner.run_id,
+                uploads = swept,
+                "aborted the multipart uploads the run's dead processes left open"
+            );
         }
         if failed.is_empty() {
             Ok(())
