@@ -13,7 +13,8 @@
 #      start) for the secure-cluster tests (integration/tests/secure_yarn.rs), which use MIT's
 #      kinit (Debian krb5-user, installed here when missing); after it, a privacy-only one
 #      (FILEX_CLUSTER_PROTECTION=privacy, state in target/privacy-cluster) for
-#      integration/tests/secure_privacy.rs alone.
+#      integration/tests/secure_privacy.rs alone. The local S3 server (s3s-fs) for the
+#      object-store tests of the library (storage::object::live_tests) and the suite.
 #
 # Environment: FILEX_SKIP_INTEGRATION=1 runs steps 1–2 only; FILEX_SKIP_RELEASE=1 skips the
 # release tarball.
@@ -87,6 +88,9 @@ export FILEX_SECURE_CLUSTER_DIR="$SECURE_CLUSTER_DIR"
 step "starting the local S3 server (s3s-fs; installed into target/tools on first use)"
 "$ROOT/scripts/s3-server.sh" start
 eval "$("$ROOT/scripts/s3-server.sh" env)"
+
+step "object-store tests against the S3 server (upload markers; ignored by a plain cargo test)"
+cargo test --workspace --exclude filex-integration --lib storage::object::live_tests -- --include-ignored
 
 step "integration suite (mini cluster; the secure-cluster tests against the Kerberized one)"
 FILEX_BIN="$ROOT/target/debug/filex" cargo test -p filex-integration -- --test-threads=1
