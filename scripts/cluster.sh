@@ -8,7 +8,8 @@
 #   scripts/cluster.sh env      shell exports: eval "$(scripts/cluster.sh env)"
 #   scripts/cluster.sh fs ARGS  Hadoop's FsShell (`hdfs dfs ARGS`) against the running cluster,
 #                               e.g. `fs -put shards /data`, `fs -ls -R /data`; on a secure
-#                               cluster as the submitter (FILEX_PRINCIPAL, from its keytab)
+#                               cluster as the submitter (FILEX_PRINCIPAL, from its keytab),
+#                               or as the second user with FILEX_CLUSTER_FS_USER=other
 #
 # Environment:
 #   FILEX_CLUSTER_DIR         state directory (default: <project>/target/cluster; a relative
@@ -311,7 +312,8 @@ env_fact() {
 }
 
 # Hadoop's FsShell from the harness classpath, with the cluster's conf directory in front so
-# that it reads the cluster's *-site.xml; as the submitter on a secure cluster.
+# that it reads the cluster's *-site.xml; as the submitter on a secure cluster (as the second
+# user with FILEX_CLUSTER_FS_USER=other).
 cmd_fs() {
   local pid
   pid="$(running_pid)"
@@ -320,8 +322,14 @@ cmd_fs() {
   local -a java_opts=(-Xmx512m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.net.preferIPv4Stack=true
     -Dlog4j.configuration=log4j-shell.properties "${JPMS_OPTS[@]}")
   if [[ "$(env_fact FILEX_SECURE)" == 1 ]]; then
+    local who=""
+    case "${FILEX_CLUSTER_FS_USER:-}" in
+      "" | submitter) ;;
+      other) who=OTHER_ ;;
+      *) die "FILEX_CLUSTER_FS_USER=${FILEX_CLUSTER_FS_USER}: expected submitter or other" ;;
+    esac
     java_opts+=("-Djava.security.krb5.conf=$(env_fact FILEX_KRB5_CONFIG)"
-      "-Dfilex.principal=$(env_fact FILEX_PRINCIPAL)" "-Dfilex.keytab=$(env_fact FILEX_KEYTAB)")
+      "-Dfilex.principal=$(env_fact "FILEX_${who}PRINCIPAL")" "-Dfilex.keytab=$(env_fact "FILEX_${who}KEYTAB")")
   fi
   exec java "${java_opts[@]}" -cp "$CONF_DIR:$HARNESS_JAR:$(cat "$HARNESS_CLASSPATH_FILE")" \
     dev.filex.harness.Shell "$@"

@@ -10,8 +10,9 @@
 #      downloading hadoop-client-minicluster from Maven Central) and the integration suite
 #      against it; the cluster is stopped afterwards, also on failure. Beside it, a Kerberized
 #      mini cluster (FILEX_CLUSTER_SECURE=1, state in target/secure-cluster, about 30 s to
-#      start) for the secure-cluster tests (integration/tests/secure_yarn.rs), which use MIT's
-#      kinit (Debian krb5-user, installed here when missing); after it, a privacy-only one
+#      start) for the secure-cluster tests (integration/tests/secure_yarn.rs, secure_submit.rs),
+#      which use MIT's kinit and ktutil (Debian krb5-user, installed here when missing); after
+#      it, a privacy-only one
 #      (FILEX_CLUSTER_PROTECTION=privacy, state in target/privacy-cluster) for
 #      integration/tests/secure_privacy.rs alone. The local S3 server (s3s-fs) for the
 #      object-store tests of the library (storage::object::live_tests) and the suite.

@@ -33,6 +33,24 @@ pub struct Uploaded {
     pub timestamp: u64,
 }
 
+/// A staging directory (or the staging root) that belongs to another user than the
+/// submitter: nothing is written into it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "staging directory {url} belongs to {owner}, not to the submitter {user}: remove it, or give it to {user} with mode 700"
+)]
+pub struct ForeignStaging {
+    /// `hdfs://…` of the directory.
+    pub url: String,
+    pub owner: String,
+    pub user: String,
+}
+
+/// The submitter's staging root, `/user/<user>/.filexStaging` (as MapReduce's `.staging`).
+fn staging_root() -> String {
+    format!("/user/{}/.filexStaging", user_name())
+}
+
 /// The staging directory of one application.
 pub struct Staging {
     nn: Arc<NameNode>,
@@ -139,7 +157,8 @@ impl Staging {
         Ok(s)
     }
 
-    /// Fails when `path` exists and belongs to another user than the submitter.
+    /// Fails ([`ForeignStaging`]) when `path` exists and belongs to another user than the
+    /// submitter.
     fn check_owner(&self, path: &str) -> Result<()> {
         let user = user_name();
         let status = match answer(
@@ -155,22 +174,30 @@ impl Staging {
             }
         };
         if status.owner != user {
-            bail!(
-                "staging directory {} belongs to {}, not to the submitter {user}: remove it, or give it to {user} with mode 700",
-                self.url(path),
-                status.owner
-            );
+            return Err(ForeignStaging {
+                url: self.url(path),
+                owner: status.owner,
+                user,
+            }
+            .into());
         }
         Ok(())
     }
 
+    /// Checks the submitter's staging root (`/user/<user>/.filexStaging`) before anything
+    /// is asked of YARN: absent, or the submitter's. One owned by someone else is a
+    /// [`ForeignStaging`] error.
+    pub fn check_root() -> Result<()> {
+        let (nn, dir) =
+            on_default_fs(&staging_root()).context("staging needs HDFS (fs.defaultFS)")?;
+        let root = Staging { nn, dir };
+        root.check_owner(&root.dir)
+    }
+
     /// Where the staging directory of `application_id` is (it may not exist).
     pub fn of(application_id: &str) -> Result<Staging> {
-        let (nn, dir) = on_default_fs(&format!(
-            "/user/{}/.filexStaging/{application_id}",
-            user_name()
-        ))
-        .context("staging needs HDFS (fs.defaultFS)")?;
+        let (nn, dir) = on_default_fs(&format!("{}/{application_id}", staging_root()))
+            .context("staging needs HDFS (fs.defaultFS)")?;
         Ok(Staging { nn, dir })
     }
 

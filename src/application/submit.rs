@@ -25,7 +25,7 @@ use yarn::{
 use super::launch::am_context;
 use super::lib_cache;
 use super::spec::{am_resource, AppSpec, StagedFile, Visibility};
-use super::staging::Staging;
+use super::staging::{ForeignStaging, Staging};
 use super::tokens;
 use super::{APPLICATION_TYPE, BINARY, SPEC_FILE};
 use crate::cluster::handoff;
@@ -162,6 +162,12 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
         crate::storage::hdfs::client::use_keytab(principal, keytab)
             .map_err(|e| fail(exit::USAGE, e.to_string()))?;
     }
+    if conf.security_enabled() {
+        // A submit always needs Kerberos (the RM, delegation tokens): no ticket, an
+        // unreadable keytab or a principal the keytab or the KDC does not know is one line
+        // before anything is asked of the cluster.
+        yarn::check_credentials(&opts.kerberos).map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    }
     let rm = ApplicationClient::with_options(conf, ipc.clone())
         .map_err(|e| fail(exit::USAGE, e.to_string()))?;
     let unreachable = |e: yarn::Error| {
@@ -267,6 +273,15 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
     } else {
         yarn::Credentials::default()
     };
+
+    // A staging root of someone else's fails here, before YARN gives out an application id.
+    Staging::check_root().map_err(|e| {
+        if e.is::<ForeignStaging>() {
+            fail(exit::USAGE, e.to_string())
+        } else {
+            e
+        }
+    })?;
 
     let submitted_ms = jiff::Timestamp::now().as_millisecond();
     let new_app = rt.block_on(rm.get_new_application()).map_err(unreachable)?;

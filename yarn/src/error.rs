@@ -72,7 +72,7 @@ pub enum Error {
         error: prost::DecodeError,
     },
     /// SASL negotiation or the SASL security layer failed.
-    #[error("SASL with {addr}: {message}")]
+    #[error("{}", sasl_text(.addr, .message))]
     Sasl {
         /// `host:port` of the peer (empty inside the sans-IO mechanisms).
         addr: String,
@@ -143,6 +143,16 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+}
+
+/// A SASL failure: "SASL with <peer>: <what>", or only what was wrong when no connection
+/// was involved (credentials checked before connecting).
+fn sasl_text(addr: &str, message: &str) -> String {
+    if addr.is_empty() {
+        message.to_string()
+    } else {
+        format!("SASL with {addr}: {message}")
+    }
 }
 
 impl Error {

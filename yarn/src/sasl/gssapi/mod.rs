@@ -362,6 +362,8 @@ pub fn check_credentials(credentials: &KerberosCredentials) -> Result<()> {
 fn acquire(gss: &Gss, credentials: &KerberosCredentials) -> Result<ffi::Cred> {
     let mut cred: ffi::Cred = ptr::null_mut();
     let mut minor: OmUint32 = 0;
+    // Seconds the credentials stay valid.
+    let mut lifetime: OmUint32 = ffi::C_INDEFINITE;
     let mut mech_elems = ffi::oid(ffi::OID_MECH_KRB5);
     let mechs = ffi::OidSet {
         count: 1,
@@ -379,13 +381,25 @@ fn acquire(gss: &Gss, credentials: &KerberosCredentials) -> Result<ffi::Cred> {
                     ffi::C_INITIATE,
                     &mut cred,
                     ptr::null_mut(),
-                    ptr::null_mut(),
+                    &mut lifetime,
                 )
             };
             if ffi::is_error(major) {
                 return Err(Error::sasl(format!(
                     "no Kerberos ticket ({}); {NO_TICKET_HINT}",
                     gss.status_text(major, minor)
+                )));
+            }
+            if lifetime == 0 {
+                // MIT hands out an expired ticket; the KDC would refuse it at the first
+                // connection ("Ticket expired").
+                let mut m: OmUint32 = 0;
+                // SAFETY: `cred` came from acquire_cred and is released once.
+                unsafe { (gss.release_cred)(&mut m, &mut cred) };
+                return Err(Error::sasl(format!(
+                    "the Kerberos ticket in {} has expired; {NO_TICKET_HINT}",
+                    std::env::var("KRB5CCNAME")
+                        .unwrap_or_else(|_| "the default ticket cache".to_string())
                 )));
             }
         }
@@ -448,12 +462,18 @@ fn acquire(gss: &Gss, credentials: &KerberosCredentials) -> Result<ffi::Cred> {
             // SAFETY: the name came from import_principal and is released once.
             unsafe { (gss.release_name)(&mut m, &mut name) };
             if ffi::is_error(major) {
+                let status = gss.status_text(major, minor);
+                let fix = if status.contains("not found in Kerberos database") {
+                    format!("check --principal: the KDC knows no {principal}")
+                } else {
+                    format!(
+                        "check that the keytab holds {principal}'s keys (klist -kt {})",
+                        keytab.display()
+                    )
+                };
                 return Err(Error::sasl(format!(
-                    "cannot get Kerberos credentials for {principal} from keytab {}: {}; \
-                     check that the keytab holds {principal}'s keys (klist -kt {})",
+                    "cannot get Kerberos credentials for {principal} from keytab {}: {status}; {fix}",
                     keytab.display(),
-                    gss.status_text(major, minor),
-                    keytab.display()
                 )));
             }
         }
