@@ -18,6 +18,9 @@
 //! * [`webhdfs`]: the few WebHDFS operations the tests need (follows DataNode redirects).
 //! * [`procs`]: an application's AM and worker processes on this machine, and signals to them.
 //! * [`s3_proxy`]: a fault-injecting HTTP proxy in front of the local S3 server.
+//! * [`secure`]: the Kerberized cluster's tests: `filex` with a ticket cache, `kinit`,
+//!   Hadoop's shell as either user, container logs.
+//! * [`secrets`]: looking for secrets in container processes, files and pages.
 //!
 //! # Example
 //!
@@ -33,6 +36,8 @@ pub mod files;
 pub mod http;
 pub mod procs;
 pub mod s3_proxy;
+pub mod secrets;
+pub mod secure;
 pub mod webhdfs;
 
 pub use cluster::{

@@ -11,19 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use filex_integration::cluster::{
-    privacy_cluster, project_root, Cluster, SecureEnv, PRIVACY_CLUSTER_DIR_ENV,
-};
-
-fn filex_bin() -> PathBuf {
-    std::env::var_os("FILEX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target/debug/filex"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use filex_integration::cluster::{privacy_cluster, Cluster, SecureEnv, PRIVACY_CLUSTER_DIR_ENV};
+use filex_integration::secure::{assert_ok, filex_bin, one_error_line, text};
 
 /// The privacy-only cluster, or `None` (and a note) when its tests are not asked for.
 fn privacy() -> Option<(Cluster, SecureEnv)> {
@@ -53,37 +42,9 @@ fn filex(conf_dir: &Path, env: &SecureEnv, scratch: &Path, log: &str, args: &[&s
         .expect("run filex")
 }
 
-fn assert_ok(out: &Output, what: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{what}: {}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
-/// The one error line of a failed command (exit non-zero, one line on stderr).
-fn one_error_line(out: &Output, what: &str) -> String {
-    assert_ne!(out.status.code(), Some(0), "{what} succeeded");
-    let err = text(&out.stderr);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "{what}: expected one error line, got {err:?}"
-    );
-    lines[0].to_string()
-}
-
 /// `scripts/cluster.sh fs ARGS` against the cluster (as the submitter).
 fn cluster_fs(cluster: &Cluster, args: &[&str]) -> Output {
-    Command::new(project_root().join("scripts/cluster.sh"))
-        .arg("fs")
-        .args(args)
-        .env("FILEX_CLUSTER_DIR", &cluster.dir)
-        .output()
-        .expect("run scripts/cluster.sh fs")
+    filex_integration::secure::cluster_fs(&cluster.dir, args)
 }
 
 /// The value of `key` in the site file `file` of `conf_dir` (one property per line, as the

@@ -5,70 +5,14 @@
 //! level, the errors for no ticket and for a principal mismatch; and `scripts/cluster.sh fs` on
 //! both clusters.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-use filex_integration::cluster::{
-    project_root, require_cluster, secure_cluster, Cluster, SecureEnv, SECURE_CLUSTER_DIR_ENV,
+use filex_integration::cluster::{project_root, require_cluster, Cluster};
+use filex_integration::secure::{
+    assert_ok, cluster_fs, container_stderrs, filex, filex_bin, kinit_cache, one_error_line,
+    secure, text,
 };
-
-fn filex_bin() -> PathBuf {
-    std::env::var_os("FILEX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target/debug/filex"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// The secure cluster, or `None` (and a note) when the secure tests are not asked for.
-fn secure() -> Option<(Cluster, SecureEnv)> {
-    let Some(cluster) = secure_cluster() else {
-        eprintln!("{SECURE_CLUSTER_DIR_ENV} unset: secure-cluster test not run");
-        return None;
-    };
-    let env = cluster.env.secure.clone().expect("secure facts");
-    Some((cluster, env))
-}
-
-/// `filex ARGS` against the secure cluster with the ticket cache `ccache` (which may not
-/// exist) and log filter `log`.
-fn filex(cluster: &Cluster, env: &SecureEnv, ccache: &Path, log: &str, args: &[&str]) -> Output {
-    Command::new(filex_bin())
-        .args(args)
-        .env("HADOOP_CONF_DIR", &cluster.conf_dir)
-        .env("YARN_CONF_DIR", &cluster.conf_dir)
-        .env("KRB5_CONFIG", &env.krb5_config)
-        .env("KRB5CCNAME", format!("FILE:{}", ccache.display()))
-        .env_remove("HADOOP_TOKEN_FILE_LOCATION")
-        .env("FILEX_LOG", log)
-        .output()
-        .expect("run filex")
-}
-
-fn assert_ok(out: &Output, what: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{what}: {}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
-/// The one error line of a failed command (exit non-zero, one line on stderr).
-fn one_error_line(out: &Output, what: &str) -> String {
-    assert_ne!(out.status.code(), Some(0), "{what} succeeded");
-    let err = text(&out.stderr);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "{what}: expected one error line, got {err:?}"
-    );
-    lines[0].to_string()
-}
 
 #[test]
 fn nodes_with_keytab_and_no_ticket_cache() {
@@ -243,16 +187,6 @@ fn a_keytab_without_the_principal_is_refused() {
     );
 }
 
-/// `scripts/cluster.sh fs ARGS` against the cluster in `dir`.
-fn cluster_fs(dir: &Path, args: &[&str]) -> Output {
-    Command::new(project_root().join("scripts/cluster.sh"))
-        .arg("fs")
-        .args(args)
-        .env("FILEX_CLUSTER_DIR", dir)
-        .output()
-        .expect("run scripts/cluster.sh fs")
-}
-
 /// put, ls, get and rm of one file through Hadoop's shell; returns the `-ls` line.
 fn fs_round_trip(cluster: &Cluster, hdfs_dir: &str) -> String {
     let local = tempfile::tempdir().unwrap();
@@ -303,20 +237,6 @@ fn cluster_fs_on_the_secure_cluster_runs_as_the_submitter() {
     let line = fs_round_trip(&cluster, &dir);
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields.get(2..4), Some(&["filex", "filex"][..]), "{line}");
-}
-
-/// A `kinit -kt` cache of the submitter in `dir`.
-fn kinit_cache(env: &SecureEnv, dir: &Path) -> PathBuf {
-    let ccache = dir.join("cc");
-    let kinit = Command::new("kinit")
-        .args(["-c", &format!("FILE:{}", ccache.display()), "-kt"])
-        .arg(&env.keytab)
-        .arg(&env.principal)
-        .env("KRB5_CONFIG", &env.krb5_config)
-        .output()
-        .expect("run kinit (Debian: apt-get install krb5-user; scripts/test.sh installs it)");
-    assert_ok(&kinit, "kinit -kt");
-    ccache
 }
 
 #[test]
@@ -447,37 +367,6 @@ fn a_large_request_passes_under_integrity_and_privacy() {
         );
         assert_eq!(text(&out.stdout).trim(), "[]");
     }
-}
-
-/// Every container `stderr` of application `app` under the cluster's work directory.
-fn container_stderrs(dir: &Path, app: &str) -> Vec<(String, String)> {
-    fn walk(p: &Path, app: &str, out: &mut Vec<(String, String)>) {
-        let Ok(entries) = std::fs::read_dir(p) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                walk(&path, app, out);
-            } else if path.file_name().is_some_and(|n| n == "stderr")
-                && path.to_string_lossy().contains(app)
-            {
-                let container = path
-                    .parent()
-                    .and_then(|c| c.file_name())
-                    .map(|c| c.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                out.push((
-                    container,
-                    std::fs::read_to_string(&path).unwrap_or_default(),
-                ));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&dir.join("work"), app, &mut out);
-    out.sort();
-    out
 }
 
 /// `filex submit --principal --keytab` with no ticket cache: the client gets HDFS and RM

@@ -23,15 +23,14 @@ use filex_integration::cli::{filex_bin, text, unique, user};
 use filex_integration::cluster::require_cluster;
 use filex_integration::files::{local_tree, upload_tree};
 use filex_integration::http;
+use filex_integration::secrets::{container_processes, contains, is_token_file};
+use filex_integration::secure::files_under;
 use filex_integration::webhdfs::WebHdfs;
 
 const START_HINT: &str =
     "start the test S3 server first: scripts/s3-server.sh start && eval \"$(scripts/s3-server.sh env)\"";
 /// Longest a submission may take before the test fails.
 const DEADLINE: Duration = Duration::from_secs(600);
-/// Names of the files the NodeManager writes the container credentials to.
-const TOKEN_FILE_SUFFIX: &str = ".tokens";
-const CONTAINER_TOKENS: &str = "container_tokens";
 
 struct S3Env {
     endpoint: String,
@@ -59,9 +58,6 @@ fn s3env() -> S3Env {
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
 
 /// A `filex` command with no AWS credentials in reach but the ones it is given: no `AWS_*`
 /// variables and a `HOME` without `~/.aws`.
@@ -110,26 +106,6 @@ fn listed_names(json: &str) -> Vec<String> {
         .collect()
 }
 
-/// Processes whose argv starts with `./filex <role>` (the containers' commands).
-fn container_processes(role: &str) -> Vec<(u32, Vec<u8>, Vec<u8>)> {
-    let mut out = Vec::new();
-    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let mut args = cmdline.split(|b| *b == 0);
-        if args.next() == Some(b"./filex") && args.next() == Some(role.as_bytes()) {
-            if let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) {
-                out.push((pid, cmdline, environ));
-            }
-        }
-    }
-    out
-}
-
 /// Files under `dirs` holding the bytes of `pattern_file` (`grep -rlF`, `-a` for binary
 /// files); the pattern goes through a file, not argv.
 fn grep_files(pattern_file: &Path, dirs: &[PathBuf]) -> Vec<PathBuf> {
@@ -149,12 +125,6 @@ fn grep_files(pattern_file: &Path, dirs: &[PathBuf]) -> Vec<PathBuf> {
         .lines()
         .map(PathBuf::from)
         .collect()
-}
-
-fn is_token_file(p: &Path) -> bool {
-    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-        n == CONTAINER_TOKENS || (n.starts_with("container_") && n.ends_with(TOKEN_FILE_SUFFIX))
-    })
 }
 
 #[test]
@@ -431,7 +401,7 @@ fn submit_to_s3_matches_run_and_the_secret_is_only_in_token_files() {
         "the secret is in no token file of {app_id}: the search or the hand-off is broken"
     );
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
-    for e in walk_dirs(&cluster.dir) {
+    for e in files_under(&cluster.dir) {
         let key = classify(&cluster.dir, &e);
         *kinds.entry(key).or_default() += 1;
     }
@@ -452,23 +422,6 @@ fn submit_to_s3_matches_run_and_the_secret_is_only_in_token_files() {
             .map(|(pid, (role, _, _))| format!("{role} {pid}"))
             .collect::<Vec<_>>()
     );
-}
-
-/// Every file under `dir`.
-fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => todo.push(p),
-                Ok(t) if t.is_file() => out.push(p),
-                _ => {}
-            }
-        }
-    }
-    out
 }
 
 /// A label for where `file` lies in the cluster directory, for the report.
