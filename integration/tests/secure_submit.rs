@@ -24,9 +24,7 @@ use std::time::{Duration, Instant};
 
 use filex_integration::cluster::Cluster;
 use filex_integration::http;
-use filex_integration::secrets::{
-    container_processes, env_var, is_token_file, keytab_keys, leaks, CONTAINER_TOKENS,
-};
+use filex_integration::secrets::{container_processes, env_var, is_token_file, keytab_keys, leaks};
 use filex_integration::secure::{
     assert_ok, cluster_fs, cluster_fs_as, files_under, filex, filex_bin, filex_command,
     kinit_cache, kinit_cache_for, one_error_line, secure, text,
@@ -180,7 +178,7 @@ struct Watched {
     app: String,
     /// Container processes of this application, by pid.
     processes: BTreeMap<u32, Seen>,
-    /// The AM's `/status` and `/` pages.
+    /// The AM's `/status` and `/` pages, each distinct one once.
     pages: Vec<Vec<u8>>,
 }
 
@@ -252,7 +250,7 @@ fn watch(cluster: &Cluster, mut cmd: Command) -> Watched {
                     for page in ["status", ""] {
                         if let Ok(r) = http::request("GET", &format!("http://{addr}/{page}"), None)
                         {
-                            if r.status == 200 {
+                            if r.status == 200 && !pages.contains(&r.body) {
                                 pages.push(r.body);
                             }
                         }
@@ -676,18 +674,18 @@ fn submit_refuses_a_staging_root_of_another_user() {
 }
 
 /// The tokens of an application's AM container credentials (kind, identifier, password),
-/// read from the copy the NodeManager wrote for it.
+/// read from the NodeManager's copy (`nmPrivate/<app>/<container>/<container>.tokens`; the
+/// container's own `container_tokens` goes with its working directory).
 fn am_tokens(files: &[PathBuf], app: &str) -> Vec<yarn::Token> {
     // container_[e<epoch>_]<cluster timestamp>_<sequence>_<attempt>_<container>
     let path = files
         .iter()
         .find(|p| {
-            p.file_name().is_some_and(|n| n == CONTAINER_TOKENS)
-                && p.parent()
-                    .and_then(|c| c.file_name())
-                    .is_some_and(|c| c.to_string_lossy().ends_with("_01_000001"))
+            is_token_file(p)
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().ends_with("_01_000001.tokens"))
         })
-        .unwrap_or_else(|| panic!("no {CONTAINER_TOKENS} of the AM of {app}"));
+        .unwrap_or_else(|| panic!("no credentials file of the AM of {app}: {files:#?}"));
     let creds = yarn::Credentials::read_file(path).expect("the AM's credentials");
     creds.tokens.into_iter().map(|(_, t)| t).collect()
 }
