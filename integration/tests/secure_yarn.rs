@@ -5,10 +5,9 @@
 //! level, the errors for no ticket and for a principal mismatch; and `scripts/cluster.sh fs` on
 //! both clusters.
 
-use std::path::Path;
 use std::process::Command;
 
-use filex_integration::cluster::{project_root, require_cluster, Cluster};
+use filex_integration::cluster::{require_cluster, Cluster};
 use filex_integration::secure::{
     assert_ok, cluster_fs, container_stderrs, filex, filex_bin, kinit_cache, one_error_line,
     secure, text,
