@@ -7,14 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::cli::filex_bin;
 use crate::cluster::{project_root, secure_cluster, Cluster, SecureEnv, SECURE_CLUSTER_DIR_ENV};
-
-/// The `filex` binary under test: `$FILEX_BIN`, else `<project>/target/debug/filex`.
-pub fn filex_bin() -> PathBuf {
-    std::env::var_os("FILEX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target/debug/filex"))
-}
 
 /// Bytes as text (lossy).
 pub fn text(b: &[u8]) -> String {

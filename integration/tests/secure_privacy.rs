@@ -11,8 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use filex_integration::cli::filex_bin;
 use filex_integration::cluster::{privacy_cluster, Cluster, SecureEnv, PRIVACY_CLUSTER_DIR_ENV};
-use filex_integration::secure::{assert_ok, filex_bin, one_error_line, text};
+use filex_integration::secure::{assert_ok, one_error_line, text};
 
 /// The privacy-only cluster, or `None` (and a note) when its tests are not asked for.
 fn privacy() -> Option<(Cluster, SecureEnv)> {

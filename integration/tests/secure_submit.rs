@@ -22,12 +22,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use filex_integration::cli::{filex_bin, unique};
 use filex_integration::cluster::Cluster;
 use filex_integration::http;
 use filex_integration::secrets::{container_processes, env_var, is_token_file, keytab_keys, leaks};
 use filex_integration::secure::{
-    assert_ok, cluster_fs, cluster_fs_as, files_under, filex, filex_bin, filex_command,
-    kinit_cache, kinit_cache_for, one_error_line, secure, text,
+    assert_ok, cluster_fs, cluster_fs_as, files_under, filex, filex_command, kinit_cache,
+    kinit_cache_for, one_error_line, secure, text,
 };
 use filex_integration::webhdfs::json_field;
 
@@ -35,14 +36,6 @@ use filex_integration::webhdfs::json_field;
 const DEADLINE: Duration = Duration::from_secs(600);
 /// `filex`'s exit code for a usage or configuration error.
 const USAGE: i32 = 2;
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{prefix}-{nanos:x}")
-}
 
 /// Every file under `dir` (relative path → bytes), without the run manifests (they hold
 /// times and application ids).

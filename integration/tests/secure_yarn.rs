@@ -7,10 +7,10 @@
 
 use std::process::Command;
 
+use filex_integration::cli::filex_bin;
 use filex_integration::cluster::{require_cluster, Cluster};
 use filex_integration::secure::{
-    assert_ok, cluster_fs, container_stderrs, filex, filex_bin, kinit_cache, one_error_line,
-    secure, text,
+    assert_ok, cluster_fs, container_stderrs, filex, kinit_cache, one_error_line, secure, text,
 };
 
 #[test]

@@ -58,7 +58,6 @@ fn s3env() -> S3Env {
     }
 }
 
-
 /// A `filex` command with no AWS credentials in reach but the ones it is given: no `AWS_*`
 /// variables and a `HOME` without `~/.aws`.
 fn filex(conf: &Path, home: &Path) -> Command {
