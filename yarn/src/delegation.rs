@@ -1,6 +1,7 @@
 //! Delegation tokens: who may renew them (the renewer a client names when it asks for one)
 //! and under which service names a token must be stored so that both Hadoop's clients and
-//! hdfs-native find it (KERBEROS.md, "Gotchas"). The RPCs themselves are
+//! hdfs-native find it (KERBEROS.md, "Gotchas"), what a token's identifier says of its
+//! lifetime, and when a keytab holder should get new ones. The RPCs themselves are
 //! [`crate::NameNodeClient::get_delegation_token`] and
 //! [`crate::ApplicationClient::get_delegation_token`]; nothing here talks to a server.
 
@@ -97,6 +98,47 @@ pub fn owner(token: &Token) -> Option<String> {
     }
 }
 
+/// When a delegation token was issued and the latest it can be renewed to (ms since the
+/// epoch), from its identifier (`AbstractDelegationTokenIdentifier`: version 0, owner,
+/// renewer and real user as Text, then the issue date and the max date as vlongs); `None`
+/// for an identifier of another shape.
+pub fn dates(token: &Token) -> Option<TokenDates> {
+    let mut r = Reader::new(&token.identifier, "token identifier");
+    if r.u8().ok()? != 0 {
+        return None;
+    }
+    for _ in 0..3 {
+        r.text().ok()?;
+    }
+    let issued_ms = r.vlong().ok()?;
+    let max_ms = r.vlong().ok()?;
+    Some(TokenDates { issued_ms, max_ms })
+}
+
+/// [`dates`] of a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenDates {
+    /// When the token was issued, ms since the epoch.
+    pub issued_ms: i64,
+    /// The latest it can be renewed to, ms since the epoch.
+    pub max_ms: i64,
+}
+
+/// Share of a token's remaining life after which a holder of a keytab gets a new one
+/// (Spark's `spark.security.credentials.renewalRatio`).
+pub const REFRESH_RATIO: f64 = 0.75;
+
+/// How long after `now_ms` to get new tokens, given the expiry (`renewDelegationToken`'s
+/// answer, or a token's max date) of each token held: [`REFRESH_RATIO`] of the time left
+/// until the first expires; zero when one has expired already or none is given.
+pub fn refresh_delay_ms(now_ms: i64, expiries_ms: &[i64]) -> u64 {
+    let Some(first) = expiries_ms.iter().min() else {
+        return 0;
+    };
+    let left = (*first - now_ms).max(0) as f64;
+    (left * REFRESH_RATIO) as u64
+}
+
 /// The short name of `principal` under Hadoop's default `auth_to_local` rule: the part
 /// before the first `/` or `@` (`filex@EXAMPLE.COM` and `filex/host@EXAMPLE.COM` are `filex`).
 pub fn short_name(principal: &str) -> &str {
@@ -128,6 +170,42 @@ mod tests {
             ..t
         };
         assert_eq!(owner(&bad), None);
+    }
+
+    #[test]
+    fn dates_of_an_identifier_and_the_refresh_delay() {
+        use crate::writable::{write_vbytes, write_vlong};
+        let mut id = vec![0u8];
+        for text in ["filex@EXAMPLE.COM", "filex", ""] {
+            write_vbytes(&mut id, text.as_bytes());
+        }
+        write_vlong(&mut id, 1_764_000_000_000);
+        write_vlong(&mut id, 1_764_000_300_000);
+        write_vlong(&mut id, 7); // sequence number
+        write_vlong(&mut id, 2); // master key id
+        let t = Token {
+            identifier: id,
+            password: vec![],
+            kind: "HDFS_DELEGATION_TOKEN".into(),
+            service: String::new(),
+        };
+        assert_eq!(
+            dates(&t),
+            Some(TokenDates {
+                issued_ms: 1_764_000_000_000,
+                max_ms: 1_764_000_300_000
+            })
+        );
+        assert_eq!(owner(&t).as_deref(), Some("filex@EXAMPLE.COM"));
+        let truncated = Token {
+            identifier: t.identifier[..10].to_vec(),
+            ..t
+        };
+        assert_eq!(dates(&truncated), None);
+        // 75 % of the time left until the first expiry.
+        assert_eq!(refresh_delay_ms(1_000, &[41_000, 31_000]), 22_500);
+        assert_eq!(refresh_delay_ms(50_000, &[31_000]), 0, "expired already");
+        assert_eq!(refresh_delay_ms(0, &[]), 0);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The slice of HDFS `ClientNamenodeProtocol` the filex planner needs for
 //! locality: `getBlockLocations` and `getListing` with block locations (which
 //! hdfs-native does not expose), and `getFileInfo`; and `getDelegationToken`
-//! for `filex submit` on a Kerberized cluster. SIMPLE auth, Kerberos, or (in a
+//! for `filex submit` on a Kerberized cluster, `renewDelegationToken` and
+//! `cancelDelegationToken` for the application master that refreshes tokens. SIMPLE auth, Kerberos, or (in a
 //! container) the HDFS delegation token of `HADOOP_TOKEN_FILE_LOCATION`; fails
 //! over across `dfs.ha.namenodes.*`.
 
@@ -258,6 +259,35 @@ impl NameNodeClient {
         let mut token = Token::from_proto(token);
         token.service = crate::delegation::token_service(&addr);
         Ok(token)
+    }
+
+    /// `renewDelegationToken(token)`: extends `token` by the NameNode's renew interval (up to
+    /// its max date) and returns its new expiry, ms since the epoch. Only the token's renewer
+    /// may renew it.
+    pub async fn renew_delegation_token(&self, token: &Token) -> Result<u64> {
+        let r: common_pb::RenewDelegationTokenResponseProto = self
+            .call(
+                "renewDelegationToken",
+                common_pb::RenewDelegationTokenRequestProto {
+                    token: token.to_proto(),
+                },
+            )
+            .await?;
+        Ok(r.new_expiry_time)
+    }
+
+    /// `cancelDelegationToken(token)`: the token stops working at once. Its owner or renewer
+    /// may cancel it.
+    pub async fn cancel_delegation_token(&self, token: &Token) -> Result<()> {
+        let _: common_pb::CancelDelegationTokenResponseProto = self
+            .call(
+                "cancelDelegationToken",
+                common_pb::CancelDelegationTokenRequestProto {
+                    token: token.to_proto(),
+                },
+            )
+            .await?;
+        Ok(())
     }
 
     /// `getFileInfo`; `None` when the path does not exist.
