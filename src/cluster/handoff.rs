@@ -70,6 +70,26 @@ pub fn write_file(path: &Path, creds: &yarn::Credentials) -> Result<(), HandoffE
     })
 }
 
+/// Puts the tokens of `tokens` into this YARN container's token file
+/// (`HADOOP_TOKEN_FILE_LOCATION`), each replacing the one of the same alias, and keeps the
+/// rest (the secrets): written beside it (mode 600) and renamed over it, so that a reader
+/// (hdfs-native reads the file on every new NameNode connection) sees the old file or the
+/// new one, never part of one.
+pub fn replace_tokens(tokens: &yarn::Credentials) -> Result<(), HandoffError> {
+    let path = std::env::var_os(yarn::credentials::TOKEN_FILE_ENV)
+        .map(PathBuf::from)
+        .ok_or(HandoffError::NotInContainer)?;
+    let mut creds = read(Some(path.as_path()))?;
+    for (alias, token) in &tokens.tokens {
+        creds.add_token(alias.clone(), token.clone());
+    }
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".new");
+    let new = path.with_file_name(name);
+    write_file(&new, &creds)?;
+    std::fs::rename(&new, &path).map_err(|source| HandoffError::Write { path, source })
+}
+
 /// The credentials handed to this process: `file` if given, else the YARN container's.
 pub fn read(file: Option<&Path>) -> Result<yarn::Credentials, HandoffError> {
     let path = match file {

@@ -5,7 +5,9 @@
 //! Every decision (which task, retries, stale reports, sending a worker away) is the
 //! [`Scheduler`]'s, in `schedule.rs`. With a task timeout, a watchdog thread asks the
 //! scheduler for timed-out workers, closes their connections and queues their ids for
-//! whoever owns their processes or containers ([`Coordinator::take_evicted`]).
+//! whoever owns their processes or containers ([`Coordinator::take_evicted`]). New
+//! delegation tokens ([`Coordinator::send_tokens`]) go to every connected worker with its
+//! next exchange (a heartbeat or a request), and to a new one with its first request.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufReader, BufWriter};
@@ -21,8 +23,8 @@ use super::schedule::{
     Assignment, Eviction, FailedAttempt, Locality, Next, Scheduler, SlotState, WorkerTally,
 };
 use super::wire::{
-    constant_time_eq, hmac_sha256_hex, random_hex, read_msg, write_msg, ToCoordinator, ToWorker,
-    WorkerSetup,
+    constant_time_eq, hmac_sha256_hex, random_hex, read_msg, seal, write_msg, ToCoordinator,
+    ToWorker, WorkerSetup,
 };
 use crate::cluster::{task_finished, Cluster, ClusterError, TaskJournal};
 use crate::task::{Progress, Task, TaskOutput};
@@ -108,6 +110,9 @@ struct Shared {
     /// Accepted outputs being written to the journal (under `state`'s lock): a batch ends
     /// only once they are recorded.
     recording: AtomicUsize,
+    /// The latest delegation tokens for the workers: their generation and the sealed
+    /// `ToWorker::Tokens` message; none until [`Coordinator::send_tokens`].
+    tokens: Mutex<Option<(u64, Arc<ToWorker>)>>,
 }
 
 /// A running coordinator. Dropping it (or [`Coordinator::shutdown`]) tells workers to stop.
@@ -131,6 +136,7 @@ impl Coordinator {
             sockets: Mutex::new(HashMap::new()),
             evicted: Mutex::new(Vec::new()),
             recording: AtomicUsize::new(0),
+            tokens: Mutex::new(None),
         });
         if let Some(timeout) = shared.config.task_timeout {
             let watched = Arc::downgrade(&shared);
@@ -199,6 +205,26 @@ impl Coordinator {
     pub fn abort(&self, reason: ClusterError) {
         self.shared.state.lock().abort(reason);
         self.shared.changed.notify_all();
+    }
+
+    /// Hands `tokens` (credentials holding delegation tokens only) of `generation` to every
+    /// worker, sealed under the shared secret: the connected ones get them with their next
+    /// exchange, those connecting later with their first request. A generation not newer
+    /// than the one held is ignored.
+    pub fn send_tokens(&self, generation: u64, tokens: &yarn::Credentials) -> io::Result<()> {
+        let mut held = self.shared.tokens.lock();
+        if held.as_ref().is_some_and(|(g, _)| *g >= generation) {
+            return Ok(());
+        }
+        let plain = tokens.encode(yarn::credentials::Format::Writable);
+        let (nonce, sealed) = seal(&self.shared.config.secret, generation, &plain)?;
+        let msg = ToWorker::Tokens {
+            generation,
+            nonce,
+            sealed,
+        };
+        *held = Some((generation, Arc::new(msg)));
+        Ok(())
     }
 
     /// Tells every worker to stop at its next request.
@@ -400,10 +426,23 @@ fn converse(
     reader: &mut BufReader<TcpStream>,
     writer: &mut BufWriter<TcpStream>,
 ) -> io::Result<()> {
+    // The generation of the last tokens this worker was sent.
+    let mut tokens_sent = 0;
     loop {
         let Some(msg) = read_msg::<ToCoordinator>(reader)? else {
             return Ok(());
         };
+        let newer = match &*shared.tokens.lock() {
+            Some((generation, msg)) if *generation > tokens_sent => {
+                Some((*generation, msg.clone()))
+            }
+            _ => None,
+        };
+        if let Some((generation, tokens)) = newer {
+            write_msg(writer, &*tokens)?;
+            tokens_sent = generation;
+            tracing::info!(%worker, generation, "delegation tokens sent to the worker");
+        }
         // An accepted output to record in the journal, once the lock is released.
         let mut to_record: Option<(Task, u32, TaskOutput)> = None;
         let reply = {

@@ -6,6 +6,11 @@
 //! `Shutdown`, and reports each attempt with `Done` or `Failed`. While an attempt runs, the
 //! worker sends a `Heartbeat` every [`WorkerSetup::heartbeat_ms`] with its work count, which
 //! the coordinator's task timeout watches.
+//!
+//! On a Kerberized cluster, an application master holding the submitter's keytab sends
+//! `Tokens` whenever it has fetched new delegation tokens, at any point of the conversation
+//! (the worker reads on a thread of its own): the tokens sealed with AES-256-GCM under a key
+//! derived from the shared secret ([`seal`], [`open`]), so they never cross the wire in clear.
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -72,6 +77,14 @@ pub enum ToWorker {
         wait_ms: u64,
     },
     Shutdown,
+    /// New delegation tokens (generation `generation`, counted from 1): Hadoop Writable
+    /// credentials holding tokens only, [`seal`]ed; the worker switches its HDFS clients to
+    /// them.
+    Tokens {
+        generation: u64,
+        nonce: String,
+        sealed: String,
+    },
 }
 
 /// What a worker needs to build the same task context as the coordinator.
@@ -145,6 +158,58 @@ pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
     }
 }
 
+/// What [`seal`] binds a sealed message to besides its generation.
+const SEAL_CONTEXT: &[u8] = b"filex worker tokens v1";
+
+/// The AES-256-GCM key of [`seal`]: HMAC-SHA256 of a fixed label under the shared secret.
+fn seal_key(secret: &str) -> io::Result<ring::aead::LessSafeKey> {
+    let key =
+        hex::decode(hmac_sha256_hex(secret.as_bytes(), SEAL_CONTEXT)).map_err(io::Error::other)?;
+    let unbound = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &key)
+        .map_err(|_| io::Error::other("cannot make the token key"))?;
+    Ok(ring::aead::LessSafeKey::new(unbound))
+}
+
+fn generation_aad(generation: u64) -> ring::aead::Aad<[u8; 8]> {
+    ring::aead::Aad::from(generation.to_be_bytes())
+}
+
+/// Encrypts and authenticates `plain` (generation `generation`) under the shared secret:
+/// returns the random nonce and the sealed bytes, both hex.
+pub fn seal(secret: &str, generation: u64, plain: &[u8]) -> io::Result<(String, String)> {
+    let key = seal_key(secret)?;
+    let mut nonce = [0u8; ring::aead::NONCE_LEN];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut nonce)?;
+    let mut sealed = plain.to_vec();
+    key.seal_in_place_append_tag(
+        ring::aead::Nonce::assume_unique_for_key(nonce),
+        generation_aad(generation),
+        &mut sealed,
+    )
+    .map_err(|_| io::Error::other("cannot seal the tokens"))?;
+    Ok((hex::encode(nonce), hex::encode(sealed)))
+}
+
+/// The plain bytes of [`seal`]'s output; an error when they were not sealed under this
+/// secret for this generation, or were altered.
+pub fn open(secret: &str, generation: u64, nonce: &str, sealed: &str) -> io::Result<Vec<u8>> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "sealed tokens do not open");
+    let key = seal_key(secret)?;
+    let nonce: [u8; ring::aead::NONCE_LEN] = hex::decode(nonce)
+        .ok()
+        .and_then(|n| n.try_into().ok())
+        .ok_or_else(bad)?;
+    let mut bytes = hex::decode(sealed).map_err(|_| bad())?;
+    let plain = key
+        .open_in_place(
+            ring::aead::Nonce::assume_unique_for_key(nonce),
+            generation_aad(generation),
+            &mut bytes,
+        )
+        .map_err(|_| bad())?;
+    Ok(plain.to_vec())
+}
+
 /// Compares two strings in time independent of where they differ.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -179,6 +244,23 @@ mod tests {
             ),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
+    }
+
+    #[test]
+    fn sealed_tokens_open_only_with_the_secret_and_generation() {
+        let (nonce, sealed) = seal("s3cret", 2, b"token bytes").unwrap();
+        assert!(!sealed.contains(&hex::encode(b"token bytes")));
+        assert_eq!(open("s3cret", 2, &nonce, &sealed).unwrap(), b"token bytes");
+        assert!(open("other", 2, &nonce, &sealed).is_err(), "another secret");
+        assert!(
+            open("s3cret", 3, &nonce, &sealed).is_err(),
+            "another generation"
+        );
+        let mut altered = hex::decode(&sealed).unwrap();
+        altered[0] ^= 1;
+        assert!(open("s3cret", 2, &nonce, &hex::encode(altered)).is_err());
+        let (nonce2, _) = seal("s3cret", 2, b"token bytes").unwrap();
+        assert_ne!(nonce, nonce2, "a fresh nonce each time");
     }
 
     #[test]

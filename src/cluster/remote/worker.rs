@@ -3,6 +3,8 @@
 //! stop. The task code is the one the embedded mode runs, on a thread of its own, while this
 //! loop sends the coordinator a heartbeat with the process's work count every
 //! `heartbeat_ms` (a stopped process sends none; a stuck task's count stops moving).
+//! Messages are read on a thread of their own, which installs new delegation tokens
+//! (`Tokens`, from an AM that refreshes them) as they come, also in the middle of a task.
 
 use std::io::{self, BufReader, BufWriter};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -10,7 +12,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::wire::{hmac_sha256_hex, read_msg, write_msg, ToCoordinator, ToWorker, WorkerSetup};
+use super::wire::{
+    hmac_sha256_hex, open, read_msg, write_msg, ToCoordinator, ToWorker, WorkerSetup,
+};
 use crate::job::{Job, JobError};
 use crate::storage::{self, StorageError};
 use crate::task::{Progress, TaskContext};
@@ -83,6 +87,58 @@ pub fn context_from_setup(setup: &WorkerSetup) -> Result<TaskContext, WorkerErro
     })
 }
 
+/// Reads the coordinator's messages on a thread: installs `Tokens` at once
+/// ([`install_tokens`]) and passes every other message (and the end of the connection) on.
+fn read_on_a_thread(
+    mut reader: BufReader<TcpStream>,
+    secret: String,
+) -> io::Result<std::sync::mpsc::Receiver<io::Result<Option<ToWorker>>>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("worker-reader".into())
+        .spawn(move || loop {
+            let msg = read_msg::<ToWorker>(&mut reader);
+            match msg {
+                Ok(Some(ToWorker::Tokens {
+                    generation,
+                    nonce,
+                    sealed,
+                })) => install_tokens(&secret, generation, &nonce, &sealed),
+                other => {
+                    let end = !matches!(other, Ok(Some(_)));
+                    if tx.send(other).is_err() || end {
+                        return;
+                    }
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
+/// Takes new delegation tokens: opens them, writes them into this container's token file
+/// ([`crate::cluster::handoff::replace_tokens`]) and drops the HDFS clients, so that the next
+/// HDFS call connects anew with them. A failure is logged: the worker goes on with the
+/// tokens it has, which work until they expire.
+fn install_tokens(secret: &str, generation: u64, nonce: &str, sealed: &str) {
+    let installed = open(secret, generation, nonce, sealed)
+        .map_err(|e| e.to_string())
+        .and_then(|plain| yarn::Credentials::decode(&plain).map_err(|e| e.to_string()))
+        .and_then(|tokens| {
+            crate::cluster::handoff::replace_tokens(&tokens)
+                .map(|()| tokens.token_summary())
+                .map_err(|e| crate::errors::chain(&e))
+        });
+    match installed {
+        Ok(summary) => {
+            crate::storage::hdfs::client::forget_clients();
+            tracing::info!(generation, tokens = %summary, "switched to new delegation tokens");
+        }
+        Err(e) => {
+            tracing::warn!(generation, error = %e, "cannot take the new delegation tokens")
+        }
+    }
+}
+
 /// Runs until the coordinator says `Shutdown` or goes away. Returns the tasks run.
 pub fn run_worker(opts: &WorkerOptions) -> Result<u64, WorkerError> {
     let addr = opts.coordinator.clone();
@@ -118,10 +174,13 @@ pub fn run_worker(opts: &WorkerOptions) -> Result<u64, WorkerError> {
     let ctx = context_from_setup(&setup)?;
     #[cfg(feature = "fault-injection")]
     let faults = crate::fault::Faults::from_env()?;
+    let replies = read_on_a_thread(reader, opts.secret.clone()).map_err(io_err)?;
     let mut ran = 0u64;
     loop {
         write_msg(&mut writer, &ToCoordinator::Next).map_err(io_err)?;
-        match read_msg::<ToWorker>(&mut reader).map_err(io_err)? {
+        // A closed channel: the reader thread saw the connection end.
+        let reply = replies.recv().unwrap_or(Ok(None));
+        match reply.map_err(io_err)? {
             None | Some(ToWorker::Shutdown) => return Ok(ran),
             Some(ToWorker::Idle { wait_ms }) => std::thread::sleep(Duration::from_millis(wait_ms)),
             Some(ToWorker::Assign {

@@ -399,6 +399,13 @@ pub fn namenode(authority: Option<&str>) -> Result<Arc<NameNode>, HdfsFailure> {
     Ok(nn)
 }
 
+/// Drops this process's NameNode clients: the next call builds new ones, whose connections
+/// read the credentials anew (a worker given new delegation tokens). Calls under way finish
+/// on the clients they hold.
+pub fn forget_clients() {
+    cache().lock().clear();
+}
+
 /// The mount table of `viewfs://<table>/` (`None`: `viewfs:///`), read from the process's
 /// configuration once.
 pub fn mount_table(table: Option<&str>) -> Result<Arc<MountTable>, HdfsFailure> {
