@@ -6,6 +6,7 @@
 //! first, and one listed in `FILEX_FAULT_FAIL_AT` fails with an error, as a task whose input
 //! could not be read does, while the process goes on. A list is `kind:task:attempt` entries,
 //! comma separated: `map:1:0,reduce:0:0`.
+//! One listed in `FILEX_FAULT_DELAY_AT` sleeps `FILEX_FAULT_DELAY_MS` (30 s) first, then runs.
 //! `FILEX_FAULT_COMMIT_EXIT_AFTER=k` makes the process that commits a run (`filex run`, the
 //! application master) exit the same way after `k` steps of its commit (`crate::commit`).
 
@@ -27,13 +28,21 @@ pub const FAIL_AT_ENV: &str = "FILEX_FAULT_FAIL_AT";
 /// unfinished commit (a roll-forward, also by a new attempt of the same application) never
 /// exits, so the next run or AM attempt gets through.
 pub const COMMIT_EXIT_AFTER_ENV: &str = "FILEX_FAULT_COMMIT_EXIT_AFTER";
+/// Sleep [`DELAY_MS_ENV`] before running one of the listed attempts (wherever it runs), then
+/// run it: a slow task, for tests of what must last (delegation tokens).
+pub const DELAY_AT_ENV: &str = "FILEX_FAULT_DELAY_AT";
+/// How long [`DELAY_AT_ENV`] sleeps, ms (default [`DEFAULT_DELAY`]).
+pub const DELAY_MS_ENV: &str = "FILEX_FAULT_DELAY_MS";
 /// The variables of this module; they travel client → AM → worker containers.
-pub const ENV_VARS: [&str; 4] = [
+pub const ENV_VARS: [&str; 6] = [
     EXIT_AT_ENV,
     STALL_AT_ENV,
     FAIL_AT_ENV,
     COMMIT_EXIT_AFTER_ENV,
+    DELAY_AT_ENV,
+    DELAY_MS_ENV,
 ];
+const DEFAULT_DELAY: Duration = Duration::from_secs(30);
 /// The exit status of a container killed by SIGKILL.
 const EXIT_CODE: i32 = 137;
 const STALL: Duration = Duration::from_secs(600);
@@ -128,6 +137,8 @@ pub struct Faults {
     exit_at: Vec<AttemptKey>,
     stall_at: Vec<AttemptKey>,
     fail_at: Vec<AttemptKey>,
+    delay_at: Vec<AttemptKey>,
+    delay: Duration,
 }
 
 impl Faults {
@@ -138,6 +149,17 @@ impl Faults {
             exit_at: read(EXIT_AT_ENV)?,
             stall_at: read(STALL_AT_ENV)?,
             fail_at: read(FAIL_AT_ENV)?,
+            delay_at: read(DELAY_AT_ENV)?,
+            delay: match std::env::var(DELAY_MS_ENV) {
+                Ok(ms) if !ms.trim().is_empty() => {
+                    Duration::from_millis(ms.trim().parse().map_err(|_| FaultError {
+                        var: DELAY_MS_ENV,
+                        entry: ms.clone(),
+                        expected: "a number of milliseconds",
+                    })?)
+                }
+                _ => DEFAULT_DELAY,
+            },
         })
     }
 
@@ -158,6 +180,10 @@ impl Faults {
         if self.stall_at.contains(&key) {
             tracing::warn!(task = %task.describe(), attempt, "fault injection: stalling");
             std::thread::sleep(STALL);
+        }
+        if self.delay_at.contains(&key) {
+            tracing::warn!(task = %task.describe(), attempt, delay_ms = self.delay.as_millis() as u64, "fault injection: delaying");
+            std::thread::sleep(self.delay);
         }
         self.fail_at.contains(&key).then(|| {
             tracing::warn!(task = %task.describe(), attempt, "fault injection: failing the attempt");
