@@ -34,8 +34,9 @@ pub struct FleetConfig {
     pub runtime: Arc<tokio::runtime::Runtime>,
     pub capability: Resource,
     pub files: Vec<StagedFile>,
-    /// Credentials for workers (the secret, no AMRMToken).
-    pub credentials: Vec<u8>,
+    /// Credentials for workers (the secret, no AMRMToken), as new containers get them (an
+    /// AM that refreshes delegation tokens replaces them).
+    pub credentials: Arc<Mutex<Vec<u8>>>,
     /// `host:port` workers connect to.
     pub coordinator_addr: String,
     pub board: Arc<StatusBoard>,
@@ -233,7 +234,7 @@ fn start_worker(cfg: &FleetConfig, c: &Container) -> bool {
     };
     let launch = worker_context(
         &cfg.files,
-        cfg.credentials.clone(),
+        cfg.credentials.lock().clone(),
         &cfg.coordinator_addr,
         &c.id.to_string(),
         &c.node_id.host,

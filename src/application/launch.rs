@@ -12,6 +12,8 @@ use super::{BINARY, SPEC_FILE};
 
 /// `<LOG_DIR>`: the NodeManager replaces it with the container's log directory.
 const LOG_DIR: &str = "<LOG_DIR>";
+/// MIT Kerberos's configuration file variable.
+const KRB5_CONFIG: &str = "KRB5_CONFIG";
 
 /// The YARN form of a staged file.
 pub fn local_resource(f: &StagedFile) -> LocalResource {
@@ -58,11 +60,23 @@ fn redirect(command: String) -> String {
     format!("{command} 1>{LOG_DIR}/stdout 2>{LOG_DIR}/stderr")
 }
 
-/// The AM container: `filex am --spec filex-app.json`.
-pub fn am_context(files: &[StagedFile], credentials: Vec<u8>) -> ContainerLaunchContext {
+/// The AM container: `filex am --spec filex-app.json`. An AM that logs in from a shipped
+/// keytab (`kerberos_login`) finds the KDC as the client did: the client's `KRB5_CONFIG`
+/// (a path) when it has one, else the node's `/etc/krb5.conf`.
+pub fn am_context(
+    files: &[StagedFile],
+    credentials: Vec<u8>,
+    kerberos_login: bool,
+) -> ContainerLaunchContext {
+    let mut environment = environment();
+    if kerberos_login {
+        if let Ok(krb5) = std::env::var(KRB5_CONFIG) {
+            environment.insert(KRB5_CONFIG.to_string(), krb5);
+        }
+    }
     ContainerLaunchContext {
         commands: vec![redirect(format!("./{BINARY} am --spec {SPEC_FILE}"))],
-        environment: environment(),
+        environment,
         local_resources: files
             .iter()
             .map(|f| (f.name.clone(), local_resource(f)))

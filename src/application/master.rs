@@ -18,6 +18,7 @@ use super::journal::Journal;
 use super::spec::AppSpec;
 use super::staging::Staging;
 use super::status::{serve, StatusBoard};
+use super::tokens::Renewal;
 use crate::cluster::handoff;
 use crate::cluster::remote::schedule::ATTEMPTS_PER_AM_ATTEMPT;
 use crate::cluster::remote::{Coordinator, CoordinatorConfig};
@@ -57,6 +58,12 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
     let progress = Arc::new(Progress::default());
     let origin = Path::new("(job from the client)");
     let job = Arc::new(Job::from_toml(&spec.job_toml, origin, Path::new("/"))?);
+    // With the submitter's keytab (`filex submit --keytab`): this AM logs in from it, before
+    // any HDFS client, and keeps the workers' delegation tokens fresh.
+    let renewal = match &spec.keytab {
+        Some(login) => Some(Renewal::start(&conf, &job, login, &runtime)?),
+        None => None,
+    };
     // The NodeManager sets USER to the application's user in every container.
     let user = std::env::var("USER").unwrap_or_default();
     let board = Arc::new(StatusBoard::new(
@@ -92,7 +99,10 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
     // The workers get the same credentials without the AM's AMRMToken: the secrets and, on
     // a Kerberized cluster, the delegation tokens the client fetched (the workers' hdfs-native
     // reads and writes with those; they have no Kerberos ticket).
-    let worker_creds: Credentials = handed.without_am_rm_token();
+    let mut worker_creds: Credentials = handed.without_am_rm_token();
+    if let Some(r) = &renewal {
+        worker_creds = r.with_current(&worker_creds);
+    }
     tracing::info!(tokens = %worker_creds.token_summary(), "credentials for the workers");
     let ctx = JobContext {
         am_attempt,
@@ -103,8 +113,12 @@ pub fn run_am(spec_path: &Path) -> Result<()> {
         amrm: &amrm,
         board: &board,
         host: &host,
+        renewal: renewal.as_ref(),
     };
     let outcome = run_job(&ctx, &secret, &worker_creds);
+    if let Some(r) = renewal {
+        r.finish();
+    }
     board.mark("finished", None);
     let timeline = progress.timeline_text();
     let (local, with_prefs) = *board.locality.lock();
@@ -202,6 +216,8 @@ struct JobContext<'a> {
     amrm: &'a Arc<AmRmClient>,
     board: &'a Arc<StatusBoard>,
     host: &'a str,
+    /// The refresh of delegation tokens, with a shipped keytab.
+    renewal: Option<&'a Renewal>,
 }
 
 /// Runs the job with workers that get `worker_creds` (holding `secret`).
@@ -215,6 +231,7 @@ fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Re
         amrm,
         board,
         host,
+        renewal,
     } = *ctx;
     let scratch_base = match &job.scratch {
         Some(s) => s.clone(),
@@ -262,13 +279,23 @@ fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Re
     };
     let coordinator = Arc::new(Coordinator::start(config)?);
     board.attach(coordinator.clone());
+    let containers_creds = Arc::new(parking_lot::Mutex::new(
+        worker_creds.encode(yarn::credentials::Format::Writable),
+    ));
+    if let Some(r) = renewal {
+        r.deliver_to(
+            coordinator.clone(),
+            containers_creds.clone(),
+            worker_creds.clone(),
+        );
+    }
     let fleet = Fleet::start(FleetConfig {
         amrm: amrm.clone(),
         nm: Arc::new(NmClient::new(yarn::IpcOptions::from_config(conf)?)),
         runtime: runtime.clone(),
         capability: Resource::new(spec.worker_memory_mb, spec.worker_vcores),
         files: spec.worker_files.clone(),
-        credentials: worker_creds.encode(yarn::credentials::Format::Writable),
+        credentials: containers_creds,
         coordinator_addr: format!("{host}:{}", coordinator.addr().port()),
         board: board.clone(),
         coordinator: coordinator.clone(),

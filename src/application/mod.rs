@@ -32,3 +32,5 @@ pub const APPLICATION_TYPE: &str = "FILEX";
 /// Link names of the localized files in every container.
 pub const BINARY: &str = "filex";
 pub const SPEC_FILE: &str = "filex-app.json";
+/// The submitter's keytab in the staging directory and the AM's container (`--keytab`).
+pub const KEYTAB_FILE: &str = "filex-am.keytab";

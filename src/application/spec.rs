@@ -80,6 +80,20 @@ pub struct AppSpec {
     /// `filex submit --full`: recompute every partition of the window.
     #[serde(default)]
     pub full: bool,
+    /// `filex submit --principal P --keytab K` on a Kerberized cluster: who the AM logs in
+    /// as and the link name of the keytab, shipped among the AM's files only (not its bytes).
+    #[serde(default)]
+    pub keytab: Option<KeytabLogin>,
+}
+
+/// The submitter's keytab as the AM gets it: localized from the private staging directory
+/// (mode 600) into the AM's container alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeytabLogin {
+    /// e.g. `filex@EXAMPLE.COM`.
+    pub principal: String,
+    /// Link name in the AM container's working directory.
+    pub file: String,
 }
 
 /// A file YARN localizes into the containers: one in the staging directory, or the
@@ -168,6 +182,7 @@ mod tests {
             submitted_ms: 0,
             worker_files: vec![],
             full: false,
+            keytab: None,
         };
         assert_eq!(spec.workers_for(0, 0), 1);
         assert_eq!(spec.workers_for(250, 10), 3);

@@ -24,10 +24,10 @@ use yarn::{
 
 use super::launch::am_context;
 use super::lib_cache;
-use super::spec::{am_resource, AppSpec, StagedFile, Visibility};
+use super::spec::{am_resource, AppSpec, KeytabLogin, StagedFile, Visibility};
 use super::staging::{ForeignStaging, Staging};
 use super::tokens;
-use super::{APPLICATION_TYPE, BINARY, SPEC_FILE};
+use super::{APPLICATION_TYPE, BINARY, KEYTAB_FILE, SPEC_FILE};
 use crate::cluster::handoff;
 use crate::cluster::remote::wire::random_hex;
 use crate::exit;
@@ -363,7 +363,29 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
             submitted_ms,
             worker_files: files.clone(),
             full: opts.full,
+            keytab: None,
         };
+        // With a keytab on a Kerberized cluster, the AM (alone) gets it, to keep the
+        // workers' delegation tokens fresh past their renew interval (`tokens::Renewal`).
+        let keytab = match &opts.kerberos {
+            KerberosCredentials::Keytab { principal, keytab } if conf.security_enabled() => {
+                Some(stage_keytab(&staging, principal, keytab)?)
+            }
+            _ => None,
+        };
+        let spec = AppSpec {
+            keytab: keytab.as_ref().map(|(login, _)| login.clone()),
+            ..spec
+        };
+        if let Some((login, up)) = keytab {
+            staged_bytes += up.size;
+            files.push(staged(
+                staging.namenode(),
+                &login.file,
+                up,
+                Visibility::Application,
+            ));
+        }
         let spec_json = serde_json::to_vec_pretty(&spec)?;
         let spec_file = staging.put(SPEC_FILE, spec_json)?;
         staged_bytes += spec_file.size;
@@ -403,7 +425,11 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
         ctx.max_app_attempts = setting(conf, settings::AM_MAX_ATTEMPTS)? as i32;
         // The RM renews the delegation tokens while the application runs, then cancels them.
         ctx.cancel_tokens_when_complete = true;
-        ctx.am_container = am_context(&files, creds.encode(yarn::credentials::Format::Writable));
+        ctx.am_container = am_context(
+            &files,
+            creds.encode(yarn::credentials::Format::Writable),
+            spec.keytab.is_some(),
+        );
         rt.block_on(rm.submit_application(&ctx))
             .map_err(|e| fail(exit::FAILED, format!("submitting {app_id}: {e}")))?;
         follow(
@@ -429,6 +455,33 @@ pub fn submit(opts: &SubmitOptions, conf: &Config) -> Result<u8> {
         clean_after(&job, &app_id.to_string());
     }
     result
+}
+
+/// Uploads `keytab` (of `principal`) into the staging directory as [`KEYTAB_FILE`], mode
+/// 600 like every staged file: only the submitter can read it, and YARN localizes it into
+/// the AM's container alone.
+fn stage_keytab(
+    staging: &Staging,
+    principal: &str,
+    keytab: &std::path::Path,
+) -> Result<(KeytabLogin, super::staging::Uploaded)> {
+    let bytes = std::fs::read(keytab).map_err(|e| {
+        fail(
+            exit::USAGE,
+            format!("cannot read the keytab {}: {e}", keytab.display()),
+        )
+    })?;
+    let up = staging.put(KEYTAB_FILE, bytes)?;
+    println!(
+        "Keytab of {principal} staged for the application master (mode 600): it refreshes the delegation tokens"
+    );
+    Ok((
+        KeytabLogin {
+            principal: principal.to_string(),
+            file: KEYTAB_FILE.to_string(),
+        },
+        up,
+    ))
 }
 
 /// Removes what the dead application `id` left, saying so; a failure is only a warning
