@@ -14,7 +14,9 @@
 #      which use MIT's kinit and ktutil (Debian krb5-user, installed here when missing); after
 #      it, a privacy-only one
 #      (FILEX_CLUSTER_PROTECTION=privacy, state in target/privacy-cluster) for
-#      integration/tests/secure_privacy.rs alone. The local S3 server (s3s-fs) for the
+#      integration/tests/secure_privacy.rs alone; then one with short-lived delegation tokens
+#      (FILEX_CLUSTER_SHORT_TOKENS=1, state in target/short-cluster) for
+#      integration/tests/secure_long_jobs.rs alone. The local S3 server (s3s-fs) for the
 #      object-store tests of the library (storage::object::live_tests) and the suite.
 #
 # Environment: FILEX_SKIP_INTEGRATION=1 runs steps 1–2 only; FILEX_SKIP_RELEASE=1 skips the
@@ -62,10 +64,12 @@ cargo build --bin filex --features fault-injection
 step "starting the Hadoop mini cluster"
 SECURE_CLUSTER_DIR="$ROOT/target/secure-cluster"
 PRIVACY_CLUSTER_DIR="$ROOT/target/privacy-cluster"
+SHORT_CLUSTER_DIR="$ROOT/target/short-cluster"
 cleanup() {
   "$ROOT/scripts/cluster.sh" stop || true
   FILEX_CLUSTER_DIR="$SECURE_CLUSTER_DIR" "$ROOT/scripts/cluster.sh" stop || true
   FILEX_CLUSTER_DIR="$PRIVACY_CLUSTER_DIR" "$ROOT/scripts/cluster.sh" stop || true
+  FILEX_CLUSTER_DIR="$SHORT_CLUSTER_DIR" "$ROOT/scripts/cluster.sh" stop || true
   "$ROOT/scripts/s3-server.sh" stop || true
 }
 trap cleanup EXIT
@@ -103,6 +107,13 @@ FILEX_CLUSTER_SECURE=1 FILEX_CLUSTER_PROTECTION=privacy FILEX_CLUSTER_DIR="$PRIV
 FILEX_PRIVACY_CLUSTER_DIR="$PRIVACY_CLUSTER_DIR" FILEX_BIN="$ROOT/target/debug/filex" \
   cargo test -p filex-integration --test secure_privacy -- --test-threads=1
 FILEX_CLUSTER_DIR="$PRIVACY_CLUSTER_DIR" "$ROOT/scripts/cluster.sh" stop
+
+step "Kerberized cluster with short-lived delegation tokens (30 s renew interval) and the long-job test"
+FILEX_CLUSTER_SECURE=1 FILEX_CLUSTER_SHORT_TOKENS=1 FILEX_CLUSTER_DIR="$SHORT_CLUSTER_DIR" \
+  "$ROOT/scripts/cluster.sh" start
+FILEX_SHORT_TOKENS_CLUSTER_DIR="$SHORT_CLUSTER_DIR" FILEX_BIN="$ROOT/target/debug/filex" \
+  cargo test -p filex-integration --test secure_long_jobs -- --test-threads=1
+FILEX_CLUSTER_DIR="$SHORT_CLUSTER_DIR" "$ROOT/scripts/cluster.sh" stop
 
 step "scheduler integrations (Airflow, in a venv under target/)"
 FILEX_BIN="$ROOT/target/debug/filex" "$ROOT/scripts/test-schedulers.sh" airflow

@@ -53,6 +53,14 @@ pub const PRIVACY_CLUSTER_DIR_ENV: &str = "FILEX_PRIVACY_CLUSTER_DIR";
 pub const PRIVACY_START_HINT: &str = "start it with FILEX_CLUSTER_SECURE=1 \
     FILEX_CLUSTER_PROTECTION=privacy FILEX_CLUSTER_DIR=target/privacy-cluster scripts/cluster.sh start";
 
+/// Environment variable naming the state directory of a secure cluster with short-lived
+/// delegation tokens (`FILEX_CLUSTER_SHORT_TOKENS=1`: renewed every 30 s, 5 min at most);
+/// its tests run only when it is set (scripts/test.sh starts that cluster for them alone).
+pub const SHORT_TOKENS_CLUSTER_DIR_ENV: &str = "FILEX_SHORT_TOKENS_CLUSTER_DIR";
+/// How to start the short-token cluster.
+pub const SHORT_TOKENS_START_HINT: &str = "start it with FILEX_CLUSTER_SECURE=1 \
+    FILEX_CLUSTER_SHORT_TOKENS=1 FILEX_CLUSTER_DIR=target/short-cluster scripts/cluster.sh start";
+
 /// How long a liveness probe waits for one TCP connection.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -352,6 +360,12 @@ pub fn secure_cluster() -> Option<Cluster> {
 /// `FILEX_PRIVACY_CLUSTER_DIR`, or `None` when that is unset; as [`secure_cluster`].
 pub fn privacy_cluster() -> Option<Cluster> {
     secure_cluster_named_by(PRIVACY_CLUSTER_DIR_ENV, PRIVACY_START_HINT)
+}
+
+/// The running secure cluster with short-lived delegation tokens named by
+/// `FILEX_SHORT_TOKENS_CLUSTER_DIR`, or `None` when that is unset; as [`secure_cluster`].
+pub fn short_tokens_cluster() -> Option<Cluster> {
+    secure_cluster_named_by(SHORT_TOKENS_CLUSTER_DIR_ENV, SHORT_TOKENS_START_HINT)
 }
 
 /// The running secure cluster whose state directory `var` names (`None`: unset); set but not
