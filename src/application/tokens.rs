@@ -143,6 +143,9 @@ fn add(creds: &mut Credentials, token: Token) {
 
 /// How long to wait after a failed refresh before trying again.
 const RETRY_WAIT: Duration = Duration::from_secs(10);
+/// The shortest wait between two refreshes (tokens that expire at once are refreshed no
+/// faster than this).
+const MIN_REFRESH: Duration = Duration::from_secs(1);
 
 /// The application master's refresh of delegation tokens with the submitter's keytab.
 /// Dropping it stops the refresh; [`Renewal::finish`] also cancels what it got.
@@ -334,7 +337,8 @@ impl Shared {
             add_hdfs(&mut tokens, &self.conf, authority, &token)?;
             fetched.push((authority.clone(), token));
         }
-        let delay = Duration::from_millis(yarn::delegation::refresh_delay_ms(now(), &expiries));
+        let delay = Duration::from_millis(yarn::delegation::refresh_delay_ms(now(), &expiries))
+            .max(MIN_REFRESH);
         let mut state = self.state.lock();
         state.generation += 1;
         state.fetched.extend(fetched);
