@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use filex_integration::cli::filex_bin;
 use filex_integration::cluster::{short_tokens_cluster, SecureEnv, SHORT_TOKENS_CLUSTER_DIR_ENV};
-use filex_integration::secure::{assert_ok, cluster_fs, container_stderrs, text};
+use filex_integration::secure::{assert_ok, cluster_fs, container_stderrs, files_under, text};
 
 /// The harness's renew interval with short tokens (Kerberos.java).
 const RENEW_INTERVAL: Duration = Duration::from_secs(30);
@@ -284,6 +284,54 @@ fn a_job_outlives_its_tokens_with_the_shipped_keytab() {
             "{c}: {log}"
         );
     }
+
+    // Once the application has ended its tokens are cancelled, or expire unrenewed within a
+    // renew interval: a client that still holds them (a worker's token file) gets one line
+    // that says so and names the fix.
+    let token_file = files_under(&cluster.dir.join("work"))
+        .into_iter()
+        .find(|p| {
+            let s = p.to_string_lossy();
+            s.contains("nmPrivate") && s.contains(&app) && s.ends_with("_000002.tokens")
+        })
+        .unwrap_or_else(|| panic!("no token file of {app}'s first worker"));
+    let plan_job = local.path().join("plan.toml");
+    std::fs::write(
+        &plan_job,
+        job_text(&format!("hdfs://{base}/shards"), "/tmp/unused"),
+    )
+    .unwrap();
+    let refused = Instant::now();
+    let line = loop {
+        let plan = Command::new(filex_bin())
+            .args(["plan", &plan_job.display().to_string()])
+            .env("HADOOP_CONF_DIR", &cluster.conf_dir)
+            .env("KRB5_CONFIG", &env.krb5_config)
+            .env("KRB5CCNAME", "FILE:/nonexistent/filex-no-ticket")
+            .env("HADOOP_TOKEN_FILE_LOCATION", &token_file)
+            .env("FILEX_LOG", "warn")
+            .output()
+            .expect("run filex plan");
+        if plan.status.success() {
+            assert!(
+                refused.elapsed() < 2 * RENEW_INTERVAL,
+                "the ended application's tokens still work after {:?}",
+                refused.elapsed()
+            );
+            std::thread::sleep(Duration::from_secs(2));
+            continue;
+        }
+        let err = text(&plan.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "one error line: {err}");
+        break lines[0].to_string();
+    };
+    assert!(
+        line.contains("the NameNode refused the delegation token")
+            && line.contains("expired or was cancelled")
+            && line.contains("--keytab"),
+        "{line}"
+    );
 
     // The same job on local files, in this process: the same bytes.
     let local_out = local.path().join("out");

@@ -48,6 +48,16 @@ pub enum HdfsFailure {
     PermissionDenied { detail: String },
     #[error("already exists")]
     AlreadyExists,
+    /// The NameNode refused the delegation token this process authenticates with
+    /// (`SecretManager$InvalidToken`): it expired (nobody renewed it in time, or it passed its
+    /// maximum lifetime) or was cancelled. `detail` is the NameNode's message.
+    #[error(
+        "the NameNode refused the delegation token ({detail}): it has expired or was \
+         cancelled; run again with fresh credentials (kinit, --principal/--keytab, or a new \
+         launch by the scheduler that hands out tokens), and submit jobs that outlive the \
+         tokens with --keytab"
+    )]
+    TokenRefused { detail: String },
     #[error("{class}: {message}")]
     Remote { class: String, message: String },
     #[error("{0}")]
@@ -68,7 +78,9 @@ impl HdfsFailure {
                 io::ErrorKind::TimedOut
             }
             HdfsFailure::NotFound => io::ErrorKind::NotFound,
-            HdfsFailure::PermissionDenied { .. } => io::ErrorKind::PermissionDenied,
+            HdfsFailure::PermissionDenied { .. } | HdfsFailure::TokenRefused { .. } => {
+                io::ErrorKind::PermissionDenied
+            }
             HdfsFailure::AlreadyExists => io::ErrorKind::AlreadyExists,
             HdfsFailure::Remote { .. }
             | HdfsFailure::Client(_)
@@ -123,6 +135,9 @@ fn remote(class: &str, message: &str) -> HdfsFailure {
             HdfsFailure::PermissionDenied { detail }
         }
         "FileAlreadyExistsException" => HdfsFailure::AlreadyExists,
+        "SecretManager$InvalidToken" | "InvalidToken" => {
+            HdfsFailure::TokenRefused { detail: first_line }
+        }
         _ => HdfsFailure::Remote {
             class: short.to_string(),
             message: first_line,
@@ -496,6 +511,20 @@ mod tests {
         );
         let other = f("org.apache.hadoop.ipc.RetriableException", "later");
         assert_eq!(other.to_string(), "RetriableException: later");
+        let token = f(
+            "org.apache.hadoop.security.token.SecretManager$InvalidToken",
+            "token (HDFS_DELEGATION_TOKEN token 7 for filex) is expired\n\tat org.apache...",
+        );
+        assert_eq!(token.kind(), io::ErrorKind::PermissionDenied);
+        let text = token.to_string();
+        assert!(
+            text.starts_with(
+                "the NameNode refused the delegation token (token (HDFS_DELEGATION_TOKEN token 7 \
+                 for filex) is expired): it has expired or was cancelled;"
+            ) && text.contains("kinit")
+                && text.ends_with("with --keytab"),
+            "{text}"
+        );
     }
 
     #[test]
