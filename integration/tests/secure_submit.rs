@@ -683,6 +683,23 @@ fn am_tokens(files: &[PathBuf], app: &str) -> Vec<yarn::Token> {
     creds.tokens.into_iter().map(|(_, t)| t).collect()
 }
 
+/// The tokens of the workers' container credentials (the NodeManagers' copies), each once.
+fn worker_tokens(files: &[PathBuf]) -> Vec<yarn::Token> {
+    let mut out: Vec<yarn::Token> = Vec::new();
+    for p in files
+        .iter()
+        .filter(|p| is_token_file(p) && !p.to_string_lossy().contains("_000001"))
+    {
+        let creds = yarn::Credentials::read_file(p).expect("a worker's credentials");
+        for (_, t) in creds.tokens {
+            if !out.iter().any(|o| o.password == t.password) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn submit_keeps_keytab_and_tokens_out_of_argv_env_logs_spec_and_status() {
     let Some((cluster, env)) = secure() else {
@@ -720,7 +737,16 @@ fn submit_keeps_keytab_and_tokens_out_of_argv_env_logs_spec_and_status() {
             "no {kind} in the AM's credentials"
         );
     }
-    for t in &tokens {
+    // With --keytab the AM gets HDFS tokens of its own and hands those to the workers: they
+    // are secrets too.
+    let worker_tokens = worker_tokens(&files);
+    assert!(
+        worker_tokens
+            .iter()
+            .any(|t| t.kind == "HDFS_DELEGATION_TOKEN"),
+        "no HDFS_DELEGATION_TOKEN in the workers' credentials"
+    );
+    for t in tokens.iter().chain(&worker_tokens) {
         secrets.push((format!("{} identifier", t.kind), t.identifier.clone()));
         secrets.push((format!("{} password", t.kind), t.password.clone()));
     }
@@ -795,7 +821,7 @@ fn submit_keeps_keytab_and_tokens_out_of_argv_env_logs_spec_and_status() {
         .filter(|p| is_token_file(p) && !p.to_string_lossy().contains("_000001"))
         .map(|p| (p.display().to_string(), std::fs::read(p).unwrap()))
         .collect();
-    let hdfs: Vec<(String, Vec<u8>)> = tokens
+    let hdfs: Vec<(String, Vec<u8>)> = worker_tokens
         .iter()
         .filter(|t| t.kind == "HDFS_DELEGATION_TOKEN")
         .map(|t| {
