@@ -1382,6 +1382,14 @@ fn s3_in_flight(s3: &S3Env, prefix: &str) -> String {
     )
 }
 
+/// The last two reduce tasks of the first AM attempt wait 5 s before they run, so that the
+/// reduces of the small S3 job last long enough for a kill to land in them (they take about
+/// 1.5 s otherwise; a later attempt's retries, numbered apart, are not delayed).
+const SLOW_LAST_REDUCES: &[(&str, &str)] = &[
+    ("FILEX_FAULT_DELAY_AT", "reduce:8:0,reduce:9:0"),
+    ("FILEX_FAULT_DELAY_MS", "5000"),
+];
+
 /// Waits until the first AM attempt of the watched run is in the reduces with a seeded
 /// share of them done; true once it is.
 fn in_reduces(w: &Watch<'_>, share: u64) -> bool {
@@ -1408,7 +1416,8 @@ fn chaos_am_killed_during_reduces_of_an_s3_job() {
             "chaos: {case} run {run}: SIGKILL the AM in reduce after {share}% of its tasks and {delay:?}"
         );
         let out = s3_root(&cluster, &s3, case, run);
-        let sub = Submission::start_in(&cluster, &out.conf, &job, &out.root, &[], &[]);
+        let sub =
+            Submission::start_in(&cluster, &out.conf, &job, &out.root, &[], SLOW_LAST_REDUCES);
         let mut killed_in = None;
         let ended = sub.wait_with(|w| {
             if killed_in.is_some() {
@@ -1470,7 +1479,8 @@ fn chaos_filex_kill_of_an_s3_job_during_reduces_then_a_rerun() {
             "chaos: {case} run {run}: filex kill in reduce after {share}% of its tasks and {delay:?}"
         );
         let out = s3_root(&cluster, &s3, case, run);
-        let sub = Submission::start_in(&cluster, &out.conf, &job, &out.root, &[], &[]);
+        let sub =
+            Submission::start_in(&cluster, &out.conf, &job, &out.root, &[], SLOW_LAST_REDUCES);
         let mut kill: Option<thread::JoinHandle<std::process::Output>> = None;
         let mut at_kill = String::new();
         let conf = out.conf.clone();
