@@ -39,11 +39,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::TaskJournal;
 use crate::storage::hdfs::client::{HdfsFailure, NameNode};
-use crate::storage::{OutputStore, Scratch, StagedObject};
+use crate::storage::{OutputStore, Scratch};
 use crate::task::{Task, TaskOutput};
 
-/// The entry format; entries of another version are not used.
-pub const VERSION: u32 = 1;
+/// The entry format; entries of another version are not used. (2: a reduce task merges a
+/// list of partitions, and its entry journals all of them.)
+pub const VERSION: u32 = 2;
 /// The journal's directory under the staging directory.
 pub const JOURNAL_DIR: &str = "journal";
 const ENTRY_SUFFIX: &str = ".json";
@@ -132,7 +133,9 @@ pub fn decide(
     }
     let matches = match (&entry.task, &entry.output) {
         (Task::Map(t), TaskOutput::Map(o)) => t.id == o.task,
-        (Task::Reduce(t), TaskOutput::Reduce(o)) => t.id == o.id,
+        (Task::Reduce(t), TaskOutput::Reduce(o)) => {
+            t.id == o.id && t.partitions.len() == o.partitions.len()
+        }
         _ => false,
     };
     if !matches {
@@ -141,15 +144,6 @@ pub fn decide(
     match check(&entry.output) {
         Ok(()) => Decision::Keep(entry.output.clone()),
         Err(why) => Decision::Run(Some(why)),
-    }
-}
-
-/// The staged objects a reduce output publishes: its one file, or every part.
-fn staged_objects(o: &crate::task::ReduceOutput) -> Vec<&StagedObject> {
-    if o.parts.is_empty() {
-        vec![&o.staged]
-    } else {
-        o.parts.iter().map(|p| &p.staged).collect()
     }
 }
 
@@ -179,7 +173,8 @@ pub fn check_files(
             }
             Ok(())
         }
-        TaskOutput::Reduce(r) => staged_objects(r)
+        TaskOutput::Reduce(r) => r
+            .published()
             .into_iter()
             .try_for_each(|s| store.check_staged(s)),
     }
@@ -194,7 +189,7 @@ fn discard_files(output: &TaskOutput, scratch: &dyn Scratch, store: &dyn OutputS
             }
         }
         TaskOutput::Reduce(r) => {
-            for s in staged_objects(r) {
+            for s in r.published() {
                 let _ = store.discard(s);
             }
         }
@@ -349,7 +344,8 @@ impl TaskJournal for Journal {
 mod tests {
     use super::*;
     use crate::plan::MapTask;
-    use crate::task::{MapOutput, ReduceOutput, RunFile};
+    use crate::storage::StagedObject;
+    use crate::task::{MapOutput, MergedPartition, ReduceOutput, RunFile};
 
     fn map_task(id: u32, bytes: u64) -> Task {
         Task::Map(MapTask {
@@ -422,15 +418,17 @@ mod tests {
         let foreign = entry(task.clone(), map_output(4, "r", 1));
         let reduce_out = TaskOutput::Reduce(ReduceOutput {
             id: 3,
-            staged: StagedObject {
-                rel: "a/00.log.gz".into(),
-                bytes: 1,
-                sha256: String::new(),
-                handle: "h".into(),
-            },
-            lines: 1,
-            line_bytes: 1,
-            parts: vec![],
+            partitions: vec![MergedPartition {
+                staged: StagedObject {
+                    rel: "a/00.log.gz".into(),
+                    bytes: 1,
+                    sha256: String::new(),
+                    handle: "h".into(),
+                },
+                lines: 1,
+                line_bytes: 1,
+                parts: vec![],
+            }],
         });
         let wrong_kind = entry(task.clone(), reduce_out);
         // (entry, files present, keep?, reason contains)
@@ -479,17 +477,25 @@ mod tests {
         assert!(check_files(&gone, &scratch, &out)
             .unwrap_err()
             .contains("spill-0001"));
-        // A staged reduce output: there with its size, then discarded.
-        let mut w = out.stage_attempt("a/00.log.gz", "r00000.0").unwrap();
-        std::io::Write::write_all(&mut w, b"abc").unwrap();
-        let staged = w.finish().unwrap();
+        // A staged reduce output: there with its size, then discarded. A task of several
+        // partitions is usable only while every one of them is.
+        let stage = |rel: &str, bytes: &[u8]| {
+            let mut w = out.stage_attempt(rel, "r00000.0").unwrap();
+            std::io::Write::write_all(&mut w, bytes).unwrap();
+            w.finish().unwrap()
+        };
+        let staged = stage("a/00.log.gz", b"abc");
+        let other = stage("b/00.log.gz", b"defg");
+        let merged = |staged: StagedObject| MergedPartition {
+            staged,
+            lines: 1,
+            line_bytes: 3,
+            parts: vec![],
+        };
         let reduce = |staged: StagedObject| {
             TaskOutput::Reduce(ReduceOutput {
                 id: 0,
-                staged,
-                lines: 1,
-                line_bytes: 3,
-                parts: vec![],
+                partitions: vec![merged(other.clone()), merged(staged)],
             })
         };
         assert!(check_files(&reduce(staged.clone()), &scratch, &out).is_ok());

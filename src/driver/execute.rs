@@ -26,8 +26,8 @@ use crate::plan::{self, MapTask, Plan, Shard};
 use crate::sort::GzipMembersWriter;
 use crate::storage::{OutputStore, Scratch, StagedObject, StorageError};
 use crate::task::{
-    Counters, MapOutput, Progress, ReduceOutput, ReduceTask, RunSegment, ShardOutput, SkippedShard,
-    Task, TaskOutput,
+    batch, Counters, MapOutput, MergedPartition, Progress, ReducePartition, ReduceTask, RunSegment,
+    ShardOutput, SkippedShard, Task, TaskOutput,
 };
 
 /// Input bytes of a gzip member of the rejects file.
@@ -133,19 +133,16 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
 
     let kept = reuse.kept();
     let reduces = reduce_tasks(job, &maps, cluster.slots(), &reuse, kept.len());
-    let expected_lines: u64 = reduces.iter().map(|r| r.records).sum();
+    let expected_lines: u64 = reduces
+        .iter()
+        .flat_map(|r| &r.partitions)
+        .map(|p| p.records)
+        .sum();
     let t = Instant::now();
     progress.start_phase("reduce", reduces.len() as u64);
     cluster.last_batch();
     let outputs = cluster.run(reduces.iter().cloned().map(Task::Reduce).collect())?;
-    let mut merged: Vec<(ReduceTask, ReduceOutput)> = reduces
-        .into_iter()
-        .zip(outputs)
-        .filter_map(|(task, o)| match o {
-            TaskOutput::Reduce(r) => Some((task, r)),
-            TaskOutput::Map(_) => None,
-        })
-        .collect();
+    let mut merged = merged_partitions(reduces, outputs)?;
     timeline.reduce_ms = t.elapsed().as_millis() as u64;
     progress.event("reduces done", None);
     discard_superseded(cluster, output, scratch);
@@ -370,12 +367,35 @@ fn finish_unfinished(run: &Run) -> Result<Option<RunReport>, DriverError> {
 }
 
 /// The staged objects a merged partition publishes: its one file, or every part.
-fn published(r: &ReduceOutput) -> Vec<StagedObject> {
-    if r.parts.is_empty() {
-        vec![r.staged.clone()]
-    } else {
-        r.parts.iter().map(|p| p.staged.clone()).collect()
+fn published(r: &MergedPartition) -> Vec<StagedObject> {
+    r.published().into_iter().cloned().collect()
+}
+
+/// Each partition of the reduce tasks with what its task merged and staged, in task order.
+fn merged_partitions(
+    tasks: Vec<ReduceTask>,
+    outputs: Vec<TaskOutput>,
+) -> Result<Vec<(ReducePartition, MergedPartition)>, DriverError> {
+    let mut merged = Vec::new();
+    for (task, output) in tasks.into_iter().zip(outputs) {
+        let TaskOutput::Reduce(out) = output else {
+            return Err(DriverError::Inconsistent(format!(
+                "reduce task {} gave a map output",
+                task.id
+            )));
+        };
+        if out.id != task.id || out.partitions.len() != task.partitions.len() {
+            return Err(DriverError::Inconsistent(format!(
+                "reduce task {} of {} partitions gave the output of task {} with {}",
+                task.id,
+                task.partitions.len(),
+                out.id,
+                out.partitions.len()
+            )));
+        }
+        merged.extend(task.partitions.into_iter().zip(out.partitions));
     }
+    Ok(merged)
 }
 
 /// Runs map tasks and keeps their outputs.
@@ -450,10 +470,11 @@ fn partition_inputs(job: &Job, maps: &[MapOutput]) -> BTreeMap<String, Vec<u32>>
     out
 }
 
-/// Groups the map outputs' segments by partition: one reduce task per partition that
-/// `reuse` recomputes, biggest first so that the long ones start early. The gzip threads
-/// (which set the gzip member size, so the bytes) are those of a full run over the window:
-/// `slots` shared by these partitions and the `kept` ones.
+/// Groups the map outputs' segments by partition (those `reuse` recomputes), and the
+/// partitions into reduce tasks (`task::batch`: small ones share a task, biggest tasks
+/// first, so that the long ones start early). The gzip threads (which set the gzip member
+/// size, so the bytes) are those of a full run over the window: `slots` shared by these
+/// partitions and the `kept` ones — whatever task a partition is in.
 fn reduce_tasks(
     job: &Job,
     maps: &[MapOutput],
@@ -461,7 +482,7 @@ fn reduce_tasks(
     reuse: &Reuse,
     kept: usize,
 ) -> Vec<ReduceTask> {
-    let mut by_path: BTreeMap<String, ReduceTask> = BTreeMap::new();
+    let mut by_path: BTreeMap<String, ReducePartition> = BTreeMap::new();
     let mut clean: std::collections::BTreeSet<String> = Default::default();
     for m in maps {
         for run in &m.runs {
@@ -478,37 +499,45 @@ fn reduce_tasks(
                     clean.insert(rel);
                     continue;
                 }
-                let task = by_path.entry(rel.clone()).or_insert_with(|| ReduceTask {
-                    id: 0,
-                    partition: key.clone(),
-                    rel_path: rel,
-                    inputs: Vec::new(),
-                    records: 0,
-                    line_bytes: 0,
-                    gzip_threads: 1,
-                });
-                task.inputs.push(RunSegment {
+                let p = by_path
+                    .entry(rel.clone())
+                    .or_insert_with(|| ReducePartition {
+                        partition: key.clone(),
+                        rel_path: rel,
+                        inputs: Vec::new(),
+                        records: 0,
+                        line_bytes: 0,
+                    });
+                p.inputs.push(RunSegment {
                     file: run.name.clone(),
                     offset: seg.offset,
                     len: seg.len,
                 });
-                task.records += seg.records;
-                task.line_bytes += seg.line_bytes;
+                p.records += seg.records;
+                p.line_bytes += seg.line_bytes;
             }
         }
     }
-    let mut tasks: Vec<ReduceTask> = by_path.into_values().collect();
-    tasks.sort_by(|a, b| {
-        b.line_bytes
-            .cmp(&a.line_bytes)
-            .then(a.rel_path.cmp(&b.rel_path))
-    });
-    let gzip_threads = (slots / (tasks.len() + kept).max(1)).max(1) as u32;
-    for (i, t) in tasks.iter_mut().enumerate() {
-        t.id = i as u32;
-        t.gzip_threads = gzip_threads;
-    }
-    tasks
+    let partitions: Vec<ReducePartition> = by_path.into_values().collect();
+    let gzip_threads = (slots / (partitions.len() + kept).max(1)).max(1) as u32;
+    let weights: Vec<u64> = partitions
+        .iter()
+        .map(|p| batch::cost(p.line_bytes))
+        .collect();
+    let groups = batch::Grouping::for_phase(weights.iter().sum(), slots).group(&weights);
+    let mut slots_of: Vec<Option<ReducePartition>> = partitions.into_iter().map(Some).collect();
+    groups
+        .into_iter()
+        .enumerate()
+        .map(|(id, group)| ReduceTask {
+            id: id as u32,
+            partitions: group
+                .into_iter()
+                .filter_map(|i| slots_of[i].take())
+                .collect(),
+            gzip_threads,
+        })
+        .collect()
 }
 
 /// Discards what superseded attempts staged: a map attempt's run files and rejects in
@@ -530,8 +559,12 @@ pub(crate) fn discard_superseded(
                 }
             }
             TaskOutput::Reduce(r) => {
-                tracing::info!(partition = %r.staged.rel, "discarding a superseded attempt's output");
-                for staged in published(&r) {
+                tracing::info!(
+                    task = r.id,
+                    partitions = r.partitions.len(),
+                    "discarding a superseded attempt's output"
+                );
+                for staged in r.published() {
                     if let Err(e) = output.discard(&staged) {
                         tracing::warn!(error = %e, "could not discard a superseded output");
                     }
@@ -692,12 +725,14 @@ mod tests {
         };
         let cluster = Superseding(parking_lot::Mutex::new(vec![
             TaskOutput::Map(map),
-            TaskOutput::Reduce(ReduceOutput {
+            TaskOutput::Reduce(crate::task::ReduceOutput {
                 id: 0,
-                staged: zombie.clone(),
-                lines: 1,
-                line_bytes: 1,
-                parts: Vec::new(),
+                partitions: vec![MergedPartition {
+                    staged: zombie.clone(),
+                    lines: 1,
+                    line_bytes: 1,
+                    parts: Vec::new(),
+                }],
             }),
         ]));
         discard_superseded(&cluster, &out, &scratch);

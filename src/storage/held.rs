@@ -152,6 +152,13 @@ impl Scratch for HeldScratch {
             self.inner.open_range(name, offset, len)
         }
     }
+    fn read_ranges(&self, name: &str, ranges: &[(u64, u64)]) -> io::Result<Vec<bytes::Bytes>> {
+        if self.holds(name) {
+            self.memory.read_ranges(name, ranges)
+        } else {
+            self.inner.read_ranges(name, ranges)
+        }
+    }
     fn remove(&self, name: &str) -> io::Result<()> {
         if self.holds(name) {
             self.memory.remove(name)?;

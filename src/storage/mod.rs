@@ -40,6 +40,23 @@ pub trait Scratch: Send + Sync {
             format!("{}: no file sizes", self.describe()),
         ))
     }
+    /// Reads the byte ranges `(offset, len)` of `name`, given in increasing offset order,
+    /// each in full (a range past the end is an `UnexpectedEof` error naming the file).
+    /// Backends where opening a file costs a round trip (HDFS) open it once for all of them;
+    /// by default each range is read through [`Scratch::open_range`].
+    fn read_ranges(&self, name: &str, ranges: &[(u64, u64)]) -> io::Result<Vec<bytes::Bytes>> {
+        ranges
+            .iter()
+            .map(|&(offset, len)| {
+                let mut buf = Vec::with_capacity(len as usize);
+                self.open_range(name, offset, len)?.read_to_end(&mut buf)?;
+                if buf.len() as u64 != len {
+                    return Err(short_range(&self.describe(), name, offset, len, buf.len()));
+                }
+                Ok(bytes::Bytes::from(buf))
+            })
+            .collect()
+    }
     /// Human-readable location, for messages.
     fn describe(&self) -> String;
     /// Creates `name` in memory if `bytes` more fit the scratch's memory budget (see
@@ -49,6 +66,20 @@ pub trait Scratch: Send + Sync {
         let _ = (name, bytes);
         None
     }
+}
+
+/// The error of a range read that ended before the range did.
+pub(crate) fn short_range(
+    scratch: &str,
+    name: &str,
+    offset: u64,
+    len: u64,
+    got: usize,
+) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("{scratch}/{name}: bytes {offset}+{len} asked, {got} read"),
+    )
 }
 
 use std::sync::Arc;

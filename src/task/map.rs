@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::counters::Counters;
 use super::progress::Progress;
-use super::shard::{open_shard, verify_shard, ShardError};
+use super::read_ahead::ReadAhead;
+use super::shard::{open_shard, shard_from_bytes, verify_shard, ShardError};
 use super::{TaskContext, TaskError};
 use crate::formats::{ParseContext, Renderer};
 use crate::job::CorruptShardPolicy;
@@ -209,102 +210,117 @@ pub fn execute_map(
         Ok(())
     };
 
-    for shard in &task.shards {
-        let source = &job.sources[shard.source as usize];
-        let store = input_store(&shard.location)?;
-        let url = shard.location.to_string();
-        if job.on_corrupt_shard == CorruptShardPolicy::Skip {
-            if let Err(e) = verify_shard(store.as_ref(), &shard.location, whole_limit) {
-                if let ShardError::Storage(_) = e {
-                    return Err(e.into());
-                }
-                tracing::warn!(shard = %url, error = %e, "skipping corrupt shard");
-                let reason = crate::errors::chain(&e);
-                shard_outputs.push(ShardOutput {
-                    ordinal: shard.ordinal,
-                    counters: Counters::default(),
-                    partitions: Vec::new(),
-                    skipped: Some(reason.clone()),
-                });
-                skipped.push(SkippedShard { url, reason });
-                continue;
-            }
-        }
-        let mut lines = open_shard(store.as_ref(), &shard.location, whole_limit)?.lines();
-        let pctx = ParseContext {
-            domain: shard.domain.as_deref(),
-            tz_offset_secs: source.tz_offset_secs,
-        };
-        let mut c = Counters::default();
-        let mut fed: Vec<u32> = Vec::new();
-        let mut line_no = 0u64;
-        let mut bytes_since = 0u64;
-        loop {
-            let line = match lines.next_line() {
-                Ok(Some(l)) => l,
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(ShardError::Corrupt {
-                        url,
-                        line: line_no + 1,
-                        source: e,
+    let shards = ReadAhead::run(&task.shards, |ahead| -> Result<(), TaskError> {
+        for (i, shard) in task.shards.iter().enumerate() {
+            let source = &job.sources[shard.source as usize];
+            let store = input_store(&shard.location)?;
+            let url = shard.location.to_string();
+            if job.on_corrupt_shard == CorruptShardPolicy::Skip {
+                if let Err(e) = verify_shard(store.as_ref(), &shard.location, whole_limit) {
+                    if let ShardError::Storage(_) = e {
+                        return Err(e.into());
                     }
-                    .into())
-                }
-            };
-            line_no += 1;
-            bytes_since += line.len() as u64 + 1;
-            if line_no % PROGRESS_EVERY == 0 {
-                Progress::add(&ctx.progress.lines, PROGRESS_EVERY);
-                Progress::add(&ctx.progress.input_bytes, bytes_since);
-                input_bytes += bytes_since;
-                bytes_since = 0;
-            }
-            let rec = match source.format.parse(line, &pctx) {
-                Ok(Some(rec)) => rec,
-                Ok(None) => continue,
-                Err(reason) => {
-                    c.rejected();
-                    rejects.write(ctx, &source.name, &url, line_no, &reason.to_string(), line)?;
+                    tracing::warn!(shard = %url, error = %e, "skipping corrupt shard");
+                    let reason = crate::errors::chain(&e);
+                    shard_outputs.push(ShardOutput {
+                        ordinal: shard.ordinal,
+                        counters: Counters::default(),
+                        partitions: Vec::new(),
+                        skipped: Some(reason.clone()),
+                    });
+                    skipped.push(SkippedShard { url, reason });
                     continue;
                 }
+            }
+            let opened = match ahead.take(i) {
+                Some(bytes) => shard_from_bytes(bytes?, &shard.location, whole_limit)?,
+                None => open_shard(store.as_ref(), &shard.location, whole_limit)?,
             };
-            if !window.contains(rec.time_ms) {
-                c.outside_window();
-                continue;
+            let mut lines = opened.lines();
+            let pctx = ParseContext {
+                domain: shard.domain.as_deref(),
+                tz_offset_secs: source.tz_offset_secs,
+            };
+            let mut c = Counters::default();
+            let mut fed: Vec<u32> = Vec::new();
+            let mut line_no = 0u64;
+            let mut bytes_since = 0u64;
+            loop {
+                let line = match lines.next_line() {
+                    Ok(Some(l)) => l,
+                    Ok(None) => break,
+                    Err(e) => {
+                        return Err(ShardError::Corrupt {
+                            url,
+                            line: line_no + 1,
+                            source: e,
+                        }
+                        .into())
+                    }
+                };
+                line_no += 1;
+                bytes_since += line.len() as u64 + 1;
+                if line_no % PROGRESS_EVERY == 0 {
+                    Progress::add(&ctx.progress.lines, PROGRESS_EVERY);
+                    Progress::add(&ctx.progress.input_bytes, bytes_since);
+                    input_bytes += bytes_since;
+                    bytes_since = 0;
+                }
+                let rec = match source.format.parse(line, &pctx) {
+                    Ok(Some(rec)) => rec,
+                    Ok(None) => continue,
+                    Err(reason) => {
+                        c.rejected();
+                        rejects.write(
+                            ctx,
+                            &source.name,
+                            &url,
+                            line_no,
+                            &reason.to_string(),
+                            line,
+                        )?;
+                        continue;
+                    }
+                };
+                if !window.contains(rec.time_ms) {
+                    c.outside_window();
+                    continue;
+                }
+                c.accepted();
+                // The formats only accept hosts that are safe as a path segment.
+                let pid = partitions.id(&rec.host, template.bucket_of(rec.time_ms));
+                if fed.last() != Some(&pid) && !fed.contains(&pid) {
+                    fed.push(pid);
+                }
+                rendered.clear();
+                renderer.render(&rec, &source.name, line, &mut rendered);
+                buffer.push(
+                    pid,
+                    SortKey {
+                        time_ms: rec.time_ms,
+                        shard: shard.ordinal,
+                        line: line_no,
+                    },
+                    &rendered,
+                );
+                if buffer.is_full() {
+                    spill(&mut buffer, &mut runs)?;
+                }
             }
-            c.accepted();
-            // The formats only accept hosts that are safe as a path segment.
-            let pid = partitions.id(&rec.host, template.bucket_of(rec.time_ms));
-            if fed.last() != Some(&pid) && !fed.contains(&pid) {
-                fed.push(pid);
-            }
-            rendered.clear();
-            renderer.render(&rec, &source.name, line, &mut rendered);
-            buffer.push(
-                pid,
-                SortKey {
-                    time_ms: rec.time_ms,
-                    shard: shard.ordinal,
-                    line: line_no,
-                },
-                &rendered,
-            );
-            if buffer.is_full() {
-                spill(&mut buffer, &mut runs)?;
-            }
+            Progress::add(&ctx.progress.lines, line_no % PROGRESS_EVERY);
+            Progress::add(&ctx.progress.input_bytes, bytes_since);
+            input_bytes += bytes_since;
+            counters[shard.source as usize].add(&c);
+            shard_outputs.push(ShardOutput {
+                ordinal: shard.ordinal,
+                counters: c,
+                partitions: fed,
+                skipped: None,
+            });
         }
-        Progress::add(&ctx.progress.lines, line_no % PROGRESS_EVERY);
-        Progress::add(&ctx.progress.input_bytes, bytes_since);
-        input_bytes += bytes_since;
-        counters[shard.source as usize].add(&c);
-        shard_outputs.push(ShardOutput {
-            ordinal: shard.ordinal,
-            counters: c,
-            partitions: fed,
-            skipped: None,
-        });
-    }
+        Ok(())
+    });
+    shards?;
     if !buffer.is_empty() {
         spill(&mut buffer, &mut runs)?;
     }

@@ -3,11 +3,14 @@
 //! task code knows nothing of who runs it: the embedded cluster calls it on threads, a YARN
 //! worker in a container.
 
+pub mod batch;
 pub mod counters;
+pub mod fetch;
 pub mod lines;
 pub mod map;
 pub mod parts;
 pub mod progress;
+pub mod read_ahead;
 pub mod reduce;
 pub mod shard;
 
@@ -22,7 +25,9 @@ use crate::storage::{OutputStore, Scratch, StorageError};
 pub use counters::Counters;
 pub use map::{execute_map, MapOutput, PartitionKey, RunFile, ShardOutput, SkippedShard};
 pub use progress::Progress;
-pub use reduce::{execute_reduce, ReduceOutput, ReduceTask, RunSegment};
+pub use reduce::{
+    execute_reduce, MergedPartition, ReduceOutput, ReducePartition, ReduceTask, RunSegment,
+};
 
 /// What every task needs besides its own description.
 #[derive(Clone)]
@@ -62,7 +67,7 @@ impl Task {
     pub fn describe(&self) -> String {
         match self {
             Task::Map(t) => format!("map task {}", t.id),
-            Task::Reduce(t) => format!("reduce task {} ({})", t.id, t.rel_path),
+            Task::Reduce(t) => format!("reduce task {} ({})", t.id, t.describe_partitions()),
         }
     }
 }

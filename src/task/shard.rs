@@ -100,6 +100,31 @@ pub fn open_shard(
     }
 }
 
+/// Opens a shard whose bytes were read whole (the map task's read-ahead): as
+/// [`open_shard`] would open them, without a read buffer.
+pub fn shard_from_bytes(
+    bytes: Vec<u8>,
+    location: &Location,
+    whole_limit: usize,
+) -> Result<Shard, ShardError> {
+    if bytes.len() >= 2 && bytes[..2] == GZIP_MAGIC {
+        if bytes.len() <= whole_limit {
+            if let Some(plain) = inflate_whole(&bytes, whole_limit - bytes.len()) {
+                return Ok(Shard::Whole(plain));
+            }
+        }
+        Ok(Shard::Stream(Box::new(MultiGzDecoder::new(
+            io::Cursor::new(bytes),
+        ))))
+    } else if !bytes.is_empty() && location.path_str().ends_with(".gz") {
+        Err(ShardError::NotGzip {
+            url: location.to_string(),
+        })
+    } else {
+        Ok(Shard::Stream(Box::new(io::Cursor::new(bytes))))
+    }
+}
+
 /// Inflates `gz`, a whole gzip file, in one libdeflate call, if it is a single member that
 /// decompresses cleanly to at most `max_out` bytes; `None` otherwise (the caller then streams
 /// it, which handles several members and reports damage).

@@ -478,6 +478,44 @@ impl Scratch for HdfsScratch {
         )))
     }
 
+    /// One open (one block-locations call) for every range, read one after the other.
+    fn read_ranges(&self, name: &str, ranges: &[(u64, u64)]) -> std::io::Result<Vec<bytes::Bytes>> {
+        let (nn, path, url) = self.resolve(name)?;
+        let reader = nn
+            .call(nn.client.read(&path))
+            .map_err(|f| f.into_io(&url))?;
+        let file_len = reader.file_length() as u64;
+        if let Some(&(offset, len)) = ranges.iter().find(|(o, l)| o.saturating_add(*l) > file_len) {
+            let got = file_len.saturating_sub(offset) as usize;
+            return Err(crate::storage::short_range(
+                &self.describe(),
+                name,
+                offset,
+                len,
+                got,
+            ));
+        }
+        let read = async {
+            let mut out = Vec::with_capacity(ranges.len());
+            for &(offset, len) in ranges {
+                out.push(reader.read_range(offset as usize, len as usize).await?);
+            }
+            Ok::<_, hdfs_native::HdfsError>(out)
+        };
+        match client::block_on(client::DATA_TIMEOUT, read).map_err(|f| f.into_io(&url))? {
+            Some(Ok(out)) => Ok(out),
+            Some(Err(e)) => Err(HdfsFailure::from_data(e).into_io(&url)),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "{url}: {} ranges not read in {} s",
+                    ranges.len(),
+                    client::DATA_TIMEOUT.as_secs()
+                ),
+            )),
+        }
+    }
+
     fn remove(&self, name: &str) -> std::io::Result<()> {
         let (nn, path, url) = self.resolve(name)?;
         match nn.call(nn.client.delete(&path, false)) {
