@@ -39,7 +39,10 @@ version="$(cargo metadata --no-deps --format-version 1 |
 name="filex-$version-x86_64-linux-gnu"
 
 echo "release: cargo zigbuild --release --target $TRIPLE.$GLIBC (zig $("$VENV/bin/python" -m ziglang version))"
-cargo zigbuild --release --locked --bin filex --target "$TRIPLE.$GLIBC" --target-dir "$TARGET_DIR"
+# The tarball ships a stripped binary beside its debug info: built with it, unlike a plain
+# `cargo build --release` (strip = "debuginfo").
+CARGO_PROFILE_RELEASE_DEBUG=1 CARGO_PROFILE_RELEASE_STRIP=none \
+  cargo zigbuild --release --locked --bin filex --target "$TRIPLE.$GLIBC" --target-dir "$TARGET_DIR"
 built="$TARGET_DIR/$TRIPLE/release/filex"
 
 stage="$(mktemp -d)"
