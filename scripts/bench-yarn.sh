@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
 # Benchmark: the same corpus through `filex run` (embedded, local files) and `filex submit`
 # (YARN application on the mini cluster, shards and output on HDFS), in one invocation, and
-# the YARN overhead between them, with the submit's own milestones (time to the first task).
-# Then a second submit of the same job: with the executable in its cache (a fresh
-# filex.yarn.lib-dir for the first), it uploads only the staging files; the bytes uploaded
-# and submit → first task running are shown for both.
+# the YARN overhead between them, with the submit's own milestones (time to the first task,
+# planning, maps, reduces) and the AM's peak RSS. Each binary submits twice: the first with
+# a fresh filex.yarn.lib-dir uploads the executable, the second finds it cached.
 #
 #   scripts/cluster.sh start && scripts/bench-yarn.sh
+#   BENCH_CORPORA="job domains day" BENCH_BASELINE=/tmp/filex-main scripts/bench-yarn.sh
+#
+# Corpora (BENCH_CORPORA, space-separated, in order; default: job):
+#   job      6 platforms, 3 domains, BENCH_HOURS h at BENCH_RATE lines/s per platform
+#            (default 1 h at 20/s: ~430k lines, 72 shards)
+#   domains  a customer with 300 domains: nginx + upyun, 6 hours, 20 lines/s per platform
+#            (~22k shards, 1,800 partitions)
+#   day      a customer-day: 420 domains, nginx + upyun, 24 hours, 24 lines/s per platform
+#            (>= 100k shards, >= 10,000 partitions)
 #
 # Environment (all optional):
 #   BENCH_DIR      working directory                   (default: target/bench-yarn)
-#   BENCH_RATE     lines/s per platform for filex gen  (default: 20)
-#   BENCH_HOURS    window length in hours              (default: 1)
-#   BENCH_WORKERS  -D filex.workers.max                (default: 2)
+#   BENCH_RATE     lines/s per platform, job corpus    (default: 20)
+#   BENCH_HOURS    window length in hours, job corpus  (default: 1)
+#   BENCH_WORKERS  -D filex.workers.max, and filex run --threads (default: 2)
 #   FILEX          the filex binary                    (default: target/release/filex, built)
+#   BENCH_BASELINE another filex binary submitted beside it (e.g. a build of main): before
+#                  and after in one invocation
+#   BENCH_KEEP=1   keep the corpora locally and on HDFS afterwards
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,10 +32,16 @@ DIR="${BENCH_DIR:-$ROOT/target/bench-yarn}"
 RATE="${BENCH_RATE:-20}"
 HOURS="${BENCH_HOURS:-1}"
 WORKERS="${BENCH_WORKERS:-2}"
+CORPORA="${BENCH_CORPORA:-job}"
+BASELINE="${BENCH_BASELINE:-}"
 if [ -z "${FILEX:-}" ]; then
   (cd "$ROOT" && cargo build --release --bin filex)
   FILEX="$ROOT/target/release/filex"
 fi
+[ -z "$BASELINE" ] || [ -x "$BASELINE" ] || {
+  echo "bench-yarn: BENCH_BASELINE=$BASELINE is not an executable" >&2
+  exit 1
+}
 
 "$ROOT/scripts/cluster.sh" status >/dev/null || {
   echo "bench-yarn: the mini cluster is not running; start it with scripts/cluster.sh start" >&2
@@ -32,59 +49,120 @@ fi
 }
 eval "$("$ROOT/scripts/cluster.sh" env)"
 
-rm -rf "$DIR" && mkdir -p "$DIR"
-"$FILEX" gen --out "$DIR/corpus" --seed 5 --hours "$HOURS" --rate "$RATE" >/dev/null
-raw_mb=$(du -sm "$DIR/corpus/shards" | cut -f1)
+# domain_list N: d001.example.com,…,dN.example.com
+domain_list() { seq -f 'd%03g.example.com' 1 "$1" | paste -sd, -; }
 
-remote="/filex-bench/$(date +%s)"
-echo "uploading the corpus ($raw_mb MB compressed) to hdfs://$remote"
-(cd "$DIR/corpus" && find shards -type f) | while read -r f; do
-  curl -sf -L -X PUT -T "$DIR/corpus/$f" \
-    "$FILEX_WEBHDFS/webhdfs/v1$remote/$f?op=CREATE&user.name=${USER:-root}&overwrite=true" >/dev/null
-done
-sed -e "s#shards = \"shards/#shards = \"hdfs://$remote/shards/#" \
-    -e "s#root = \"output\"#root = \"hdfs://$remote/out\"#" \
-    "$DIR/corpus/job.toml" > "$DIR/job-hdfs.toml"
+gen_args() {
+  case "$1" in
+    job) echo "--seed 5 --hours $HOURS --rate $RATE" ;;
+    domains) echo "--seed 5 --hours 6 --platforms nginx,upyun --rate 20 --domains $(domain_list 300)" ;;
+    day) echo "--seed 5 --hours 24 --platforms nginx,upyun --rate 24 --domains $(domain_list 420)" ;;
+    *)
+      echo "bench-yarn: unknown corpus $1 (job, domains, day)" >&2
+      exit 1
+      ;;
+  esac
+}
 
 now() { date +%s.%N; }
-submit() {
-  FILEX_LOG=warn "$FILEX" submit "$DIR/job-hdfs.toml" --force-new -D "filex.workers.max=$WORKERS" \
-    -D filex.worker.input-bytes=1 -D "filex.yarn.lib-dir=$remote/lib" > "$1"
+
+# am_peak_rss OUT: samples the running AM's VmHWM (kB) every 0.2 s until killed, keeping the
+# last value seen in OUT (the mini cluster runs one application at a time here).
+am_peak_rss() {
+  local hwm pid
+  while :; do
+    for pid in $(pgrep -f 'filex am --spec' || true); do
+      [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = filex ] || continue
+      hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+      [ -n "$hwm" ] && echo "$hwm" >"$1"
+    done
+    sleep 0.2
+  done
 }
-t0=$(now)
-"$FILEX" run "$DIR/corpus/job.toml" --threads "$WORKERS" --no-progress > "$DIR/run.txt" 2>/dev/null
-t1=$(now)
-submit "$DIR/submit.txt"
-t2=$(now)
-submit "$DIR/submit-again.txt"
-t3=$(now)
 
-run_s=$(echo "$t1 - $t0" | bc)
-submit_s=$(echo "$t2 - $t1" | bc)
-lines=$(grep -o 'lines in [0-9]*' "$DIR/run.txt" | head -1 | grep -o '[0-9]*')
-printf '\n%-34s %10s\n' "corpus" "$lines lines, $raw_mb MB gzip"
-printf '%-34s %10.2f s\n' "filex run (embedded, $WORKERS threads)" "$run_s"
-printf '%-34s %10.2f s\n' "filex submit (YARN, $WORKERS workers)" "$submit_s"
-printf '%-34s %10.2f s\n' "YARN overhead" "$(echo "$submit_s - $run_s" | bc)"
-echo
-grep -o 'timeline: .*' "$DIR/submit.txt" | sed 's/^timeline: //' | tr ',' '\n' | sed 's/^ */  /'
+# submit BIN OUT LIB_DIR: one `filex submit` of the corpus's HDFS job; prints its wall s.
+submit() {
+  local t0 t1 sampler
+  : >"$2.rss"
+  am_peak_rss "$2.rss" &
+  sampler=$!
+  t0=$(now)
+  FILEX_LOG=warn "$1" submit "$CDIR/job-hdfs.toml" --force-new -D "filex.workers.max=$WORKERS" \
+    -D filex.worker.input-bytes=1 -D filex.uber.max-bytes=0 -D "filex.yarn.lib-dir=$3" >"$2"
+  t1=$(now)
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
+  echo "$t1 - $t0" | bc
+}
 
-# Bytes uploaded: the executable's when it was not cached, plus the staging files.
+# milestone OUT NAME: seconds from "submitted" to the timeline event NAME, or -.
+milestone() { grep -o "$2 +[0-9.]*s" "$1" | head -1 | grep -o '[0-9.]*s$' || echo -; }
+# uploaded OUT: bytes uploaded (the executable's when it was not cached, plus staging).
 uploaded() {
   local exe staged
-  exe=$(grep -o '^Executable .*: uploaded [0-9]* bytes' "$1" | grep -o '[0-9]* bytes$' | cut -d' ' -f1)
-  staged=$(grep -o '^Staged [0-9]* bytes' "$1" | cut -d' ' -f2)
-  echo $(( ${exe:-0} + ${staged:-0} ))
+  exe=$(grep -o '^Executable .*: uploaded [0-9]* bytes' "$1" | grep -o '[0-9]* bytes$' | cut -d' ' -f1 || true)
+  staged=$(grep -o '^Staged [0-9]* bytes' "$1" | cut -d' ' -f2 || true)
+  echo $((${exe:-0} + ${staged:-0}))
 }
-# Submit → first task running: the timeline starts at "submitted".
-first_task() { grep -o 'first task running +[0-9.]*s' "$1" | grep -o '[0-9.]*s$'; }
-echo
-printf '%-34s %14s %14s\n' "" "first submit" "second submit"
-printf '%-34s %14s %14s\n' "executable" \
-  "$(grep -q '^Executable .*: uploaded' "$DIR/submit.txt" && echo uploaded || echo cached)" \
-  "$(grep -q '^Executable .*: uploaded' "$DIR/submit-again.txt" && echo uploaded || echo cached)"
-printf '%-34s %14s %14s\n' "bytes uploaded to HDFS" "$(uploaded "$DIR/submit.txt")" \
-  "$(uploaded "$DIR/submit-again.txt")"
-printf '%-34s %14s %14s\n' "submit -> first task running" "$(first_task "$DIR/submit.txt")" \
-  "$(first_task "$DIR/submit-again.txt")"
-printf '%-34s %12.2f s %12.2f s\n' "submit wall time" "$submit_s" "$(echo "$t3 - $t2" | bc)"
+rss_mb() { awk '{ printf "%.0f", $1 / 1024 }' "$1.rss" 2>/dev/null || echo -; }
+
+binaries=("new@@$FILEX")
+[ -n "$BASELINE" ] && binaries=("baseline@@$BASELINE" "${binaries[@]}")
+
+rm -rf "$DIR" && mkdir -p "$DIR"
+stamp=$(date +%s)
+for corpus in $CORPORA; do
+  CDIR="$DIR/$corpus"
+  # shellcheck disable=SC2046  # gen_args is a list of words
+  tg0=$(now)
+  "$FILEX" gen --out "$CDIR/corpus" $(gen_args "$corpus") >/dev/null
+  gen_s=$(echo "$(now) - $tg0" | bc)
+  shards=$(find "$CDIR/corpus/shards" -type f | wc -l)
+  gz_mb=$(du -sm "$CDIR/corpus/shards" | cut -f1)
+  remote="/filex-bench/$stamp-$corpus"
+  echo "== $corpus: $shards shards ($gz_mb MB gzip, generated in ${gen_s} s); uploading to hdfs://$remote"
+  "$ROOT/scripts/cluster.sh" fs -mkdir -p "$remote" >/dev/null
+  "$ROOT/scripts/cluster.sh" fs -put "$CDIR/corpus/shards" "$remote/" >/dev/null
+  sed -e "s#shards = \"shards/#shards = \"hdfs://$remote/shards/#" \
+    -e "s#root = \"output\"#root = \"hdfs://$remote/out\"#" \
+    "$CDIR/corpus/job.toml" >"$CDIR/job-hdfs.toml"
+
+  echo "== $corpus: filex run"
+  t0=$(now)
+  "$FILEX" run "$CDIR/corpus/job.toml" --threads "$WORKERS" --no-progress >"$CDIR/run.txt" 2>/dev/null
+  run_s=$(echo "$(now) - $t0" | bc)
+  lines=$(grep -o 'lines in [0-9]*' "$CDIR/run.txt" | head -1 | grep -o '[0-9]*' || echo "?")
+  partitions=$(find "$CDIR/corpus/output" -name '*.gz' | wc -l)
+
+  declare -A S1 S2
+  for b in "${binaries[@]}"; do
+    name="${b%%@@*}" bin="${b#*@@}"
+    echo "== $corpus: filex submit ($name), twice"
+    S1[$name]=$(submit "$bin" "$CDIR/submit-$name-1.txt" "$remote/lib-$name")
+    S2[$name]=$(submit "$bin" "$CDIR/submit-$name-2.txt" "$remote/lib-$name")
+  done
+
+  echo
+  printf '%s: %s lines, %s shards, %s MB gzip, %s partitions\n' "$corpus" "$lines" "$shards" "$gz_mb" "$partitions"
+  printf '  %-44s %9.2f s\n' "filex run (embedded, $WORKERS threads, local files)" "$run_s"
+  printf '  %-26s %9s %9s %9s %10s %8s %8s %8s %7s %12s\n' "filex submit ($WORKERS workers)" \
+    "wall s" "overhead" "1st task" "plan done" "maps" "reduces" "done" "AM MB" "uploaded"
+  for b in "${binaries[@]}"; do
+    name="${b%%@@*}"
+    for i in 1 2; do
+      out="$CDIR/submit-$name-$i.txt"
+      wall=$([ "$i" = 1 ] && echo "${S1[$name]}" || echo "${S2[$name]}")
+      printf '  %-26s %9.2f %9.2f %9s %10s %8s %8s %8s %7s %12s\n' "$name, submit $i" "$wall" \
+        "$(echo "$wall - $run_s" | bc)" "$(milestone "$out" 'first task running')" \
+        "$(milestone "$out" 'planned')" "$(milestone "$out" 'maps done')" \
+        "$(milestone "$out" 'reduces done')" "$(milestone "$out" 'finished')" \
+        "$(rss_mb "$out")" "$(uploaded "$out")"
+    done
+  done
+  echo "  (milestones: seconds after 'submitted' in the submit's timeline; overhead: wall - filex run)"
+  echo
+  if [ "${BENCH_KEEP:-0}" != 1 ]; then
+    rm -rf "$CDIR"
+    "$ROOT/scripts/cluster.sh" fs -rm -r -f -skipTrash "$remote" >/dev/null 2>&1 || true
+  fi
+done
