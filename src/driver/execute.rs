@@ -524,7 +524,8 @@ fn reduce_tasks(
         .iter()
         .map(|p| batch::cost(p.line_bytes))
         .collect();
-    let groups = batch::Grouping::for_phase(weights.iter().sum(), slots).group(&weights);
+    let groups =
+        batch::Grouping::for_phase(weights.iter().sum(), weights.len(), slots).group(&weights);
     let mut slots_of: Vec<Option<ReducePartition>> = partitions.into_iter().map(Some).collect();
     groups
         .into_iter()

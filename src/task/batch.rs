@@ -19,6 +19,11 @@ pub const TASKS_PER_SLOT: u64 = 4;
 pub const MAX_PARTITIONS: usize = 256;
 /// Bytes (as [`cost`] counts them) of the small partitions grouped into one task, at most.
 pub const MAX_TASK_BYTES: u64 = 128 << 20;
+/// A phase of at most this many partitions per slot keeps one task per partition: their
+/// fixed costs (about 15 ms a task on YARN) add up to a fraction of a second per slot, and one
+/// task per partition keeps the finest retries (a failed task re-runs only its partition)
+/// and the best balance.
+pub const ALONE_PER_SLOT: usize = 16;
 /// What a partition costs beyond its lines, in bytes of lines: its output file is created,
 /// finished and published whatever its size.
 pub const PARTITION_COST: u64 = 64 << 10;
@@ -38,8 +43,18 @@ pub struct Grouping {
 }
 
 impl Grouping {
-    /// The grouping for partitions weighing `total` bytes in all, run on `slots` slots.
-    pub fn for_phase(total: u64, slots: usize) -> Grouping {
+    /// Every partition a task of its own.
+    pub const ALONE: Grouping = Grouping {
+        target_bytes: 1,
+        max_partitions: 1,
+    };
+
+    /// The grouping for `partitions` partitions weighing `total` bytes in all, run on
+    /// `slots` slots.
+    pub fn for_phase(total: u64, partitions: usize, slots: usize) -> Grouping {
+        if partitions <= ALONE_PER_SLOT.saturating_mul(slots.max(1)) {
+            return Grouping::ALONE;
+        }
         let tasks = (slots.max(1) as u64).saturating_mul(TASKS_PER_SLOT);
         Grouping {
             target_bytes: (total / tasks).clamp(1, MAX_TASK_BYTES),
@@ -82,6 +97,7 @@ mod tests {
     #[test]
     fn the_target_follows_the_bytes_and_the_slots_within_bounds() {
         // (total bytes, slots, target)
+        let many = 10_000;
         let table: [(u64, usize, u64); 6] = [
             (800, 2, 100),
             (800, 0, 200), // no slots counts as one
@@ -91,10 +107,22 @@ mod tests {
             (8 * MAX_TASK_BYTES, 2, MAX_TASK_BYTES),
         ];
         for (total, slots, want) in table {
-            let g = Grouping::for_phase(total, slots);
+            let g = Grouping::for_phase(total, many, slots);
             assert_eq!(g.target_bytes, want, "total {total}, slots {slots}");
             assert_eq!(g.max_partitions, MAX_PARTITIONS);
         }
+    }
+
+    #[test]
+    fn few_partitions_per_slot_keep_a_task_each() {
+        // (partitions, slots): at most ALONE_PER_SLOT per slot (no slots counts as one).
+        for (partitions, slots) in [(32, 2), (1, 1), (16, 0), (0, 4)] {
+            let g = Grouping::for_phase(1 << 30, partitions, slots);
+            assert_eq!(g, Grouping::ALONE, "{partitions} on {slots}");
+            let weights = vec![cost(10); partitions];
+            assert_eq!(g.group(&weights).len(), partitions);
+        }
+        assert_ne!(Grouping::for_phase(1 << 30, 33, 2), Grouping::ALONE);
     }
 
     #[test]
@@ -153,7 +181,7 @@ mod tests {
         let weights: Vec<u64> = (0..1800u64)
             .map(|i| cost(20_000 + (i * 7919) % 100_000))
             .collect();
-        let grouping = Grouping::for_phase(weights.iter().sum(), 2);
+        let grouping = Grouping::for_phase(weights.iter().sum(), weights.len(), 2);
         let groups = grouping.group(&weights);
         assert_eq!(groups, grouping.group(&weights));
         assert!((8..=9).contains(&groups.len()), "{} groups", groups.len());

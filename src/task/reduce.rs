@@ -154,9 +154,9 @@ struct Sizes {
 }
 
 impl Sizes {
-    fn new(ctx: &TaskContext, gzip_threads: u32) -> Sizes {
+    fn new(ctx: &TaskContext, wanted_threads: u32) -> Sizes {
         let budget = ctx.memory_per_task.max(4 << 20);
-        let threads = gzip_threads(budget, gzip_threads);
+        let threads = gzip_threads(budget, wanted_threads);
         // With a size limit a member must fit a part whatever the data.
         let member_bytes = member_bytes(
             ctx.job.output.parts.as_ref().map(|l| l.max_file_size),
