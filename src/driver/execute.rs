@@ -566,7 +566,7 @@ pub(crate) fn discard_superseded(
                     "discarding a superseded attempt's output"
                 );
                 for staged in r.published() {
-                    if let Err(e) = output.discard(&staged) {
+                    if let Err(e) = output.discard(staged) {
                         tracing::warn!(error = %e, "could not discard a superseded output");
                     }
                 }
