@@ -177,8 +177,8 @@ fn segment_bytes(p: &ReducePartition) -> u64 {
 }
 
 /// Runs one reduce task: its partitions in order, their segments read ahead in windows of
-/// consecutive partitions that fit [`Sizes::fetch_bytes`] (a partition bigger than that
-/// alone is read as it merges).
+/// consecutive partitions whose segments fit a share of the task's memory
+/// (`1 / FETCH_SHARE`; a partition bigger than that alone is read as it merges).
 pub fn execute_reduce(
     ctx: &TaskContext,
     task: &ReduceTask,
