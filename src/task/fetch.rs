@@ -11,9 +11,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 
-use super::reduce::RunSegment;
 use crate::storage::{Scratch, ScratchFile};
+
+/// One map task's run segment of a partition: a range of a run file in scratch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSegment {
+    /// Scratch name of the run file.
+    pub file: String,
+    pub offset: u64,
+    pub len: u64,
+}
 
 /// Files read at once.
 pub const FETCH_THREADS: usize = 8;

@@ -23,11 +23,10 @@ use crate::job::Job;
 use crate::storage::{OutputStore, Scratch, StorageError};
 
 pub use counters::Counters;
+pub use fetch::RunSegment;
 pub use map::{execute_map, MapOutput, PartitionKey, RunFile, ShardOutput, SkippedShard};
 pub use progress::Progress;
-pub use reduce::{
-    execute_reduce, MergedPartition, ReduceOutput, ReducePartition, ReduceTask, RunSegment,
-};
+pub use reduce::{execute_reduce, MergedPartition, ReduceOutput, ReducePartition, ReduceTask};
 
 /// What every task needs besides its own description.
 #[derive(Clone)]

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::fetch::Fetched;
+use super::fetch::{Fetched, RunSegment};
 use super::parts::{PartPlan, PartSink, StagedPart};
 use super::progress::Progress;
 use super::{PartitionKey, TaskContext, TaskError};
@@ -51,15 +51,6 @@ pub struct ReducePartition {
     /// Lines the map tasks wrote for this partition.
     pub records: u64,
     pub line_bytes: u64,
-}
-
-/// One map task's run segment of the partition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunSegment {
-    /// Scratch name of the run file.
-    pub file: String,
-    pub offset: u64,
-    pub len: u64,
 }
 
 /// What a reduce task staged: each of its partitions, in task order.
