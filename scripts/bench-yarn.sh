@@ -80,14 +80,16 @@ am_peak_rss() {
   done
 }
 
-# submit BIN OUT LIB_DIR: one `filex submit` of the corpus's HDFS job; prints its wall s.
+# submit BIN OUT LIB_DIR: one `filex submit` of the corpus's HDFS job, --full (the output of
+# the submit before would otherwise make it an incremental re-run with nothing to do); prints
+# its wall s.
 submit() {
   local t0 t1 sampler
   : >"$2.rss"
   am_peak_rss "$2.rss" &
   sampler=$!
   t0=$(now)
-  FILEX_LOG=warn "$1" submit "$CDIR/job-hdfs.toml" --force-new -D "filex.workers.max=$WORKERS" \
+  FILEX_LOG=warn "$1" submit "$CDIR/job-hdfs.toml" --force-new --full -D "filex.workers.max=$WORKERS" \
     -D filex.worker.input-bytes=1 -D filex.uber.max-bytes=0 -D "filex.yarn.lib-dir=$3" >"$2"
   t1=$(now)
   kill "$sampler" 2>/dev/null || true
