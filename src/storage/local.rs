@@ -275,6 +275,12 @@ impl OutputStore for LocalOutput {
         Ok(())
     }
 
+    fn staged_left(&self) -> Result<bool, StorageError> {
+        self.staging
+            .try_exists()
+            .map_err(|e| StorageError::io("look up", self.staging.display(), e))
+    }
+
     fn put_atomic(&self, rel: &str, bytes: &[u8]) -> Result<(), StorageError> {
         let mut w = self.stage(rel)?;
         w.write_all(bytes)
@@ -352,10 +358,13 @@ mod tests {
     fn abort_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let out = LocalOutput::new(dir.path().to_path_buf(), "run2");
+        assert!(!out.staged_left().unwrap());
         let mut w = out.stage("x.gz").unwrap();
         w.write_all(b"partial").unwrap();
         drop(w);
+        assert!(out.staged_left().unwrap());
         out.abort().unwrap();
+        assert!(!out.staged_left().unwrap());
         let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert!(left.is_empty(), "{left:?}");
     }

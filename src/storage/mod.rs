@@ -250,6 +250,10 @@ pub trait OutputStore: Send + Sync {
     }
     /// Discards everything staged by this run and not committed.
     fn abort(&self) -> Result<(), StorageError>;
+    /// Whether anything this run staged is there (its directory under `_temporary`, a marker
+    /// of an upload it opened): what the clean-up of a run whose last processes may still be
+    /// stopping looks for after [`OutputStore::abort`].
+    fn staged_left(&self) -> Result<bool, StorageError>;
     /// Writes a small object (manifest, rejects index) atomically.
     fn put_atomic(&self, rel: &str, bytes: &[u8]) -> Result<(), StorageError>;
     /// Removes the published object `rel` (the done-flag, before a run replaces what it

@@ -276,6 +276,9 @@ mod tests {
         fn abort(&self) -> Result<(), crate::storage::StorageError> {
             self.0.abort()
         }
+        fn staged_left(&self) -> Result<bool, crate::storage::StorageError> {
+            self.0.staged_left()
+        }
         fn put_atomic(&self, rel: &str, bytes: &[u8]) -> Result<(), crate::storage::StorageError> {
             self.0.put_atomic(rel, bytes)
         }

@@ -700,6 +700,15 @@ impl OutputStore for HdfsOutput {
         Ok(())
     }
 
+    fn staged_left(&self) -> Result<bool, StorageError> {
+        let (nn, _, staging) = self.namenode()?;
+        match nn.call(nn.client.get_file_info(&staging)) {
+            Ok(_) => Ok(true),
+            Err(HdfsFailure::NotFound) => Ok(false),
+            Err(f) => Err(op_error("look up", &nn.url(&staging), f)),
+        }
+    }
+
     fn put_atomic(&self, rel: &str, bytes: &[u8]) -> Result<(), StorageError> {
         let mut w = self.stage(rel)?;
         w.write_all(bytes)

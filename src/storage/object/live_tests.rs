@@ -131,10 +131,15 @@ fn the_clean_up_of_a_dead_run_aborts_its_uploads_and_no_other_runs() {
     assert_eq!(markers(&prefix, "app_dead"), want);
     assert_eq!(markers(&prefix, "app_live"), vec![ic.clone()]);
 
-    // The clean-up after the dead run: a store opened for it, which never opened an upload.
-    output(&prefix, "app_dead")
-        .abort()
-        .expect("abort the dead run");
+    // The clean-up after the dead run: a store opened for it, which never opened an upload,
+    // sees the markers, and then none.
+    let cleanup = output(&prefix, "app_dead");
+    assert!(
+        cleanup.staged_left().expect("look"),
+        "the dead run's markers"
+    );
+    cleanup.abort().expect("abort the dead run");
+    assert!(!cleanup.staged_left().expect("look again"));
     assert!(!is_open(&ia), "the dead run's upload {ia} is still open");
     assert!(!is_open(&ib), "the dead run's upload {ib} is still open");
     assert_eq!(markers(&prefix, "app_dead"), Vec::<String>::new());

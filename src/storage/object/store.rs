@@ -371,6 +371,20 @@ impl OutputStore for S3Output {
         }
     }
 
+    /// An upload of this process still open, or a marker of the run's (a denied listing
+    /// tells nothing: false).
+    fn staged_left(&self) -> Result<bool, StorageError> {
+        if !self.inner.open.lock().is_empty() {
+            return Ok(true);
+        }
+        let dir = marker::run_dir(&self.inner.prefix, &self.inner.run_id);
+        match marker::list(&self.inner.client, &dir) {
+            Ok(keys) => Ok(!keys.is_empty()),
+            Err(e) if is_denied(&e) => Ok(false),
+            Err(e) => Err(e.into_storage(&self.inner.client.url(&dir))),
+        }
+    }
+
     fn put_atomic(&self, rel: &str, bytes: &[u8]) -> Result<(), StorageError> {
         let key = self.inner.key(rel);
         let (md5, sha) = digests(bytes);
