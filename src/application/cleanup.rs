@@ -11,13 +11,15 @@
 //! Kept: the staging of an application that died in the middle of its commit
 //! (`crate::commit`), which the next run of the window finishes.
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result};
 
 use super::staging::Staging;
 use crate::commit;
 use crate::driver::previous;
 use crate::job::Job;
-use crate::storage;
+use crate::storage::{self, OutputStore};
 
 /// What [`remove_leftovers`] removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,40 +39,75 @@ const SETTLE_QUIET: u32 = 3;
 
 /// [`remove_leftovers`] for an application the ResourceManager has just reported ended.
 /// Its containers outlive that report: a NodeManager stops them at its next heartbeat,
-/// SIGTERM and SIGKILL a moment later, and a task writing its sorted run in between
-/// recreates the staging directory. So look again a few times and remove what reappears.
+/// SIGTERM and SIGKILL a moment later, and a task writing in between recreates what was
+/// removed (the HDFS staging directory when it writes its sorted run, its staging area and
+/// an upload marker under the output root when it starts an upload), or makes a removal
+/// fail (an upload aborted while a part is written). So look again a few times and remove
+/// what reappears; the last removal's outcome is the answer.
 pub fn remove_leftovers_of_just_ended(job: &Job, application_id: &str) -> Result<Removed> {
-    let mut removed = remove_leftovers(job, application_id)?;
+    let mut last = remove_leftovers(job, application_id);
     let staging = Staging::of(application_id)?;
+    let output = open_output(job, application_id)?;
     let mut quiet = 0;
     for _ in 0..SETTLE_LOOKS {
         std::thread::sleep(SETTLE_EVERY);
-        if staging.exists()? {
-            tracing::info!(
-                application = application_id,
-                "its staging directory reappeared (a container still stopping); removing it again"
-            );
-            removed = remove_leftovers(job, application_id)?;
-            quiet = 0;
-        } else {
-            quiet += 1;
-            if quiet >= SETTLE_QUIET {
-                break;
+        let again = match &last {
+            Err(e) => Some(format!("the last removal failed: {e:#}")),
+            Ok(removed) => match reappeared(&staging, output.as_ref(), *removed) {
+                Ok(what) => what.map(str::to_string),
+                Err(e) => Some(format!("cannot tell: {e:#}")),
+            },
+        };
+        match again {
+            Some(why) => {
+                tracing::info!(
+                    application = application_id,
+                    why = %why,
+                    "removing what the application left again (a container still stopping)"
+                );
+                last = remove_leftovers(job, application_id);
+                quiet = 0;
+            }
+            None => {
+                quiet += 1;
+                if quiet >= SETTLE_QUIET {
+                    break;
+                }
             }
         }
     }
-    Ok(removed)
+    last
+}
+
+/// What of a dead application's leftovers is there again after a removal that left
+/// `removed`; `None` when nothing is. What an unfinished commit keeps is meant to stay.
+fn reappeared(
+    staging: &Staging,
+    output: &dyn OutputStore,
+    removed: Removed,
+) -> Result<Option<&'static str>> {
+    if staging.exists()? {
+        return Ok(Some("its staging directory reappeared"));
+    }
+    if removed == Removed::All && output.staged_left()? {
+        return Ok(Some("something it staged under the output root reappeared"));
+    }
+    Ok(None)
+}
+
+/// The output store opened for the run `application_id` of `job`.
+fn open_output(job: &Job, application_id: &str) -> Result<Arc<dyn OutputStore>> {
+    job.output
+        .spec
+        .open(application_id)
+        .with_context(|| format!("output {}", job.output.spec.root))
 }
 
 /// Removes what the dead application `application_id` of `job` left; safe to call when
 /// nothing is left, and only for an application that is no longer running.
 pub fn remove_leftovers(job: &Job, application_id: &str) -> Result<Removed> {
     // The output store opened for that run: aborting removes its staging area.
-    let output = job
-        .output
-        .spec
-        .open(application_id)
-        .with_context(|| format!("output {}", job.output.spec.root))?;
+    let output = open_output(job, application_id)?;
     // Unless the application died in the middle of its commit: what it staged is what the
     // commit record publishes, and the next run of the window (or a later AM attempt)
     // finishes it from there.
