@@ -763,7 +763,14 @@ fn am_killed_in(case: &'static str, phase: &str) {
             eprintln!("chaos: {case} run {run}: SIGKILL the AM in {phase} after {share}% of its tasks and {delay:?}");
         }
         let root = run_root(case, run);
-        let sub = Submission::start(&cluster, &job, &format!("hdfs://{root}"), &[], &[]);
+        // The reduces of this small job last about 2 s: a seeded share and delay could
+        // otherwise land the kill after the last one, on an AM that had already finished.
+        let env = if phase == "reduce" {
+            SLOW_LAST_REDUCES
+        } else {
+            &[]
+        };
+        let sub = Submission::start(&cluster, &job, &format!("hdfs://{root}"), &[], env);
         let mut killed_in = None;
         let ended = sub.wait_with(|w| {
             if killed_in.is_some() {
@@ -1464,8 +1471,8 @@ fn s3_in_flight(s3: &S3Env, prefix: &str) -> String {
 }
 
 /// The last two reduce tasks of the first AM attempt wait 5 s before they run, so that the
-/// reduces of the small S3 job last long enough for a kill to land in them (they take about
-/// 1.5 s otherwise; a later attempt's retries, numbered apart, are not delayed).
+/// reduces of the small chaos job last long enough for a kill to land in them (they take about
+/// 1.5–2 s otherwise; a later attempt's retries, numbered apart, are not delayed).
 const SLOW_LAST_REDUCES: &[(&str, &str)] = &[
     ("FILEX_FAULT_DELAY_AT", "reduce:8:0,reduce:9:0"),
     ("FILEX_FAULT_DELAY_MS", "5000"),
