@@ -1,12 +1,17 @@
 //! The worker fleet: the AM's heartbeat loop with the ResourceManager. It keeps as many
-//! worker containers as the data deserves (`desired`, set by the AM from the plan), asks for
+//! worker containers as the data deserves ([`Wanted`], set by the AM from the plan), asks for
 //! them on the hosts holding the input, starts the `filex worker` command in each allocated
 //! container, explains containers that end badly, and lets the fleet drain when the work is
 //! done. The decisions are [`FleetState`]'s (`fleet_state.rs`); this loop does the RPCs.
+//!
+//! Start-up is on the job's critical path: a change of the wanted count wakes the loop at
+//! once (the ask goes out in the next heartbeat, not after an idle second), the loop beats at
+//! `FIRST_BEAT` while asks are pending and doubles up to `FAST_BEAT` (as Spark's
+//! allocator does), and the containers of one allocation are started concurrently.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -19,7 +24,9 @@ use super::status::StatusBoard;
 use crate::cluster::remote::Coordinator;
 use crate::cluster::ClusterError;
 
-/// Heartbeat interval while containers are wanted, and when idle.
+/// Heartbeat interval when asks have just gone out (doubling while they stay pending), the
+/// longest one while containers are wanted, and the one when idle.
+const FIRST_BEAT: Duration = Duration::from_millis(100);
 const FAST_BEAT: Duration = Duration::from_millis(250);
 const SLOW_BEAT: Duration = Duration::from_millis(1000);
 /// Lines about workers kept in the diagnostics.
@@ -47,10 +54,29 @@ pub struct FleetConfig {
     pub hello_timeout: Option<Duration>,
 }
 
+/// The number of worker containers wanted; setting it wakes the fleet loop.
+#[derive(Clone)]
+pub struct Wanted {
+    count: Arc<AtomicUsize>,
+    /// The loop's thread, to unpark (none if it could not be spawned).
+    loop_thread: Option<Thread>,
+}
+
+impl Wanted {
+    /// Wants `n` worker containers from now on; 0 drains the fleet.
+    pub fn set(&self, n: usize) {
+        if self.count.swap(n, Ordering::Relaxed) != n {
+            if let Some(t) = &self.loop_thread {
+                t.unpark();
+            }
+        }
+    }
+}
+
 /// A running fleet loop.
 pub struct Fleet {
-    /// Worker containers wanted now; 0 drains the fleet.
-    pub desired: Arc<AtomicUsize>,
+    /// Worker containers wanted now.
+    pub wanted: Wanted,
     /// Hosts to prefer for new containers (those holding pending input), best first.
     pub preferred_hosts: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
@@ -59,19 +85,19 @@ pub struct Fleet {
 
 impl Fleet {
     pub fn start(cfg: FleetConfig) -> Fleet {
-        let desired = Arc::new(AtomicUsize::new(0));
+        let count = Arc::new(AtomicUsize::new(0));
         let preferred_hosts = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let handle = {
-            let (desired, preferred, stop) =
-                (desired.clone(), preferred_hosts.clone(), stop.clone());
+            let (count, preferred, stop) = (count.clone(), preferred_hosts.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("am-fleet".into())
-                .spawn(move || run(cfg, desired, preferred, stop))
+                .spawn(move || run(cfg, count, preferred, stop))
                 .ok()
         };
+        let loop_thread = handle.as_ref().map(|h| h.thread().clone());
         Fleet {
-            desired,
+            wanted: Wanted { count, loop_thread },
             preferred_hosts,
             stop,
             handle,
@@ -82,6 +108,7 @@ impl Fleet {
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
+            h.thread().unpark();
             let _ = h.join();
         }
     }
@@ -95,6 +122,7 @@ fn run(
 ) {
     let rt = cfg.runtime.clone();
     let mut fleet = FleetState::default();
+    let mut beat = FIRST_BEAT;
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         let want = if stopping {
@@ -131,13 +159,22 @@ fn run(
         };
         match rt.block_on(cfg.amrm.allocate(progress.min(1.0))) {
             Ok(resp) => {
+                let mut to_start = Vec::new();
                 for c in resp.allocated.into_iter().map(|a| a.container) {
                     match fleet.allocated(c.id, &c.node_id.host, want) {
-                        Action::Start(_) if start_worker(&cfg, &c) => {
-                            fleet.started(c.id, &c.node_id.host)
-                        }
-                        // Surplus, or the node would not start it.
+                        Action::Start(_) => to_start.push(c),
+                        // Surplus.
                         _ => release(&cfg, c.id),
+                    }
+                }
+                let starts = to_start.iter().map(|c| start_worker(&cfg, c));
+                let started = rt.block_on(futures::future::join_all(starts));
+                for (c, ok) in to_start.iter().zip(started) {
+                    if ok {
+                        fleet.started(c.id, &c.node_id.host);
+                    } else {
+                        // The node would not start it.
+                        release(&cfg, c.id);
                     }
                 }
                 for s in resp.completed {
@@ -169,12 +206,22 @@ fn run(
         if stopping {
             break;
         }
-        std::thread::sleep(if fleet.filling(want) {
-            FAST_BEAT
+        // Asleep until the beat is due or the wanted count changes (a spurious wake-up
+        // costs one early heartbeat).
+        if fleet.filling(want) {
+            std::thread::park_timeout(beat);
+            beat = next_beat(beat);
         } else {
-            SLOW_BEAT
-        });
+            beat = FIRST_BEAT;
+            std::thread::park_timeout(SLOW_BEAT);
+        }
     }
+}
+
+/// The interval after `last` while containers are missing: doubling from [`FIRST_BEAT`] up to
+/// [`FAST_BEAT`].
+fn next_beat(last: Duration) -> Duration {
+    (last * 2).clamp(FIRST_BEAT, FAST_BEAT)
 }
 
 /// Does what the fleet state decided about asks and ended containers.
@@ -226,9 +273,8 @@ fn release(cfg: &FleetConfig, id: ContainerId) {
 
 /// Starts the worker command in `c`; `false` (with the reason in the diagnostics) if the
 /// node refused it.
-fn start_worker(cfg: &FleetConfig, c: &Container) -> bool {
-    let rt = &cfg.runtime;
-    let Some(token) = rt.block_on(cfg.amrm.nm_token(&c.node_id)) else {
+async fn start_worker(cfg: &FleetConfig, c: &Container) -> bool {
+    let Some(token) = cfg.amrm.nm_token(&c.node_id).await else {
         tracing::warn!(container = %c.id, node = %c.node_id, "no NMToken for the node; releasing");
         return false;
     };
@@ -239,7 +285,7 @@ fn start_worker(cfg: &FleetConfig, c: &Container) -> bool {
         &c.id.to_string(),
         &c.node_id.host,
     );
-    let why = match rt.block_on(cfg.nm.start_container(c, &token, &launch)) {
+    let why = match cfg.nm.start_container(c, &token, &launch).await {
         Ok(r) if r.failed.is_empty() => {
             tracing::info!(container = %c.id, node = %c.node_id, "worker container started");
             cfg.board.container_started(
@@ -262,4 +308,21 @@ fn start_worker(cfg: &FleetConfig, c: &Container) -> bool {
     };
     cfg.board.diagnostics.lock().push(why);
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_asks_beat_fast_then_slower_up_to_the_fast_beat() {
+        let mut beat = FIRST_BEAT;
+        let mut beats = vec![beat];
+        for _ in 0..4 {
+            beat = next_beat(beat);
+            beats.push(beat);
+        }
+        let ms: Vec<u128> = beats.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [100, 200, 250, 250, 250]);
+    }
 }

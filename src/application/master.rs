@@ -319,8 +319,8 @@ fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Re
             let threads = spec.am_vcores.max(1) as usize;
             let tasks_memory = AppSpec::tasks_memory(spec.am_memory_mb);
             let (local, held) = driver::threads_cluster(&mut run, tasks_memory, threads);
-            let desired = fleet.desired.clone();
-            let start_workers = move || desired.store(workers, Ordering::Relaxed);
+            let wanted = fleet.wanted.clone();
+            let start_workers = move || wanted.set(workers);
             Arc::new(UberCluster::new(
                 local,
                 held,
@@ -335,7 +335,7 @@ fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Re
                 u.as_ref()
             }
             None => {
-                fleet.desired.store(workers, Ordering::Relaxed);
+                fleet.wanted.set(workers);
                 coordinator.as_ref()
             }
         };
@@ -353,7 +353,7 @@ fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Re
         *board.manifest.lock() = Some(report.manifest_url.clone());
         Ok(report.manifest_url)
     })();
-    fleet.desired.store(0, Ordering::Relaxed);
+    fleet.wanted.set(0);
     coordinator.shutdown();
     fleet.stop();
     // With every worker gone: remove scratch, abort what is still staged.
