@@ -303,6 +303,11 @@ fn run_job(ctx: &JobContext<'_>, secret: &str, worker_creds: &Credentials) -> Re
             .then(|| Duration::from_millis(spec.task_timeout_ms)),
     });
 
+    // Without uber mode the job needs workers whatever the plan says: ask for the fewest
+    // now, so that their containers start while the input is listed and planned.
+    if spec.uber_max_bytes == 0 {
+        fleet.wanted.set(spec.workers_min.max(1));
+    }
     let result = (|| -> Result<String> {
         let plan = run.plan(spec.task_bytes, coordinator.slots())?;
         board.mark("planned", None);
