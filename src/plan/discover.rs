@@ -3,6 +3,7 @@
 //! read range `[start − slack, end + slack)`.
 
 use super::duplicates::{remove_duplicates, DuplicateShard};
+use super::parallel::parallel_map;
 use super::DiscoveredShard;
 use crate::job::template::{match_segment, Captures, Field, SegmentPattern, Token};
 use crate::job::{DuplicateShardPolicy, Job, Source};
@@ -17,11 +18,6 @@ pub struct Discovered {
     /// Shards with the same bytes as an earlier one (`on_duplicate_shard = "skip"`).
     pub duplicates: Vec<DuplicateShard>,
 }
-
-/// Directory listings (and block-location lookups) in flight at once. Each is a NameNode
-/// round trip, and a customer-day reaches thousands of directories: one at a time, the
-/// plan would cost seconds of waiting.
-const CONCURRENCY: usize = 8;
 
 /// Lists every source's shards in the window (with block hosts where storage has them) and
 /// leaves out duplicate deliveries (see `duplicates`). Directories are listed
@@ -122,39 +118,6 @@ fn directory_groups(found: &[(usize, Vec<u32>, DiscoveredShard)]) -> Vec<std::op
         }
     }
     groups
-}
-
-/// `f` over `items`, [`CONCURRENCY`] at a time; results in the items' order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    if items.len() <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..CONCURRENCY.min(items.len()))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(item) = items.get(i) else {
-                            return out;
-                        };
-                        out.push((i, f(item)));
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| match w.join() {
-                Ok(out) => out,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    });
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
 }
 
 struct ReadRange {

@@ -7,7 +7,8 @@
 //! host of their lines differs (SHA-256 of their bytes, through the source's [`InputStore`]). Of shards
 //! with the same digest the first in the plan's tie order (source order, then path bytewise)
 //! is kept; the others leave the plan and are listed in the manifest. Empty files are never
-//! duplicates: they hold no line to double.
+//! duplicates: they hold no line to double. The colliding shards are read as many at a time
+//! as directories are listed.
 //!
 //! Under `on_duplicate_shard = "keep"` nothing is hashed and every shard is read.
 
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::parallel::parallel_map;
 use super::DiscoveredShard;
 use crate::storage::location::Location;
 use crate::storage::{HashingWriter, InputStore, StorageError};
@@ -81,13 +83,21 @@ pub(super) fn remove_duplicates(
     found: &mut [Vec<DiscoveredShard>],
     stores: &[std::sync::Arc<dyn InputStore>],
 ) -> Result<Vec<DuplicateShard>, StorageError> {
+    let groups = size_collisions(found);
+    // Thousands of small shards collide by size in a customer-day: each read is a round trip
+    // to the store, so they are hashed several at a time.
+    let members: Vec<Slot> = groups.iter().flatten().copied().collect();
+    let mut digests = parallel_map(&members, |&(si, i)| {
+        digest(stores[si].as_ref(), &found[si][i].location)
+    })
+    .into_iter();
     let mut pairs = Vec::new();
-    for group in size_collisions(found) {
-        let digests = group
-            .iter()
-            .map(|&(si, i)| digest(stores[si].as_ref(), &found[si][i].location))
+    for group in &groups {
+        let group_digests = digests
+            .by_ref()
+            .take(group.len())
             .collect::<Result<Vec<_>, _>>()?;
-        pairs.extend(duplicates_in(&group, &digests));
+        pairs.extend(duplicates_in(group, &group_digests));
     }
     pairs.sort();
     let duplicates = pairs

@@ -5,6 +5,7 @@
 
 mod discover;
 mod duplicates;
+mod parallel;
 
 pub use discover::{discover, Discovered};
 pub use duplicates::DuplicateShard;
