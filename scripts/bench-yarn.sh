@@ -2,8 +2,13 @@
 # Benchmark: the same corpus through `filex run` (embedded, local files) and `filex submit`
 # (YARN application on the mini cluster, shards and output on HDFS), in one invocation, and
 # the YARN overhead between them, with the submit's own milestones (time to the first task,
-# planning, maps, reduces) and the AM's peak RSS. Each binary submits twice: the first with
-# a fresh filex.yarn.lib-dir uploads the executable, the second finds it cached.
+# planning, maps, reduces), the AM's peak RSS and where the CPU went: the mini cluster's JVM
+# (NameNode, DataNode, ResourceManager and NodeManager in one process) and everything else on
+# the machine (the AM, the workers, their container launch scripts). On two cores the JVM
+# serving thousands of small reads competes with the workers for the same cores, so its CPU
+# seconds say how much of a submit's wall is the cluster's and not filex's. Each binary
+# submits twice: the first with a fresh filex.yarn.lib-dir uploads the executable, the second
+# finds it cached.
 #
 #   scripts/cluster.sh start && scripts/bench-yarn.sh
 #   BENCH_CORPORA="job domains day" BENCH_BASELINE=/tmp/filex-main scripts/bench-yarn.sh
@@ -66,6 +71,20 @@ gen_args() {
 
 now() { date +%s.%N; }
 
+# The mini cluster's JVM (scripts/cluster.sh records its pid).
+CLUSTER_PID="$(tr -dc '0-9' <"${FILEX_CLUSTER_DIR:-$ROOT/target/cluster}/harness.pid" 2>/dev/null || true)"
+TICKS="$(getconf CLK_TCK)"
+# busy_ticks: CPU ticks the whole machine spent busy (user, nice, system, irq, softirq, steal).
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# jvm_ticks: CPU ticks of the mini cluster's JVM, all its threads (0 if it is not known).
+jvm_ticks() {
+  [ -n "$CLUSTER_PID" ] || { echo 0; return; }
+  # Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+  sed 's/^.*) //' "/proc/$CLUSTER_PID/stat" 2>/dev/null | awk '{ print $12 + $13 }' || echo 0
+}
+# secs TICKS: ticks as seconds, one decimal.
+secs() { echo "scale=1; $1 / $TICKS" | bc; }
+
 # am_peak_rss OUT: samples the running AM's VmHWM (kB) every 0.2 s until killed, keeping the
 # last value seen in OUT (the mini cluster runs one application at a time here).
 am_peak_rss() {
@@ -84,8 +103,9 @@ am_peak_rss() {
 # the submit before would otherwise make it an incremental re-run with nothing to do); prints
 # its wall s.
 submit() {
-  local t0 t1 sampler
+  local t0 t1 sampler b0 j0
   : >"$2.rss"
+  b0=$(busy_ticks) j0=$(jvm_ticks)
   am_peak_rss "$2.rss" &
   sampler=$!
   t0=$(now)
@@ -94,7 +114,14 @@ submit() {
   t1=$(now)
   kill "$sampler" 2>/dev/null || true
   wait "$sampler" 2>/dev/null || true
+  echo "$(($(jvm_ticks) - j0)) $(($(busy_ticks) - b0))" >"$2.cpu"
   echo "$t1 - $t0" | bc
+}
+# cpu_cols OUT: the submit's CPU seconds: the cluster's JVM, and all the rest of the machine.
+cpu_cols() {
+  local jvm busy
+  read -r jvm busy <"$1.cpu" || { echo "- -"; return; }
+  echo "$(secs "$jvm") $(secs $((busy - jvm)))"
 }
 
 # milestone OUT NAME: seconds from "submitted" to the timeline event NAME, or -.
@@ -130,9 +157,10 @@ for corpus in $CORPORA; do
     "$CDIR/corpus/job.toml" >"$CDIR/job-hdfs.toml"
 
   echo "== $corpus: filex run"
-  t0=$(now)
+  t0=$(now) rb0=$(busy_ticks)
   "$FILEX" run "$CDIR/corpus/job.toml" --threads "$WORKERS" --no-progress >"$CDIR/run.txt" 2>/dev/null
   run_s=$(echo "$(now) - $t0" | bc)
+  run_cpu=$(secs $(($(busy_ticks) - rb0)))
   lines=$(grep -o 'lines in [0-9]*' "$CDIR/run.txt" | head -1 | grep -o '[0-9]*' || echo "?")
   partitions=$(find "$CDIR/corpus/output" -name '*.gz' | wc -l)
 
@@ -146,22 +174,24 @@ for corpus in $CORPORA; do
 
   echo
   printf '%s: %s lines, %s shards, %s MB gzip, %s partitions\n' "$corpus" "$lines" "$shards" "$gz_mb" "$partitions"
-  printf '  %-44s %9.2f s\n' "filex run (embedded, $WORKERS threads, local files)" "$run_s"
-  printf '  %-26s %9s %9s %9s %10s %8s %8s %8s %7s %12s\n' "filex submit ($WORKERS workers)" \
-    "wall s" "overhead" "1st task" "plan done" "maps" "reduces" "done" "AM MB" "uploaded"
+  printf '  %-44s %9.2f s, machine CPU %s s\n' "filex run (embedded, $WORKERS threads, local files)" "$run_s" "$run_cpu"
+  printf '  %-26s %9s %9s %9s %10s %8s %8s %8s %7s %12s %8s %8s\n' "filex submit ($WORKERS workers)" \
+    "wall s" "overhead" "1st task" "plan done" "maps" "reduces" "done" "AM MB" "uploaded" "JVM CPU" "rest CPU"
   for b in "${binaries[@]}"; do
     name="${b%%@@*}"
     for i in 1 2; do
       out="$CDIR/submit-$name-$i.txt"
       wall=$([ "$i" = 1 ] && echo "${S1[$name]}" || echo "${S2[$name]}")
-      printf '  %-26s %9.2f %9.2f %9s %10s %8s %8s %8s %7s %12s\n' "$name, submit $i" "$wall" \
+      read -r jvm_cpu rest_cpu <<<"$(cpu_cols "$out")"
+      printf '  %-26s %9.2f %9.2f %9s %10s %8s %8s %8s %7s %12s %8s %8s\n' "$name, submit $i" "$wall" \
         "$(echo "$wall - $run_s" | bc)" "$(milestone "$out" 'first task running')" \
         "$(milestone "$out" 'planned')" "$(milestone "$out" 'maps done')" \
         "$(milestone "$out" 'reduces done')" "$(milestone "$out" 'finished')" \
-        "$(rss_mb "$out")" "$(uploaded "$out")"
+        "$(rss_mb "$out")" "$(uploaded "$out")" "$jvm_cpu" "$rest_cpu"
     done
   done
-  echo "  (milestones: seconds after 'submitted' in the submit's timeline; overhead: wall - filex run)"
+  echo "  (milestones: seconds after 'submitted' in the submit's timeline; overhead: wall - filex run;"
+  echo "   CPU s: the mini cluster's JVM, and the rest of the machine: AM, workers, launch scripts)"
   echo
   if [ "${BENCH_KEEP:-0}" != 1 ]; then
     rm -rf "$CDIR"
