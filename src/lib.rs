@@ -40,6 +40,7 @@ pub mod incremental;
 pub mod job;
 pub mod manifest;
 pub mod ops;
+pub mod parallel;
 pub mod plan;
 pub mod settings;
 pub mod size;

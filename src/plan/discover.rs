@@ -3,10 +3,11 @@
 //! read range `[start − slack, end + slack)`.
 
 use super::duplicates::{remove_duplicates, DuplicateShard};
-use super::parallel::parallel_map;
 use super::DiscoveredShard;
+use super::STORE_CONCURRENCY;
 use crate::job::template::{match_segment, Captures, Field, SegmentPattern, Token};
 use crate::job::{DuplicateShardPolicy, Job, Source};
+use crate::parallel;
 use crate::storage::location::Location;
 use crate::storage::{input_store, InputStore, StorageError};
 
@@ -45,7 +46,7 @@ pub fn discover(job: &Job) -> Result<Discovered, StorageError> {
     }
     let mut found: Vec<(usize, Vec<u32>, DiscoveredShard)> = Vec::new();
     while !frontier.is_empty() {
-        let expanded = parallel_map(&frontier, |p| {
+        let expanded = parallel::map(&frontier, STORE_CONCURRENCY, |p| {
             expand(stores[p.source].as_ref(), p, &ranges[p.source])
         });
         let mut next = Vec::new();
@@ -60,7 +61,7 @@ pub fn discover(job: &Job) -> Result<Discovered, StorageError> {
         frontier = next;
     }
     found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    let hosts = parallel_map(&directory_groups(&found), |range| {
+    let hosts = parallel::map(&directory_groups(&found), STORE_CONCURRENCY, |range| {
         found[range.clone()]
             .iter()
             .map(|(source, _, shard)| stores[*source].block_hosts(&shard.location))

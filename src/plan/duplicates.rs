@@ -16,8 +16,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::parallel::parallel_map;
 use super::DiscoveredShard;
+use super::STORE_CONCURRENCY;
+use crate::parallel;
 use crate::storage::location::Location;
 use crate::storage::{HashingWriter, InputStore, StorageError};
 
@@ -87,7 +88,7 @@ pub(super) fn remove_duplicates(
     // Thousands of small shards collide by size in a customer-day: each read is a round trip
     // to the store, so they are hashed several at a time.
     let members: Vec<Slot> = groups.iter().flatten().copied().collect();
-    let mut digests = parallel_map(&members, |&(si, i)| {
+    let mut digests = parallel::map(&members, STORE_CONCURRENCY, |&(si, i)| {
         digest(stores[si].as_ref(), &found[si][i].location)
     })
     .into_iter();

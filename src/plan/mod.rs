@@ -5,7 +5,6 @@
 
 mod discover;
 mod duplicates;
-mod parallel;
 
 pub use discover::{discover, Discovered};
 pub use duplicates::DuplicateShard;
@@ -19,6 +18,10 @@ use crate::storage::location::Location;
 pub const DEFAULT_MAP_TASK_BYTES: u64 = 64 << 20;
 /// At most this many shards in one map task.
 pub const MAX_SHARDS_PER_TASK: usize = 256;
+/// Directory listings, block-location lookups and duplicate-shard reads the plan has in
+/// flight at once. Each is a round trip to the store, and a customer-day reaches thousands
+/// of directories: one at a time, the plan would cost seconds of waiting.
+const STORE_CONCURRENCY: usize = 8;
 
 /// A shard found on storage.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,15 +5,14 @@
 //! happens later, for all partitions at once, when every task has succeeded.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::fetch::{Fetched, RunSegment};
 use super::parts::{PartPlan, PartSink, StagedPart};
 use super::progress::Progress;
 use super::{PartitionKey, TaskContext, TaskError};
+use crate::parallel;
 use crate::sort::{gzip_bound, max_member_input, merge_segments, GzipMembersWriter, SegmentRef};
 use crate::storage::{Scratch, StagedObject};
 
@@ -222,62 +221,14 @@ pub fn execute_reduce(
             .iter()
             .all(|p| p.line_bytes <= sizes.member_bytes as u64);
         let threads = if small { MERGE_THREADS } else { 1 };
-        merged.extend(in_parallel(window.len(), threads, merge)?);
+        let window_merged = parallel::try_each(window.len(), threads, merge).map_err(|(_, e)| e)?;
+        merged.extend(window_merged);
         start = end;
     }
     Ok(ReduceOutput {
         id: task.id,
         partitions: merged,
     })
-}
-
-/// `f(0..n)` on up to `threads` threads, results in index order; the first error in index
-/// order fails the whole (the others finish what they started, and stop).
-fn in_parallel<T: Send>(
-    n: usize,
-    threads: usize,
-    f: impl Fn(usize) -> Result<T, TaskError> + Sync,
-) -> Result<Vec<T>, TaskError> {
-    if n <= 1 || threads <= 1 {
-        return (0..n).map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let results: Mutex<Vec<Option<Result<T, TaskError>>>> =
-        Mutex::new((0..n).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..threads.min(n) {
-            scope.spawn(|| {
-                while !failed.load(Ordering::Relaxed) {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        return;
-                    }
-                    let r = f(i);
-                    if r.is_err() {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    results.lock()[i] = Some(r);
-                }
-            });
-        }
-    });
-    let mut out = Vec::with_capacity(n);
-    for r in results.into_inner() {
-        match r {
-            Some(r) => out.push(r?),
-            // Not started after an earlier failure: that failure comes first in index order
-            // or was already returned.
-            None => break,
-        }
-    }
-    if out.len() < n {
-        return Err(TaskError::Merge {
-            partition: format!("{} of {n} partitions", n - out.len()),
-            source: io::Error::other("not merged after another partition failed"),
-        });
-    }
-    Ok(out)
 }
 
 /// Merges partition `index` of reduce task `id` into the output's staging area, reading
