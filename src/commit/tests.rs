@@ -253,3 +253,107 @@ fn the_decision_and_a_discard_never_interleave() {
     latch.finish();
     assert!(latch.discard_unless_decided(|| {}));
 }
+
+#[test]
+fn steps_run_in_waves_of_one_kind_in_order() {
+    let obj = |rel: &str| {
+        Step::Publish(StagedObject {
+            rel: rel.into(),
+            bytes: 0,
+            sha256: String::new(),
+            handle: String::new(),
+        })
+    };
+    let rm = |rel: &str| Step::Remove(rel.into());
+    let steps = [
+        rm("_SUCCESS"),
+        obj("a"),
+        obj("b"),
+        obj("c"),
+        rm("x"),
+        rm("y"),
+    ];
+    assert_eq!(waves(&steps), vec![0..1, 1..4, 4..6]);
+    assert_eq!(waves(&steps[1..2]), vec![0..1]);
+    assert_eq!(waves(&[]), Vec::<std::ops::Range<usize>>::new());
+    assert_eq!(
+        waves(&[obj("a"), rm("b"), obj("c")]),
+        vec![0..1, 1..2, 2..3]
+    );
+}
+
+/// Many partitions, published several at a time: every one lands once, and a failure is
+/// reported at the lowest step that failed, with the flag still down.
+#[test]
+fn many_publications_at_once_land_every_file_and_report_the_first_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, mut intent) = setup(dir.path(), "run1");
+    let old_remove = intent.steps.pop().unwrap();
+    for i in 0..100 {
+        let rel = format!("d{:02}/{i:03}.log", i % 7);
+        intent
+            .steps
+            .push(Step::Publish(stage(&out, &rel, rel.as_bytes())));
+    }
+    intent.steps.push(old_remove);
+    let counts = commit(&out, &CommitLatch::default(), &intent).unwrap();
+    assert_eq!(
+        counts,
+        StepCounts {
+            now: 104,
+            before: 0
+        }
+    );
+    let got = files(dir.path());
+    for i in 0..100 {
+        let rel = format!("d{:02}/{i:03}.log", i % 7);
+        assert!(
+            got.iter().any(|(n, b)| n == &rel && b == rel.as_bytes()),
+            "{rel}"
+        );
+    }
+    assert!(!dir.path().join("old.log").exists());
+    assert!(dir.path().join("_SUCCESS").exists());
+
+    // Again, with two staged files gone (steps 41 and 71): step 41 is reported, the old file
+    // stays (its wave never starts), and the flag stays down.
+    let dir = tempfile::tempdir().unwrap();
+    let (out, mut intent) = setup(dir.path(), "run2");
+    let old_remove = intent.steps.pop().unwrap();
+    for i in 0..100 {
+        intent
+            .steps
+            .push(Step::Publish(stage(&out, &format!("p{i:03}.log"), b"x")));
+    }
+    intent.steps.push(old_remove);
+    for step in [40, 70] {
+        if let Step::Publish(obj) = &intent.steps[step] {
+            fs::remove_file(&obj.handle).unwrap();
+        }
+    }
+    let err = commit(&out, &CommitLatch::default(), &intent).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CommitError::Interrupted {
+                step: 41,
+                steps: 106,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(dir.path().join("old.log").exists());
+    assert!(!dir.path().join("_SUCCESS").exists());
+    // The next run finishes it once the files are back where they were staged.
+    for step in [40, 70] {
+        if let Step::Publish(obj) = &intent.steps[step] {
+            fs::write(&obj.handle, b"x").unwrap();
+        }
+    }
+    let rolled = roll_forward(&out, RECORD, JOB, WINDOW).unwrap();
+    assert!(rolled.is_some());
+    assert!(!dir.path().join("old.log").exists());
+    assert_eq!(fs::read(dir.path().join("p070.log")).unwrap(), b"x");
+    assert!(dir.path().join("_SUCCESS").exists());
+}
