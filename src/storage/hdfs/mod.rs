@@ -553,6 +553,10 @@ impl Scratch for HdfsScratch {
 pub struct HdfsOutput {
     root: Location,
     staging: Location,
+    /// Directories of published files, each with whether this store made (or found) it
+    /// already: a commit of thousands of partitions in a few hundred directories asks for
+    /// each directory once, and publications into a directory being made wait for it.
+    made_dirs: Mutex<HashMap<String, Arc<Mutex<bool>>>>,
 }
 
 impl HdfsOutput {
@@ -574,7 +578,11 @@ impl HdfsOutput {
             }
         }
         let staging = root.join(STAGING_DIR).join(run_id);
-        Ok(HdfsOutput { root, staging })
+        Ok(HdfsOutput {
+            root,
+            staging,
+            made_dirs: Mutex::new(HashMap::new()),
+        })
     }
 
     fn namenode(&self) -> Result<(Arc<NameNode>, String, String), StorageError> {
@@ -678,8 +686,13 @@ impl OutputStore for HdfsOutput {
         let dest = child(&root, &obj.rel);
         let url = nn.url(&dest);
         if let Some(dir) = parent(&dest) {
-            nn.call(nn.client.mkdirs(dir, DIR_PERMISSION, true))
-                .map_err(|f| op_error("create", &nn.url(dir), f))?;
+            let made = Arc::clone(self.made_dirs.lock().entry(dir.to_string()).or_default());
+            let mut made = made.lock();
+            if !*made {
+                nn.call(nn.client.mkdirs(dir, DIR_PERMISSION, true))
+                    .map_err(|f| op_error("create", &nn.url(dir), f))?;
+                *made = true;
+            }
         }
         match nn.call(nn.client.rename(&obj.handle, &dest, true)) {
             Ok(_) => Ok(Published::Now),
