@@ -147,11 +147,12 @@ for corpus in $CORPORA; do
   "$FILEX" gen --out "$CDIR/corpus" $(gen_args "$corpus") >/dev/null
   gen_s=$(echo "$(now) - $tg0" | bc)
   shards=$(find "$CDIR/corpus/shards" -type f | wc -l)
-  gz_mb=$(du -sm "$CDIR/corpus/shards" | cut -f1)
+  gz_mb=$(du -sm --apparent-size "$CDIR/corpus/shards" | cut -f1)
   remote="/filex-bench/$stamp-$corpus"
   echo "== $corpus: $shards shards ($gz_mb MB gzip, generated in ${gen_s} s); uploading to hdfs://$remote"
   "$ROOT/scripts/cluster.sh" fs -mkdir -p "$remote" >/dev/null
-  "$ROOT/scripts/cluster.sh" fs -put "$CDIR/corpus/shards" "$remote/" >/dev/null
+  # FsShell copies files 8 at a time with -t: 22k small shards in about 2 min, not 5.
+  "$ROOT/scripts/cluster.sh" fs -put -t 8 "$CDIR/corpus/shards" "$remote/" >/dev/null
   sed -e "s#shards = \"shards/#shards = \"hdfs://$remote/shards/#" \
     -e "s#root = \"output\"#root = \"hdfs://$remote/out\"#" \
     "$CDIR/corpus/job.toml" >"$CDIR/job-hdfs.toml"
