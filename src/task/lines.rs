@@ -38,6 +38,11 @@ impl<R: Read> LineReader<R> {
         }
     }
 
+    /// Gives back the buffer (its allocation, to be reused for the next shard's contents).
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
+    }
+
     /// The next line, or `None` at the end. A last line without `\n` is still a line.
     pub fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
         let mut scanned = self.start;

@@ -211,6 +211,8 @@ pub fn execute_map(
     };
 
     let shards = ReadAhead::run(&task.shards, |ahead| -> Result<(), TaskError> {
+        // One shard's decompressed bytes at a time; each reuses the previous one's allocation.
+        let mut spare = Vec::new();
         for (i, shard) in task.shards.iter().enumerate() {
             let source = &job.sources[shard.source as usize];
             let store = input_store(&shard.location)?;
@@ -233,8 +235,8 @@ pub fn execute_map(
                 }
             }
             let opened = match ahead.take(i) {
-                Some(bytes) => shard_from_bytes(bytes?, &shard.location, whole_limit)?,
-                None => open_shard(store.as_ref(), &shard.location, whole_limit)?,
+                Some(bytes) => shard_from_bytes(bytes?, &shard.location, whole_limit, &mut spare)?,
+                None => open_shard(store.as_ref(), &shard.location, whole_limit, &mut spare)?,
             };
             let mut lines = opened.lines();
             let pctx = ParseContext {
@@ -307,6 +309,7 @@ pub fn execute_map(
                     spill(&mut buffer, &mut runs)?;
                 }
             }
+            spare = lines.into_buffer();
             Progress::add(&ctx.progress.lines, line_no % PROGRESS_EVERY);
             Progress::add(&ctx.progress.input_bytes, bytes_since);
             input_bytes += bytes_since;

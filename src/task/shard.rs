@@ -53,12 +53,13 @@ impl Shard {
 }
 
 /// Opens `location` for reading its decompressed bytes. A gzip shard whose compressed plus
-/// decompressed size is at most `whole_limit` bytes is inflated in memory in one call; any
-/// other is streamed.
+/// decompressed size is at most `whole_limit` bytes is inflated in memory in one call, into
+/// `spare`'s allocation (see [`inflate_whole`]); any other is streamed.
 pub fn open_shard(
     store: &dyn InputStore,
     location: &Location,
     whole_limit: usize,
+    spare: &mut Vec<u8>,
 ) -> Result<Shard, ShardError> {
     let corrupt = |source| ShardError::Corrupt {
         url: location.to_string(),
@@ -79,7 +80,7 @@ pub fn open_shard(
         let ended = gz.len() <= whole_limit
             && read_up_to(&mut reader, &mut [0u8; 1]).map_err(corrupt)? == 0;
         if ended {
-            if let Some(plain) = inflate_whole(&gz, whole_limit - gz.len()) {
+            if let Some(plain) = inflate_whole(&gz, whole_limit - gz.len(), spare) {
                 return Ok(Shard::Whole(plain));
             }
             return Ok(Shard::Stream(Box::new(MultiGzDecoder::new(
@@ -106,10 +107,11 @@ pub fn shard_from_bytes(
     bytes: Vec<u8>,
     location: &Location,
     whole_limit: usize,
+    spare: &mut Vec<u8>,
 ) -> Result<Shard, ShardError> {
     if bytes.len() >= 2 && bytes[..2] == GZIP_MAGIC {
         if bytes.len() <= whole_limit {
-            if let Some(plain) = inflate_whole(&bytes, whole_limit - bytes.len()) {
+            if let Some(plain) = inflate_whole(&bytes, whole_limit - bytes.len(), spare) {
                 return Ok(Shard::Whole(plain));
             }
         }
@@ -136,7 +138,12 @@ pub fn shard_from_bytes(
 /// member ending before the end of the file would be followed by another member, whose magic
 /// (1f 8b) comes right after a copy of the first member's trailer. No such 10-byte sequence
 /// in the file means one member (a spurious match only costs the fast path).
-pub fn inflate_whole(gz: &[u8], max_out: usize) -> Option<Vec<u8>> {
+///
+/// The output is written into `spare`'s allocation, which the caller hands back from the
+/// previous shard ([`LineReader::into_buffer`]): its pages are already mapped, and faulting
+/// in fresh zeroed pages for every shard cost more than the copy it avoids. On `None`,
+/// `spare` keeps the allocation.
+pub fn inflate_whole(gz: &[u8], max_out: usize, spare: &mut Vec<u8>) -> Option<Vec<u8>> {
     const TRAILER: usize = 8;
     if gz.len() < 18 {
         return None;
@@ -146,15 +153,18 @@ pub fn inflate_whole(gz: &[u8], max_out: usize) -> Option<Vec<u8>> {
     if isize > max_out {
         return None;
     }
-    let mut out = vec![0u8; isize];
-    let n = Decompressor::new().gzip_decompress(gz, &mut out).ok()?;
-    if n != isize || libdeflater::crc32(&out).to_le_bytes() != tail[..4] {
-        return None;
-    }
     let mut next_member = [0u8; TRAILER + 2];
     next_member[..TRAILER].copy_from_slice(tail);
     next_member[TRAILER..].copy_from_slice(&GZIP_MAGIC);
     if memchr::memmem::find(gz, &next_member).is_some() {
+        return None;
+    }
+    // Only bytes beyond the spare's length are zeroed; the rest are overwritten.
+    let mut out = std::mem::take(spare);
+    out.resize(isize, 0);
+    let inflated = Decompressor::new().gzip_decompress(gz, &mut out).ok();
+    if inflated != Some(isize) || libdeflater::crc32(&out).to_le_bytes() != tail[..4] {
+        *spare = out;
         return None;
     }
     Some(out)
@@ -180,7 +190,7 @@ pub fn verify_shard(
     location: &Location,
     whole_limit: usize,
 ) -> Result<u64, ShardError> {
-    let mut r = match open_shard(store, location, whole_limit)? {
+    let mut r = match open_shard(store, location, whole_limit, &mut Vec::new())? {
         Shard::Whole(bytes) => return Ok(bytes.len() as u64),
         Shard::Stream(r) => r,
     };
@@ -211,7 +221,7 @@ mod tests {
         let loc = Location::Local(p);
         let mut got = Vec::new();
         for limit in [0, 1 << 20] {
-            let r = open_shard(&LocalInput, &loc, limit)
+            let r = open_shard(&LocalInput, &loc, limit, &mut b"stale".to_vec())
                 .map_err(|e| e.to_string())
                 .and_then(|shard| {
                     let mut lines = shard.lines();
@@ -232,25 +242,39 @@ mod tests {
     fn whole_inflate_takes_single_members_only() {
         let one = gz(&b"line\n".repeat(5000));
         assert_eq!(
-            inflate_whole(&one, 1 << 20).as_deref(),
+            inflate_whole(&one, 1 << 20, &mut Vec::new()).as_deref(),
             Some(&b"line\n".repeat(5000)[..])
         );
         assert!(
-            inflate_whole(&one, 100).is_none(),
+            inflate_whole(&one, 100, &mut Vec::new()).is_none(),
             "output beyond the bound"
         );
         // Two identical members: the file's trailer is also the first member's.
         let mut twice = one.clone();
         twice.extend_from_slice(&one);
-        assert!(inflate_whole(&twice, 1 << 20).is_none());
+        assert!(inflate_whole(&twice, 1 << 20, &mut Vec::new()).is_none());
         let mut two = gz(b"a\n");
         two.extend(gz(b"b\n"));
-        assert!(inflate_whole(&two, 1 << 20).is_none());
+        assert!(inflate_whole(&two, 1 << 20, &mut Vec::new()).is_none());
         let mut bad = one.clone();
         let mid = bad.len() / 2;
         bad[mid] ^= 0x55;
-        assert!(inflate_whole(&bad, 1 << 20).is_none());
-        assert_eq!(inflate_whole(&gz(b""), 0).as_deref(), Some(&b""[..]));
+        assert!(inflate_whole(&bad, 1 << 20, &mut Vec::new()).is_none());
+        assert_eq!(
+            inflate_whole(&gz(b""), 0, &mut Vec::new()).as_deref(),
+            Some(&b""[..])
+        );
+        // A spare from an earlier, longer shard: its allocation is reused, its bytes are not.
+        let mut spare = vec![b'x'; 100_000];
+        let at = spare.as_ptr();
+        let plain = inflate_whole(&one, 1 << 20, &mut spare).unwrap();
+        assert_eq!(plain, b"line\n".repeat(5000));
+        assert_eq!(plain.as_ptr(), at, "the spare's allocation is reused");
+        assert!(spare.is_empty());
+        // A failed inflate leaves the allocation with the caller.
+        let mut spare = plain;
+        assert!(inflate_whole(&bad, 1 << 20, &mut spare).is_none());
+        assert_eq!(spare.as_ptr(), at);
     }
 
     #[test]
