@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::counters::Counters;
 use super::progress::Progress;
 use super::read_ahead::ReadAhead;
-use super::shard::{open_shard, shard_from_bytes, verify_shard, ShardError};
+use super::shard::{open_checked, open_shard, shard_from_bytes, ShardError};
 use super::{TaskContext, TaskError};
 use crate::formats::{ParseContext, Renderer};
 use crate::job::CorruptShardPolicy;
@@ -217,26 +217,37 @@ pub fn execute_map(
             let source = &job.sources[shard.source as usize];
             let store = input_store(&shard.location)?;
             let url = shard.location.to_string();
-            if job.on_corrupt_shard == CorruptShardPolicy::Skip {
-                if let Err(e) = verify_shard(store.as_ref(), &shard.location, whole_limit) {
-                    if let ShardError::Storage(_) = e {
-                        return Err(e.into());
+            let ahead_bytes = ahead.take(i).transpose()?;
+            let opened = if job.on_corrupt_shard == CorruptShardPolicy::Skip {
+                match open_checked(
+                    ahead_bytes,
+                    store.as_ref(),
+                    &shard.location,
+                    whole_limit,
+                    &mut spare,
+                ) {
+                    Ok(opened) => opened,
+                    Err(e @ ShardError::Storage(_)) => return Err(e.into()),
+                    Err(e) => {
+                        tracing::warn!(shard = %url, error = %e, "skipping corrupt shard");
+                        let reason = crate::errors::chain(&e);
+                        shard_outputs.push(ShardOutput {
+                            ordinal: shard.ordinal,
+                            counters: Counters::default(),
+                            partitions: Vec::new(),
+                            skipped: Some(reason.clone()),
+                        });
+                        skipped.push(SkippedShard { url, reason });
+                        continue;
                     }
-                    tracing::warn!(shard = %url, error = %e, "skipping corrupt shard");
-                    let reason = crate::errors::chain(&e);
-                    shard_outputs.push(ShardOutput {
-                        ordinal: shard.ordinal,
-                        counters: Counters::default(),
-                        partitions: Vec::new(),
-                        skipped: Some(reason.clone()),
-                    });
-                    skipped.push(SkippedShard { url, reason });
-                    continue;
                 }
-            }
-            let opened = match ahead.take(i) {
-                Some(bytes) => shard_from_bytes(bytes?, &shard.location, whole_limit, &mut spare)?,
-                None => open_shard(store.as_ref(), &shard.location, whole_limit, &mut spare)?,
+            } else {
+                match ahead_bytes {
+                    Some(bytes) => {
+                        shard_from_bytes(bytes, &shard.location, whole_limit, &mut spare)?
+                    }
+                    None => open_shard(store.as_ref(), &shard.location, whole_limit, &mut spare)?,
+                }
             };
             let mut lines = opened.lines();
             let pctx = ParseContext {

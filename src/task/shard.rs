@@ -109,22 +109,82 @@ pub fn shard_from_bytes(
     whole_limit: usize,
     spare: &mut Vec<u8>,
 ) -> Result<Shard, ShardError> {
-    if bytes.len() >= 2 && bytes[..2] == GZIP_MAGIC {
-        if bytes.len() <= whole_limit {
-            if let Some(plain) = inflate_whole(&bytes, whole_limit - bytes.len(), spare) {
-                return Ok(Shard::Whole(plain));
-            }
+    match whole_from_bytes(bytes, whole_limit, spare) {
+        Ok(whole) => Ok(whole),
+        Err(bytes) => Ok(Shard::Stream(stream_from_bytes(bytes, location)?)),
+    }
+}
+
+/// The fast path of [`shard_from_bytes`]: the shard inflated whole, or its bytes back when
+/// it is not gzip, too big or not one clean member.
+fn whole_from_bytes(
+    bytes: Vec<u8>,
+    whole_limit: usize,
+    spare: &mut Vec<u8>,
+) -> Result<Shard, Vec<u8>> {
+    if bytes.len() >= 2 && bytes[..2] == GZIP_MAGIC && bytes.len() <= whole_limit {
+        if let Some(plain) = inflate_whole(&bytes, whole_limit - bytes.len(), spare) {
+            return Ok(Shard::Whole(plain));
         }
-        Ok(Shard::Stream(Box::new(MultiGzDecoder::new(
-            io::Cursor::new(bytes),
-        ))))
-    } else if !bytes.is_empty() && location.path_str().ends_with(".gz") {
+    }
+    Err(bytes)
+}
+
+/// A stream of the decompressed `bytes` of a shard (gzip, or plain text when not named
+/// `.gz`); owned bytes give an owned stream, borrowed ones a borrowed stream.
+fn stream_from_bytes<'a, B: AsRef<[u8]> + Send + 'a>(
+    bytes: B,
+    location: &Location,
+) -> Result<Box<dyn Read + Send + 'a>, ShardError> {
+    let b = bytes.as_ref();
+    if b.len() >= 2 && b[..2] == GZIP_MAGIC {
+        Ok(Box::new(MultiGzDecoder::new(io::Cursor::new(bytes))))
+    } else if !b.is_empty() && location.path_str().ends_with(".gz") {
         Err(ShardError::NotGzip {
             url: location.to_string(),
         })
     } else {
-        Ok(Shard::Stream(Box::new(io::Cursor::new(bytes))))
+        Ok(Box::new(io::Cursor::new(bytes)))
     }
+}
+
+/// Opens a shard for a task that skips corrupt shards, so that no line of a bad shard is
+/// ever counted: from `bytes` when they were read ahead, else from `store`. A shard inflated
+/// whole was checked by that inflate (its CRC-32 and length) and is read once; a stream is
+/// first read through to its end, then opened again (from the same bytes when they are in
+/// memory). Any error but [`ShardError::Storage`] means the shard is corrupt.
+pub fn open_checked(
+    bytes: Option<Vec<u8>>,
+    store: &dyn InputStore,
+    location: &Location,
+    whole_limit: usize,
+    spare: &mut Vec<u8>,
+) -> Result<Shard, ShardError> {
+    match bytes {
+        Some(bytes) => match whole_from_bytes(bytes, whole_limit, spare) {
+            Ok(whole) => Ok(whole),
+            Err(bytes) => {
+                read_through(stream_from_bytes(&bytes[..], location)?, location)?;
+                Ok(Shard::Stream(stream_from_bytes(bytes, location)?))
+            }
+        },
+        None => match open_shard(store, location, whole_limit, spare)? {
+            Shard::Whole(plain) => Ok(Shard::Whole(plain)),
+            Shard::Stream(r) => {
+                read_through(r, location)?;
+                open_shard(store, location, whole_limit, spare)
+            }
+        },
+    }
+}
+
+/// Reads a shard's stream to its end, to check that it decompresses cleanly.
+fn read_through(mut r: impl Read, location: &Location) -> Result<u64, ShardError> {
+    io::copy(&mut r, &mut io::sink()).map_err(|source| ShardError::Corrupt {
+        url: location.to_string(),
+        line: 0,
+        source,
+    })
 }
 
 /// Inflates `gz`, a whole gzip file, in one libdeflate call, if it is a single member that
@@ -181,24 +241,6 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
-}
-
-/// Reads a whole shard to check it decompresses cleanly (used when corrupt shards are to
-/// be skipped, so that no line of a bad shard is ever counted).
-pub fn verify_shard(
-    store: &dyn InputStore,
-    location: &Location,
-    whole_limit: usize,
-) -> Result<u64, ShardError> {
-    let mut r = match open_shard(store, location, whole_limit, &mut Vec::new())? {
-        Shard::Whole(bytes) => return Ok(bytes.len() as u64),
-        Shard::Stream(r) => r,
-    };
-    io::copy(&mut r, &mut io::sink()).map_err(|source| ShardError::Corrupt {
-        url: location.to_string(),
-        line: 0,
-        source,
-    })
 }
 
 #[cfg(test)]
@@ -298,5 +340,73 @@ mod tests {
         assert!(read(d, "notrailer.gz", no_trailer).is_err());
         let err = read(d, "fake.gz", b"this is not gzip\n").unwrap_err();
         assert!(err.contains("fake.gz") && err.contains("not gzip"), "{err}");
+    }
+
+    /// Counts the opens of a local store.
+    #[derive(Default)]
+    struct Opens(std::sync::atomic::AtomicUsize);
+
+    impl InputStore for Opens {
+        fn list(&self, dir: &Location) -> Result<Option<Vec<crate::storage::Entry>>, StorageError> {
+            LocalInput.list(dir)
+        }
+        fn open(&self, file: &Location) -> Result<Box<dyn Read + Send>, StorageError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            LocalInput.open(file)
+        }
+    }
+
+    fn all_lines(shard: Shard) -> Vec<u8> {
+        let mut lines = shard.lines();
+        let mut out = Vec::new();
+        while let Some(l) = lines.next_line().unwrap() {
+            out.extend_from_slice(l);
+            out.push(b'\n');
+        }
+        out
+    }
+
+    #[test]
+    fn checked_opens_read_a_whole_shard_once_and_refuse_what_a_stream_would_fail_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = gz(&b"same\n".repeat(100));
+        let mut two = gz(b"one\n");
+        two.extend(gz(b"two\n"));
+        let full = gz(&b"0123456789".repeat(1000));
+        let same = b"same\n".repeat(100);
+        // name, bytes, the lines (None: corrupt), store opens without read-ahead
+        type Case<'a> = (&'a str, Vec<u8>, Option<&'a [u8]>, usize);
+        let cases: Vec<Case> = vec![
+            ("one.gz", one, Some(&same), 1),
+            ("multi.gz", two, Some(b"one\ntwo\n"), 2),
+            ("plain.log", b"a\nb\n".to_vec(), Some(b"a\nb\n"), 2),
+            ("trunc.gz", full[..full.len() / 2].to_vec(), None, 1),
+            ("notrailer.gz", full[..full.len() - 4].to_vec(), None, 1),
+            ("fake.gz", b"this is not gzip\n".to_vec(), None, 1),
+        ];
+        for (name, bytes, want, opens) in cases {
+            let p = dir.path().join(name);
+            std::fs::write(&p, &bytes).unwrap();
+            let loc = Location::Local(p);
+            let store = Opens::default();
+            let from_store = open_checked(None, &store, &loc, 1 << 20, &mut Vec::new());
+            let from_bytes = open_checked(Some(bytes), &store, &loc, 1 << 20, &mut Vec::new());
+            assert_eq!(
+                store.0.load(std::sync::atomic::Ordering::Relaxed),
+                opens,
+                "{name}: store opens (read-ahead bytes open nothing)"
+            );
+            for got in [from_store, from_bytes] {
+                match (got, want) {
+                    (Ok(shard), Some(w)) => assert_eq!(all_lines(shard), w, "{name}"),
+                    (Err(e), None) => {
+                        assert!(!matches!(e, ShardError::Storage(_)), "{name}: {e}");
+                        assert!(e.to_string().contains(name), "{name}: {e}");
+                    }
+                    (Ok(_), None) => panic!("{name}: a corrupt shard opened"),
+                    (Err(e), Some(_)) => panic!("{name}: {e}"),
+                }
+            }
+        }
     }
 }
