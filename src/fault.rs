@@ -272,6 +272,7 @@ mod tests {
             shards: Vec::new(),
             bytes: 0,
             preferred_hosts: Vec::new(),
+            duplicates: Vec::new(),
         });
         assert_eq!(AttemptKey::of(&map, 1), key(Kind::Map, 3, 1));
         assert_eq!(AttemptKey::parse("map:3:1"), Some(AttemptKey::of(&map, 1)));
@@ -284,6 +285,7 @@ mod tests {
             shards: Vec::new(),
             bytes: 0,
             preferred_hosts: Vec::new(),
+            duplicates: Vec::new(),
         });
         let faults = Faults {
             fail_at: parse_list(FAIL_AT_ENV, "map:0:0").unwrap(),

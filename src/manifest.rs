@@ -39,7 +39,8 @@ pub struct Manifest {
     pub counters: Counters,
     pub sources: Vec<SourceSummary>,
     pub skipped_shards: Vec<SkippedShard>,
-    /// Shards not read because an earlier one has the same bytes (`on_duplicate_shard`).
+    /// Shards not parsed because an earlier one has the same bytes (`on_duplicate_shard`):
+    /// those of `shards` with a `duplicate_of`.
     #[serde(default)]
     pub duplicate_shards: Vec<DuplicateShard>,
     pub rejects: Option<RejectsFile>,
@@ -58,8 +59,8 @@ pub struct Manifest {
     /// SHA-256 of the job settings that change output bytes (`incremental::settings_digest`).
     #[serde(default)]
     pub settings_digest: String,
-    /// Every shard of the window (after duplicates are left out), in the plan's order: what
-    /// `partitions[].inputs` index.
+    /// Every shard of the window (duplicate deliveries included, marked `duplicate_of`), in
+    /// the plan's order: what `partitions[].inputs` index.
     #[serde(default)]
     pub shards: Vec<ManifestShard>,
     /// What this run reused from the previous run of the window.
@@ -97,6 +98,9 @@ pub struct ManifestShard {
     /// Skipped as corrupt: why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// Not parsed: a duplicate delivery of this shard (same bytes), read instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
 }
 
 /// Why a run computed a partition rather than keeping the previous run's file.

@@ -232,8 +232,11 @@ pub fn print_plan(job: &Job, plan: &Plan) {
             "domain and day"
         }
     );
-    for d in &plan.duplicate_shards {
-        println!("duplicate: {} (same bytes as {})", d.url, d.duplicate_of);
+    if plan.same_size_shards > 0 {
+        println!(
+            "{} shards share their size and domain with another: the map tasks hash them and parse each set of equal bytes once",
+            plan.same_size_shards
+        );
     }
     for w in &plan.warnings {
         println!("warning: {w}");

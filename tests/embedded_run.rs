@@ -722,6 +722,26 @@ fn a_shard_delivered_twice_is_read_once_unless_kept() {
     let size = fs::metadata(dir.join("0100.log.gz")).unwrap().len();
     assert_eq!(d["bytes"].as_u64().unwrap(), size);
     assert_eq!(m1["sources"][0]["shards"], m0["sources"][0]["shards"]);
+    // The copy is in the shard table, marked, with no line counted.
+    let copy = m1["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["url"] == d["url"])
+        .unwrap();
+    assert_eq!(copy["duplicate_of"], d["duplicate_of"]);
+    assert_eq!(copy["counters"]["lines_in"], 0);
+    // A full run (no previous manifest to reuse) tells the copy apart the same way.
+    let out = filex(&["run", job.to_str().unwrap(), "--full"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m3 = manifest_of(&out);
+    assert_eq!(published(&c.out()), without_copy);
+    assert_eq!(counts(&m3), counts(&m0));
+    assert_eq!(m3["duplicate_shards"], m1["duplicate_shards"]);
 
     // Kept: the shard's 40 lines (all in the window) and its garbage line count twice.
     let (m2, _) = run(&job_with("on_duplicate_shard = \"keep\""));

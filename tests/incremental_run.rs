@@ -189,10 +189,15 @@ fn reasons(m: &serde_json::Value) -> BTreeMap<String, Vec<String>> {
 /// (path, lines, bytes, SHA-256, inputs), counters, per-source figures, the shard table,
 /// skipped shards and the rejects file.
 fn assert_same_as_full(root: &Path, full: &Path) {
-    assert_eq!(
-        files(root),
-        files(full),
-        "published bytes differ from a full run"
+    let (mine, theirs) = (files(root), files(full));
+    let differ: Vec<&String> = mine
+        .keys()
+        .chain(theirs.keys())
+        .filter(|k| mine.get(*k) != theirs.get(*k))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "published bytes differ from a full run: {differ:?}"
     );
     let (m, f) = (manifest(root), manifest(full));
     let strip = |m: &serde_json::Value| -> Vec<serde_json::Value> {
@@ -258,10 +263,13 @@ fn a_rerun_recomputes_only_what_changed_and_equals_a_full_run() {
     assert_eq!(inc["partitions_recomputed"], 2);
     assert_eq!(inc["shards_new"], 2);
     assert_eq!(inc["shards_changed"], 1);
-    // The two dirty hours' shards (12 + 2 late, 12 with the changed one) and the neighbours
-    // whose lines spill into them; far fewer than the 74 + 2 a full run reads.
+    // The two dirty hours' shards (12 + 2 late, 12 with the changed one), the neighbours
+    // whose lines spill into them, and the shards of the same size and domain as a shard
+    // read (so that a copy of an unread shard is told apart: `on_duplicate_shard`; this
+    // corpus's lines all have one length, so its shards' sizes collide often); fewer than
+    // the 74 + 2 a full run reads.
     let read = inc["shards_read"].as_u64().unwrap();
-    assert!((26..=40).contains(&read), "shards read: {read}");
+    assert!((26..=60).contains(&read), "shards read: {read}");
     // Kept files were neither rewritten nor replaced.
     let after = stamps(&c.out());
     for (path, r) in &want {

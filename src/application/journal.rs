@@ -353,6 +353,7 @@ mod tests {
             shards: vec![],
             bytes,
             preferred_hosts: vec!["h1".into()],
+            duplicates: vec![],
         })
     }
 

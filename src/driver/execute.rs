@@ -22,7 +22,7 @@ use crate::manifest::{
     self, Manifest, ManifestPartition, ManifestShard, ManifestWindow, RejectsFile, ShardSet,
     SourceSummary, Timeline, REJECTS_DIR,
 };
-use crate::plan::{self, MapTask, Plan, Shard};
+use crate::plan::{self, DuplicateShard, MapTask, Plan, Shard};
 use crate::sort::GzipMembersWriter;
 use crate::storage::{OutputStore, Scratch, StagedObject, StorageError};
 use crate::task::{
@@ -97,7 +97,7 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
     );
 
     let t = Instant::now();
-    let shards: Vec<&Shard> = plan.shards().collect();
+    let shards: Vec<&Shard> = plan.shards();
     let first = reuse.first_round();
     let first_tasks = if first.len() == shards.len() {
         plan.map_tasks.clone()
@@ -113,19 +113,23 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
         );
     }
     progress.start_phase("map", first_tasks.len() as u64);
-    let next_id = first_tasks.len() as u32;
-    let mut maps = run_maps(cluster, first_tasks)?;
+    let mut next_id = first_tasks.len() as u32;
+    let mut maps = run_maps(cluster, first_tasks.clone())?;
+    drop_duplicates(run, cluster, &shards, &first_tasks, &mut maps, &mut next_id)?;
     let second = reuse.after_first_round(job, &maps);
     if !second.is_empty() {
         let selected = second.iter().map(|&o| shards[o as usize].clone()).collect();
         let tasks = plan::pack(selected, plan.task_bytes, next_id);
+        next_id += tasks.len() as u32;
         tracing::info!(
             shards = second.len(),
             map_tasks = tasks.len(),
             "re-run: reading the unchanged shards of partitions new shards write to"
         );
         Progress::add(&progress.tasks_total, tasks.len() as u64);
-        maps.extend(run_maps(cluster, tasks)?);
+        let mut more = run_maps(cluster, tasks.clone())?;
+        drop_duplicates(run, cluster, &shards, &tasks, &mut more, &mut next_id)?;
+        maps.extend(more);
     }
     timeline.map_ms = t.elapsed().as_millis() as u64;
     progress.event("maps done", None);
@@ -242,16 +246,23 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
             "re-run"
         );
     }
+    // A source's shards and bytes are those it had read: duplicate deliveries not counted.
     let sources = job
         .sources
         .iter()
-        .zip(&plan.sources)
+        .enumerate()
         .zip(per_source)
-        .map(|((s, p), c)| SourceSummary {
-            name: s.name.clone(),
-            shards: p.shards,
-            shard_bytes: p.bytes,
-            counters: c,
+        .map(|((i, s), c)| {
+            let read = table
+                .iter()
+                .filter(|t| t.source as usize == i && t.duplicate_of.is_none());
+            let (shards, shard_bytes) = read.fold((0, 0), |(n, b), t| (n + 1, b + t.bytes));
+            SourceSummary {
+                name: s.name.clone(),
+                shards,
+                shard_bytes,
+                counters: c,
+            }
         })
         .collect();
     timeline.commit_ms = t.elapsed().as_millis() as u64;
@@ -278,7 +289,16 @@ pub fn execute(run: &Run, plan: Plan, cluster: &dyn Cluster) -> Result<RunReport
                 })
             })
             .collect(),
-        duplicate_shards: plan.duplicate_shards.clone(),
+        duplicate_shards: table
+            .iter()
+            .filter_map(|s| {
+                s.duplicate_of.as_ref().map(|first| DuplicateShard {
+                    url: s.url.clone(),
+                    duplicate_of: first.clone(),
+                    bytes: s.bytes,
+                })
+            })
+            .collect(),
         rejects: Some(RejectsFile {
             path: rejects_rel,
             lines: counters.rejected,
@@ -398,6 +418,52 @@ fn merged_partitions(
     Ok(merged)
 }
 
+/// Finds the duplicate deliveries among the shards of `maps`, the outputs of `tasks`
+/// (`super::duplicates`), runs again the tasks that read one, without it, and puts their
+/// outputs in the place of the first ones (whose files are removed).
+fn drop_duplicates(
+    run: &Run,
+    cluster: &dyn Cluster,
+    shards: &[&Shard],
+    tasks: &[MapTask],
+    maps: &mut [MapOutput],
+    next_id: &mut u32,
+) -> Result<(), DriverError> {
+    let duplicates = super::duplicates::find(shards, maps);
+    if duplicates.is_empty() {
+        return Ok(());
+    }
+    let again = super::duplicates::redo(tasks, &duplicates, next_id);
+    tracing::info!(
+        duplicates = duplicates.len(),
+        map_tasks = again.len(),
+        "duplicate deliveries found: running the tasks that read them again without them"
+    );
+    Progress::add(&run.progress.tasks_total, again.len() as u64);
+    let (old_ids, new_tasks): (Vec<u32>, Vec<MapTask>) = again.into_iter().unzip();
+    let outputs = run_maps(cluster, new_tasks)?;
+    for (old, new) in old_ids.iter().zip(outputs) {
+        let Some(slot) = maps.iter_mut().find(|m| m.task == *old) else {
+            return Err(DriverError::Inconsistent(format!(
+                "no output of map task {old} to replace"
+            )));
+        };
+        let first = std::mem::replace(slot, new);
+        discard_map_files(run.scratch.as_ref(), &first);
+    }
+    Ok(())
+}
+
+/// Removes a map output's run files and rejects from scratch. Best effort: what is left
+/// goes with the run's scratch.
+fn discard_map_files(scratch: &dyn Scratch, m: &MapOutput) {
+    for name in m.runs.iter().map(|r| &r.name).chain(m.rejects.as_ref()) {
+        if let Err(e) = scratch.remove(name) {
+            tracing::warn!(name, error = %e, "could not remove a map output that is not used");
+        }
+    }
+}
+
 /// Runs map tasks and keeps their outputs.
 fn run_maps(cluster: &dyn Cluster, tasks: Vec<MapTask>) -> Result<Vec<MapOutput>, DriverError> {
     if tasks.is_empty() {
@@ -429,12 +495,14 @@ fn shard_table(
     shards
         .iter()
         .map(|s| {
-            let (counters, skipped) =
+            let (counters, skipped, duplicate_of) =
                 match (read.get(&s.ordinal), reuse.unchanged_record(s.ordinal)) {
-                    (Some(out), _) => (out.counters, out.skipped.clone()),
-                    (None, Some(prev)) if !reuse.was_read(s.ordinal) => {
-                        (prev.counters, prev.skipped.clone())
-                    }
+                    (Some(out), _) => (out.counters, out.skipped.clone(), out.duplicate_of.clone()),
+                    (None, Some(prev)) if !reuse.was_read(s.ordinal) => (
+                        prev.counters,
+                        prev.skipped.clone(),
+                        prev.duplicate_of.clone(),
+                    ),
                     _ => {
                         return Err(DriverError::Inconsistent(format!(
                             "no figures for shard {}",
@@ -449,6 +517,7 @@ fn shard_table(
                 modified_ms: s.modified_ms,
                 counters,
                 skipped,
+                duplicate_of,
             })
         })
         .collect()
@@ -551,14 +620,7 @@ pub(crate) fn discard_superseded(
 ) {
     for o in cluster.take_superseded() {
         match o {
-            TaskOutput::Map(m) => {
-                let names = m.runs.iter().map(|r| &r.name).chain(m.rejects.as_ref());
-                for name in names {
-                    if let Err(e) = scratch.remove(name) {
-                        tracing::warn!(name, error = %e, "could not remove a superseded run");
-                    }
-                }
-            }
+            TaskOutput::Map(m) => discard_map_files(scratch, &m),
             TaskOutput::Reduce(r) => {
                 tracing::info!(
                     task = r.id,

@@ -3,6 +3,7 @@
 //! on threads or in worker processes. The application master does the same with its
 //! containers.
 
+mod duplicates;
 pub mod execute;
 pub mod previous;
 pub mod run;

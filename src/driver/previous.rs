@@ -38,7 +38,7 @@ pub struct Start {
 /// Decides what `run` recomputes of `plan`: everything with `--full` (`run.full`) or without
 /// a usable previous manifest; else only what changed.
 pub fn start(run: &Run, plan: &Plan) -> Start {
-    let shards: Vec<_> = plan.shards().collect();
+    let shards = plan.shards();
     let output = run.output.as_ref();
     let rel = manifest_rel(&run.job);
     let url = output.url(&rel);

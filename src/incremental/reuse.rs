@@ -54,6 +54,11 @@ pub struct Reuse {
     known: HashSet<String>,
     /// Per ordinal: read by a round so far.
     read: Vec<bool>,
+    /// The ordinals of each same-size group (`plan::duplicates`): a round reads a group whole,
+    /// so that its map task can tell duplicate deliveries apart.
+    groups: HashMap<u32, Vec<u32>>,
+    /// Per ordinal: its same-size group.
+    group_of: Vec<Option<u32>>,
 }
 
 impl Reuse {
@@ -67,6 +72,8 @@ impl Reuse {
             dirty: BTreeMap::new(),
             known: HashSet::new(),
             read: vec![false; shards],
+            groups: HashMap::new(),
+            group_of: Vec::new(),
         }
     }
 
@@ -123,6 +130,8 @@ impl Reuse {
 
     /// Compares the new plan's `shards` (in ordinal order) with `previous` (checked by
     /// [`Reuse::check_previous`]): partitions fed by a changed or vanished shard are dirty.
+    /// A duplicate delivery of the previous run counts as changed unless the shard it
+    /// duplicated is unchanged: its lines may be needed now.
     pub fn from_previous(previous: Manifest, shards: &[&Shard]) -> Reuse {
         let by_url: HashMap<&str, usize> = previous
             .shards
@@ -147,6 +156,24 @@ impl Reuse {
                         ShardStatus::Changed(i)
                     }
                 }
+            })
+            .collect();
+        let status: Vec<ShardStatus> = status
+            .iter()
+            .map(|&st| match st {
+                ShardStatus::Unchanged(i) => {
+                    let first_unchanged = |url: &String| {
+                        let now_of = by_url.get(url.as_str()).and_then(|&j| now[j]);
+                        now_of.is_some_and(|o| {
+                            matches!(status.get(o as usize), Some(ShardStatus::Unchanged(_)))
+                        })
+                    };
+                    match &previous.shards[i].duplicate_of {
+                        Some(first) if !first_unchanged(first) => ShardStatus::Changed(i),
+                        _ => st,
+                    }
+                }
+                _ => st,
             })
             .collect();
         let changed: BTreeSet<usize> = status
@@ -177,6 +204,13 @@ impl Reuse {
             .iter()
             .map(|p| partition_key(p).to_string())
             .collect();
+        let group_of: Vec<Option<u32>> = shards.iter().map(|s| s.same_size).collect();
+        let mut groups: HashMap<u32, Vec<u32>> = HashMap::new();
+        for s in shards {
+            if let Some(g) = s.same_size {
+                groups.entry(g).or_default().push(s.ordinal);
+            }
+        }
         Reuse {
             known,
             previous: Some(previous),
@@ -185,6 +219,8 @@ impl Reuse {
             status,
             now,
             dirty,
+            groups,
+            group_of,
         }
     }
 
@@ -262,17 +298,23 @@ impl Reuse {
         self.mark_read(&wanted)
     }
 
-    /// Keeps the ordinals of `wanted` not read yet, and marks them read.
+    /// Keeps the ordinals of `wanted` not read yet, with the rest of their same-size groups,
+    /// and marks them read; in ordinal order.
     fn mark_read(&mut self, wanted: &[u32]) -> Vec<u32> {
         let mut out = Vec::new();
         for &o in wanted {
-            if let Some(r) = self.read.get_mut(o as usize) {
-                if !*r {
-                    *r = true;
-                    out.push(o);
+            let group = self.group_of.get(o as usize).copied().flatten();
+            let members = group.and_then(|g| self.groups.get(&g));
+            for &m in members.map_or(std::slice::from_ref(&o), Vec::as_slice) {
+                if let Some(r) = self.read.get_mut(m as usize) {
+                    if !*r {
+                        *r = true;
+                        out.push(m);
+                    }
                 }
             }
         }
+        out.sort_unstable();
         out
     }
 

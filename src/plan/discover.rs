@@ -2,26 +2,24 @@
 //! listing per directory reached, pruning directories whose date fields fall outside the
 //! read range `[start − slack, end + slack)`.
 
-use super::duplicates::{remove_duplicates, DuplicateShard};
 use super::DiscoveredShard;
 use super::STORE_CONCURRENCY;
 use crate::job::template::{match_segment, Captures, Field, SegmentPattern, Token};
-use crate::job::{DuplicateShardPolicy, Job, Source};
+use crate::job::{Job, Source};
 use crate::parallel;
 use crate::storage::location::Location;
 use crate::storage::{input_store, InputStore, StorageError};
 
-/// What discovery found: the shards to read, per source, and the duplicates left out.
+/// What discovery found: the shards to read, per source.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Discovered {
     /// Per source (in job order), the shards to read, in listing order.
     pub sources: Vec<Vec<DiscoveredShard>>,
-    /// Shards with the same bytes as an earlier one (`on_duplicate_shard = "skip"`).
-    pub duplicates: Vec<DuplicateShard>,
 }
 
-/// Lists every source's shards in the window (with block hosts where storage has them) and
-/// leaves out duplicate deliveries (see `duplicates`). Directories are listed
+/// Lists every source's shards in the window (with block hosts where storage has them).
+/// Nothing is read: duplicate deliveries are told apart by the map tasks (see
+/// `duplicates`). Directories are listed
 /// `CONCURRENCY` at a time, a level of the templates after another; the result is in the
 /// order a depth-first walk in listing order would give, whatever the timing.
 pub fn discover(job: &Job) -> Result<Discovered, StorageError> {
@@ -78,14 +76,7 @@ pub fn discover(job: &Job) -> Result<Discovered, StorageError> {
             all[source].push(shard);
         }
     }
-    let duplicates = match job.on_duplicate_shard {
-        DuplicateShardPolicy::Skip => remove_duplicates(&mut all, &stores)?,
-        DuplicateShardPolicy::Keep => Vec::new(),
-    };
-    Ok(Discovered {
-        sources: all,
-        duplicates,
-    })
+    Ok(Discovered { sources: all })
 }
 
 /// A directory still to list: where, what of the template remains, what the path so far

@@ -1,7 +1,8 @@
 //! The plan: which shards each source has in the window, and how they are split into map
 //! tasks. [`discover()`] lists directories (one listing per directory the template reaches, not
-//! one probe per 5-minute slot) and leaves out duplicate deliveries (`duplicates`); [`plan`] is
-//! a pure function of the job and what discovery found.
+//! one probe per 5-minute slot); [`plan`] is a pure function of the job and what discovery
+//! found, which groups the shards that may be duplicate deliveries for the map tasks to
+//! compare (`duplicates`).
 
 mod discover;
 mod duplicates;
@@ -11,15 +12,14 @@ pub use duplicates::DuplicateShard;
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::Job;
+use crate::job::{DuplicateShardPolicy, Job};
 use crate::storage::location::Location;
 
 /// Default input bytes (compressed) one map task takes; small shards are combined up to it.
 pub const DEFAULT_MAP_TASK_BYTES: u64 = 64 << 20;
 /// At most this many shards in one map task.
 pub const MAX_SHARDS_PER_TASK: usize = 256;
-/// Directory listings, block-location lookups and duplicate-shard reads the plan has in
-/// flight at once. Each is a round trip to the store, and a customer-day reaches thousands
+/// Directory listings and block-location lookups the plan has in flight at once. Each is a round trip to the store, and a customer-day reaches thousands
 /// of directories: one at a time, the plan would cost seconds of waiting.
 const STORE_CONCURRENCY: usize = 8;
 
@@ -55,9 +55,14 @@ pub struct Shard {
     pub slot_start_ms: Option<i64>,
     /// Hosts holding the shard's blocks (HDFS), best first.
     pub hosts: Vec<String>,
+    /// The group of shards of the same size and `{domain}` it belongs to, if any
+    /// (`on_duplicate_shard = "skip"`): the map task reading it reports its digest (see
+    /// `duplicates`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_size: Option<u32>,
 }
 
-/// One map task: shards read, parsed and sorted together.
+/// One map task: shards read, parsed and sorted together, in ordinal order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MapTask {
     pub id: u32,
@@ -65,6 +70,18 @@ pub struct MapTask {
     pub bytes: u64,
     /// Hosts holding most of the task's bytes, best first.
     pub preferred_hosts: Vec<String>,
+    /// Shards of the task found to be duplicate deliveries by an earlier attempt at the same
+    /// shards: not read (see `duplicates`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub duplicates: Vec<KnownDuplicate>,
+}
+
+/// A shard of a map task known to have the same bytes as an earlier shard of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownDuplicate {
+    pub ordinal: u32,
+    /// The URL of the shard read instead.
+    pub of: String,
 }
 
 /// Shards of one source.
@@ -93,9 +110,9 @@ pub struct Plan {
     pub map_tasks: Vec<MapTask>,
     /// Things the user should know (a source without any shard in the window…).
     pub warnings: Vec<String>,
-    /// Shards not read because an earlier one has the same bytes.
+    /// Shards in a group of the same size and `{domain}` (compared by the map tasks).
     #[serde(default)]
-    pub duplicate_shards: Vec<DuplicateShard>,
+    pub same_size_shards: u64,
     /// Compressed input bytes a map task was given at most (how [`pack`] was called), so that
     /// a re-run reading only some of the shards packs them alike.
     #[serde(default)]
@@ -103,9 +120,12 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Every shard of the plan, in ordinal order.
-    pub fn shards(&self) -> impl Iterator<Item = &Shard> {
-        self.map_tasks.iter().flat_map(|t| t.shards.iter())
+    /// Every shard of the plan, in ordinal order (index = ordinal).
+    pub fn shards(&self) -> Vec<&Shard> {
+        self.map_tasks
+            .iter()
+            .flat_map(|t| t.shards.iter())
+            .collect()
     }
     pub fn total_bytes(&self) -> u64 {
         self.map_tasks.iter().map(|t| t.bytes).sum()
@@ -162,9 +182,14 @@ pub fn plan(job: &Job, found: Discovered, task_bytes: u64, min_tasks: usize) -> 
                 domain: s.domain,
                 slot_start_ms: s.slot_start_ms,
                 hosts: s.hosts,
+                same_size: None,
             });
         }
     }
+    let same_size_shards = match job.on_duplicate_shard {
+        DuplicateShardPolicy::Skip => duplicates::group_same_sizes(&mut shards) as u64,
+        DuplicateShardPolicy::Keep => 0,
+    };
     let total: u64 = shards.iter().map(|s| s.size).sum();
     let task_bytes = task_bytes
         .min(total.div_ceil(min_tasks.max(1) as u64))
@@ -174,7 +199,7 @@ pub fn plan(job: &Job, found: Discovered, task_bytes: u64, min_tasks: usize) -> 
         sources,
         map_tasks,
         warnings,
-        duplicate_shards: found.duplicates,
+        same_size_shards,
         task_bytes,
     }
 }
@@ -195,6 +220,7 @@ pub fn pack(shards: Vec<Shard>, task_bytes: u64, first_id: u32) -> Vec<MapTask> 
             preferred_hosts: preferred_hosts(&shards),
             shards,
             bytes: *bytes,
+            duplicates: Vec::new(),
         });
         *bytes = 0;
     };

@@ -55,8 +55,12 @@ fn discovers_slots_in_the_read_range_only() {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
     // 00:50 is outside [00:55, 02:05); 00:55 and 02:00 are inside thanks to the slack.
-    for slot in ["0050", "0055", "0100", "0155", "0200", "0205"] {
-        write(r, &format!("up/20261105/{slot}/a.gz"), 10);
+    // Sizes all different: no same-size group changes the packing.
+    for (i, slot) in ["0050", "0055", "0100", "0155", "0200", "0205"]
+        .iter()
+        .enumerate()
+    {
+        write(r, &format!("up/20261105/{slot}/a.gz"), 10 + i);
     }
     write(r, "up/20261105/0100/b.gz", 20);
     write(r, "up/20261105/0100/_b.gz", 20); // hidden
@@ -66,7 +70,6 @@ fn discovers_slots_in_the_read_range_only() {
     write(r, "ng/b.example.com/20261105/0130.log.gz", 5);
     let job = job(r, "");
     let found = discover(&job).unwrap();
-    assert!(found.duplicates.is_empty());
     let up: Vec<String> = found.sources[0]
         .iter()
         .map(|s| s.location.path_str().replace(&r.display().to_string(), ""))
@@ -126,8 +129,10 @@ fn a_source_without_shards_is_a_warning_not_an_error() {
 #[test]
 fn small_inputs_are_split_for_every_slot() {
     let dir = tempfile::tempdir().unwrap();
-    for slot in ["0100", "0105", "0110", "0115", "0120", "0125"] {
-        write(dir.path(), &format!("up/20261105/{slot}/a.gz"), 100);
+    // Sizes all different (no same-size group), two by two of the same sum.
+    let slots = ["0100", "0105", "0110", "0115", "0120", "0125"];
+    for (slot, size) in slots.iter().zip([100, 105, 101, 104, 102, 103]) {
+        write(dir.path(), &format!("up/20261105/{slot}/a.gz"), size);
     }
     let job = job(dir.path(), "");
     let one = plan(&job, discover(&job).unwrap(), DEFAULT_MAP_TASK_BYTES, 1);
@@ -138,47 +143,51 @@ fn small_inputs_are_split_for_every_slot() {
 }
 
 #[test]
-fn duplicate_deliveries_are_read_once_unless_kept() {
+fn shards_that_may_be_duplicates_are_grouped_unless_kept() {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
     write_bytes(r, "up/20261105/0100/part-1.gz", b"same bytes");
     write_bytes(r, "up/20261105/0100/part-1-redelivered.gz", b"same bytes");
     write_bytes(r, "up/20261105/0105/part-1.gz", b"other byte"); // same size, other bytes
-                                                                 // The same bytes in a source whose path names the host: other lines, not a duplicate.
+    write(r, "up/20261105/0105/part-2.gz", 11);
+    // The same bytes in a source whose path names the host: other lines, not compared.
     write_bytes(r, "ng/a.example.com/20261105/0130.log.gz", b"same bytes");
     write_bytes(r, "up/20261105/0110/empty.gz", b"");
     write_bytes(r, "up/20261105/0110/empty2.gz", b"");
     let skip = job(r, "");
-    let found = discover(&skip).unwrap();
-    let names = |v: &[DuplicateShard]| -> Vec<(String, String, u64)> {
-        let short = |u: &str| {
-            u.replace(&r.display().to_string(), "")
-                .replace("file://", "")
-        };
-        v.iter()
-            .map(|d| (short(&d.url), short(&d.duplicate_of), d.bytes))
+    let p = plan(&skip, discover(&skip).unwrap(), 10, 1);
+    assert_eq!(p.total_shards(), 7, "nothing is left out at plan time");
+    assert_eq!(p.same_size_shards, 3);
+    let name = |s: &Shard| s.location.path_str().replace(&r.display().to_string(), "");
+    let grouped: Vec<(u32, String, Option<u32>)> = p
+        .shards()
+        .iter()
+        .map(|s| (s.ordinal, name(s), s.same_size))
+        .collect();
+    // Ordinals: source order, then path bytewise (`part-1-redelivered.gz` before
+    // `part-1.gz`); only the three 10-byte `up` shards form a group.
+    assert_eq!(
+        grouped,
+        [
+            (0, "/up/20261105/0100/part-1-redelivered.gz".into(), Some(0)),
+            (1, "/up/20261105/0100/part-1.gz".into(), Some(0)),
+            (2, "/up/20261105/0105/part-1.gz".into(), Some(0)),
+            (3, "/up/20261105/0105/part-2.gz".into(), None),
+            (4, "/up/20261105/0110/empty.gz".into(), None),
+            (5, "/up/20261105/0110/empty2.gz".into(), None),
+            (6, "/ng/a.example.com/20261105/0130.log.gz".into(), None),
+        ]
+    );
+    // The packing ignores the groups.
+    let keep = job(r, "on_duplicate_shard = \"keep\"");
+    let kept = plan(&keep, discover(&keep).unwrap(), 10, 1);
+    assert_eq!(kept.same_size_shards, 0);
+    assert!(kept.shards().iter().all(|s| s.same_size.is_none()));
+    let layout = |p: &Plan| -> Vec<Vec<u32>> {
+        p.map_tasks
+            .iter()
+            .map(|t| t.shards.iter().map(|s| s.ordinal).collect())
             .collect()
     };
-    // The keeper is first in source order, then path bytewise: `part-1-redelivered.gz`
-    // sorts before `part-1.gz`.
-    assert_eq!(
-        names(&found.duplicates),
-        [(
-            "/up/20261105/0100/part-1.gz".to_string(),
-            "/up/20261105/0100/part-1-redelivered.gz".to_string(),
-            10
-        )]
-    );
-    let p = plan(&skip, found, DEFAULT_MAP_TASK_BYTES, 1);
-    assert_eq!(p.total_shards(), 5, "one copy and the four others");
-    assert_eq!((p.sources[0].shards, p.sources[1].shards), (4, 1));
-    assert_eq!(p.duplicate_shards.len(), 1);
-
-    let keep = job(r, "on_duplicate_shard = \"keep\"");
-    let found = discover(&keep).unwrap();
-    assert!(found.duplicates.is_empty());
-    assert_eq!(
-        plan(&keep, found, DEFAULT_MAP_TASK_BYTES, 1).total_shards(),
-        6
-    );
+    assert_eq!(layout(&p), layout(&kept));
 }

@@ -349,6 +349,10 @@ impl<W: Write> HashingWriter<W> {
     pub fn into_parts(self) -> (W, u64, String) {
         (self.inner, self.bytes, hex::encode(self.hasher.finalize()))
     }
+    /// The SHA-256 of what was written.
+    pub fn into_digest(self) -> [u8; 32] {
+        self.hasher.finalize().into()
+    }
 }
 
 impl<W: Write> Write for HashingWriter<W> {

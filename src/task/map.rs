@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::counters::Counters;
 use super::progress::Progress;
 use super::read_ahead::ReadAhead;
+use super::same_bytes;
 use super::shard::{open_checked, open_shard, shard_from_bytes, ShardError};
 use super::{TaskContext, TaskError};
 use crate::formats::{ParseContext, Renderer};
@@ -53,7 +54,7 @@ pub struct SkippedShard {
 
 /// What one shard of a map task gave: its counters and the partitions its lines went to
 /// (what the manifest records for incremental re-fusion).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardOutput {
     /// The shard's ordinal in the plan.
     pub ordinal: u32,
@@ -64,6 +65,14 @@ pub struct ShardOutput {
     /// Skipped as corrupt (`on_corrupt_shard = "skip"`): the reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// Not parsed: the same bytes as this shard (its URL), read instead
+    /// (`on_duplicate_shard = "skip"`, `MapTask::duplicates`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
+    /// Hex SHA-256 of its bytes as stored, for a shard of a same-size group
+    /// (`Shard::same_size`): what tells duplicate deliveries apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// What a map task produced.
@@ -217,7 +226,23 @@ pub fn execute_map(
             let source = &job.sources[shard.source as usize];
             let store = input_store(&shard.location)?;
             let url = shard.location.to_string();
-            let ahead_bytes = ahead.take(i).transpose()?;
+            let mut ahead_bytes = ahead.take(i).transpose()?;
+            if let Some(d) = task.duplicates.iter().find(|d| d.ordinal == shard.ordinal) {
+                tracing::info!(shard = %url, same_bytes_as = %d.of, "duplicate delivery not parsed");
+                shard_outputs.push(ShardOutput {
+                    ordinal: shard.ordinal,
+                    duplicate_of: Some(d.of.clone()),
+                    ..ShardOutput::default()
+                });
+                continue;
+            }
+            let mut sha256 = None;
+            if shard.same_size.is_some() {
+                let (digest, held) =
+                    same_bytes::digest(ahead_bytes, store.as_ref(), shard, whole_limit)?;
+                sha256 = Some(hex::encode(digest));
+                ahead_bytes = held;
+            }
             let opened = if job.on_corrupt_shard == CorruptShardPolicy::Skip {
                 match open_checked(
                     ahead_bytes,
@@ -236,6 +261,8 @@ pub fn execute_map(
                             counters: Counters::default(),
                             partitions: Vec::new(),
                             skipped: Some(reason.clone()),
+                            sha256,
+                            ..ShardOutput::default()
                         });
                         skipped.push(SkippedShard { url, reason });
                         continue;
@@ -329,7 +356,8 @@ pub fn execute_map(
                 ordinal: shard.ordinal,
                 counters: c,
                 partitions: fed,
-                skipped: None,
+                sha256,
+                ..ShardOutput::default()
             });
         }
         Ok(())

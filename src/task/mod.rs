@@ -12,6 +12,7 @@ pub mod parts;
 pub mod progress;
 pub mod read_ahead;
 pub mod reduce;
+pub mod same_bytes;
 pub mod shard;
 
 use std::io;

@@ -123,7 +123,7 @@ impl<'a> ReadAhead<'a> {
 }
 
 /// Reads a whole shard.
-fn read_whole(shard: &Shard) -> Result<Vec<u8>, ShardError> {
+pub(super) fn read_whole(shard: &Shard) -> Result<Vec<u8>, ShardError> {
     let store = input_store(&shard.location)?;
     let mut bytes = Vec::with_capacity(shard.size as usize + 1);
     store

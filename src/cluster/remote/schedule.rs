@@ -665,6 +665,7 @@ mod tests {
             shards: vec![],
             bytes: 0,
             preferred_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            duplicates: vec![],
         })
     }
 

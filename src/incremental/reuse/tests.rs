@@ -42,6 +42,7 @@ fn shard(ordinal: u32, name: &str, size: u64, modified: i64) -> Shard {
         domain: None,
         slot_start_ms: None,
         hosts: vec![],
+        same_size: None,
     }
 }
 
@@ -53,6 +54,7 @@ fn record(name: &str, size: u64, modified: i64) -> ManifestShard {
         modified_ms: Some(modified),
         counters: Counters::default(),
         skipped: None,
+        duplicate_of: None,
     }
 }
 
@@ -135,7 +137,7 @@ fn map_output(shards: &[(u32, &[i64])]) -> MapOutput {
             ordinal: *ordinal,
             counters: Counters::default(),
             partitions: pids,
-            skipped: None,
+            ..ShardOutput::default()
         });
     }
     MapOutput {
@@ -331,5 +333,92 @@ fn a_previous_manifest_of_another_job_window_version_or_settings_is_not_used() {
     assert_eq!(
         Reuse::check_previous(&job, &m, "m"),
         Ok(Some(RecomputeReason::SettingsChanged))
+    );
+}
+
+/// The previous run, with a shard `a2` (index 4) delivered twice: a duplicate of `a`, fed
+/// nothing.
+fn previous_with_duplicate(job: &Job) -> Manifest {
+    let mut m = previous(job);
+    m.shards.push(ManifestShard {
+        duplicate_of: Some(m.shards[0].url.clone()),
+        ..record("a2", 10, 1)
+    });
+    m
+}
+
+#[test]
+fn a_late_copy_is_read_with_its_group_and_dirties_nothing() {
+    let job = job();
+    // `a3` arrives: the same size as `a` (a group); the plan reads the group whole.
+    let mut now = [
+        shard(0, "a", 10, 1),
+        shard(1, "a3", 10, 5),
+        shard(2, "b", 10, 1),
+        shard(3, "c", 10, 1),
+        shard(4, "e", 10, 1),
+    ];
+    now[0].same_size = Some(0);
+    now[1].same_size = Some(0);
+    let refs: Vec<&Shard> = now.iter().collect();
+    let mut r = Reuse::from_previous(previous(&job), &refs);
+    assert_eq!(r.first_round(), vec![0, 1], "a3, and a with it");
+    // The map task found a3 a copy of a: it wrote nothing, so nothing is dirty.
+    let mut round1 = map_output(&[(0, &[0]), (1, &[])]);
+    round1.shards[1].duplicate_of = Some("a".into());
+    assert!(r.after_first_round(&job, &[round1]).is_empty());
+    assert_eq!(r.kept().len(), 3);
+    assert!(r.was_read(0) && r.was_read(1) && !r.was_read(2));
+}
+
+#[test]
+fn an_earlier_copy_stays_unread_while_what_it_copied_is_unchanged() {
+    let job = job();
+    let now = [
+        shard(0, "a", 10, 1),
+        shard(1, "a2", 10, 1),
+        shard(2, "b", 10, 1),
+        shard(3, "c", 10, 1),
+        shard(4, "e", 10, 1),
+    ];
+    let refs: Vec<&Shard> = now.iter().collect();
+    let prev = previous_with_duplicate(&job);
+    let mut r = Reuse::from_previous(prev.clone(), &refs);
+    assert!(r.first_round().is_empty());
+    assert_eq!(
+        r.unchanged_record(1).unwrap().duplicate_of,
+        prev.shards[4].duplicate_of
+    );
+
+    // `a` changed: its copy `a2` may hold lines no other shard has now, so it is read (and
+    // writes to the partitions it does, as a changed shard would).
+    let now = [
+        shard(0, "a", 12, 2),
+        shard(1, "a2", 10, 1),
+        shard(2, "b", 10, 1),
+        shard(3, "c", 10, 1),
+        shard(4, "e", 10, 1),
+    ];
+    let refs: Vec<&Shard> = now.iter().collect();
+    let mut r = Reuse::from_previous(prev.clone(), &refs);
+    assert_eq!(r.unchanged_record(1), None);
+    assert_eq!(
+        r.first_round(),
+        vec![0, 1, 2],
+        "a, its copy, and b (d/00's other input)"
+    );
+    // `a` gone: the same.
+    let now = [
+        shard(0, "a2", 10, 1),
+        shard(1, "b", 10, 1),
+        shard(2, "c", 10, 1),
+        shard(3, "e", 10, 1),
+    ];
+    let refs: Vec<&Shard> = now.iter().collect();
+    let mut r = Reuse::from_previous(prev, &refs);
+    assert_eq!(
+        r.first_round(),
+        vec![0, 1],
+        "the copy, and b (d/00's other input)"
     );
 }
