@@ -72,8 +72,9 @@ impl Corpus {
         fs::write(&p, job).unwrap();
         p.display().to_string()
     }
-    /// Late upyun shards for the window's last hour (another seed) and one shard of that
-    /// hour re-delivered shorter; written here and on HDFS. Returns how many.
+    /// Late upyun shards for the window's last hour (another seed), one shard of that hour
+    /// re-delivered shorter, and a shard of the first hour delivered twice (a copy under
+    /// another name); written here and on HDFS. Returns how many new and changed shards.
     fn late_data(&self, conf: &Path, webhdfs: &WebHdfs) -> usize {
         let late = self.dir.path().join("late");
         let out = late.display().to_string();
@@ -119,6 +120,15 @@ impl Corpus {
             .output()
             .unwrap();
         assert!(short.status.success() && !short.stdout.is_empty());
+        // An upyun shard of the first hour delivered again under another name (sorting after
+        // it, so the first delivery stays the one read).
+        let (original, bytes) = local_tree(&self.shards())
+            .into_iter()
+            .find(|(rel, _)| rel.starts_with("upyun/20261105/0010/"))
+            .expect("an upyun shard at 00:10");
+        let p = Path::new(&original);
+        let name = format!("zz-again-{}", p.file_name().unwrap().to_string_lossy());
+        changed.push((p.with_file_name(name).display().to_string(), bytes));
         changed.push((victim, short.stdout));
         for (rel, bytes) in &changed {
             let p = self.shards().join(rel);
@@ -240,6 +250,21 @@ fn rerun_equals_full_run(out: &dyn Target, mode: Mode) {
         (inc["shards_read"].as_u64().unwrap() as usize)
             < second["shards"].as_array().unwrap().len()
     );
+    // The copy is told apart (by the map tasks; on YARN its task ran again without it) and
+    // adds no line: the first hour's partitions the copy would have doubled are kept.
+    let dups = second["duplicate_shards"].as_array().unwrap();
+    assert_eq!(dups.len(), 1, "{dups:?}");
+    assert!(dups[0]["url"].as_str().unwrap().contains("/0010/zz-again-"));
+    assert!(!dups[0]["duplicate_of"]
+        .as_str()
+        .unwrap()
+        .contains("zz-again-"));
+    assert!(first["duplicate_shards"].as_array().unwrap().is_empty());
+    let first_hour: Vec<&String> = r.keys().filter(|p| p.ends_with("00.log.gz")).collect();
+    assert!(!first_hour.is_empty());
+    for p in first_hour {
+        assert!(r[p].is_empty(), "{p} recomputed for {:?}", r[p]);
+    }
     for p in &kept {
         assert_eq!(out.stamp(p), before[*p], "kept {p} was written again");
     }
