@@ -43,7 +43,7 @@ fn nginx_lines(bytes: usize) -> Vec<u8> {
             i % 97,
             i,
             100 + i % 900,
-            if i % 31 == 0 { 404 } else { 200 },
+            if i.is_multiple_of(31) { 404 } else { 200 },
             1000 + (i * 7919) % 90_000,
             i % 13,
             i % 5,

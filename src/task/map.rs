@@ -300,7 +300,7 @@ pub fn execute_map(
                 };
                 line_no += 1;
                 bytes_since += line.len() as u64 + 1;
-                if line_no % PROGRESS_EVERY == 0 {
+                if line_no.is_multiple_of(PROGRESS_EVERY) {
                     Progress::add(&ctx.progress.lines, PROGRESS_EVERY);
                     Progress::add(&ctx.progress.input_bytes, bytes_since);
                     input_bytes += bytes_since;

@@ -283,7 +283,7 @@ fn merge_partition(
             merge(&mut |line| {
                 lines += 1;
                 line_bytes += line.len() as u64;
-                if lines % PROGRESS_EVERY == 0 {
+                if lines.is_multiple_of(PROGRESS_EVERY) {
                     Progress::add(&ctx.progress.merged_lines, PROGRESS_EVERY);
                 }
                 gz.write_all(line)
@@ -312,7 +312,7 @@ fn merge_partition(
             merge(&mut |line| {
                 lines += 1;
                 line_bytes += line.len() as u64;
-                if lines % PROGRESS_EVERY == 0 {
+                if lines.is_multiple_of(PROGRESS_EVERY) {
                     Progress::add(&ctx.progress.merged_lines, PROGRESS_EVERY);
                 }
                 gz.write_all(line)

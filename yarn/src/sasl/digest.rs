@@ -254,7 +254,7 @@ fn add_des_parity(raw: &[u8]) -> [u8; 8] {
     for (i, o) in out.iter_mut().enumerate() {
         let seven = ((v >> (49 - 7 * i)) & 0x7f) as u8;
         let mut byte = seven << 1;
-        if byte.count_ones() % 2 == 0 {
+        if byte.count_ones().is_multiple_of(2) {
             byte |= 1;
         }
         *o = byte;
