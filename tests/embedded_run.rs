@@ -569,6 +569,8 @@ mod faults {
         assert!(clean.status.success());
         let want = published(&c.out());
         let want_record = window_record(&manifest_of(&clean));
+        let tmp = c.dir.path().join("tmp");
+        fs::create_dir(&tmp).unwrap();
         // 8 steps: the done-flag down, 4 partitions and the rejects, the manifest, the
         // flag. Into an empty root and over the previous output (with the same bytes);
         // workers in processes or threads.
@@ -592,6 +594,7 @@ mod faults {
                     workers,
                 ])
                 .env("FILEX_LOG", "warn")
+                .env("TMPDIR", &tmp)
                 .env("FILEX_FAULT_COMMIT_EXIT_AFTER", k.to_string())
                 .output()
                 .unwrap();
@@ -602,7 +605,16 @@ mod faults {
             if k < 6 {
                 assert!(!c.out().join("_SUCCESS").exists(), "k = {k}: no done-flag");
             }
-            let rerun = filex(&["run", job]);
+            // The dead process left its scratch (and its workers' credentials folder); the
+            // next run removes them.
+            let left = filex_dirs(&tmp);
+            assert_eq!(left.len(), if workers == "0" { 1 } else { 2 }, "{left:?}");
+            let rerun = Command::new(env!("CARGO_BIN_EXE_filex"))
+                .args(["run", job])
+                .env("FILEX_LOG", "warn")
+                .env("TMPDIR", &tmp)
+                .output()
+                .unwrap();
             let err = String::from_utf8_lossy(&rerun.stderr);
             assert!(rerun.status.success(), "k = {k}: {err}");
             assert_eq!(
@@ -615,7 +627,24 @@ mod faults {
             assert_eq!(window_record(&manifest_of(&rerun)), want_record, "k = {k}");
             assert!(c.out().join("_SUCCESS").is_file());
             assert_eq!(commit_leftovers(&c.out()), Vec::<PathBuf>::new(), "k = {k}");
+            assert_eq!(filex_dirs(&tmp), Vec::<PathBuf>::new(), "k = {k}");
         }
+    }
+
+    /// The `filex-*` entries of `tmp`.
+    fn filex_dirs(tmp: &Path) -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = fs::read_dir(tmp)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("filex-")
+            })
+            .collect();
+        found.sort();
+        found
     }
 
     #[test]
@@ -626,6 +655,7 @@ mod faults {
         let died = Command::new(env!("CARGO_BIN_EXE_filex"))
             .args(["run", job])
             .env("FILEX_LOG", "warn")
+            .env("TMPDIR", c.dir.path())
             .env("FILEX_FAULT_COMMIT_EXIT_AFTER", "2")
             .output()
             .unwrap();

@@ -23,6 +23,7 @@ use super::handoff;
 use super::remote::wire::random_hex;
 use super::remote::{Coordinator, CoordinatorConfig, WorkerSetup};
 use super::{Cluster, ClusterError};
+use crate::storage::lease::Lease;
 use crate::storage::object::Credentials;
 use crate::task::{Progress, Task, TaskOutput};
 
@@ -43,7 +44,8 @@ pub struct ProcessCluster {
     children: Arc<Mutex<Vec<(String, Child)>>>,
     stop: Arc<AtomicBool>,
     monitor: Option<JoinHandle<()>>,
-    secret_dir: PathBuf,
+    /// The folder of the workers' credentials file, claimed while the cluster lives.
+    secret_dir: Lease,
 }
 
 struct Spawner {
@@ -86,14 +88,8 @@ impl ProcessCluster {
     ) -> io::Result<Self> {
         let workers = workers.max(1);
         let secret = random_hex(32)?;
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&secret_dir)?;
-        }
-        let credentials_file = secret_dir.join("worker.credentials");
+        let secret_dir = Lease::take(&secret_dir, 0o700)?;
+        let credentials_file = secret_dir.dir().join("worker.credentials");
         handoff::write_file(&credentials_file, &handoff::credentials(&secret, object))
             .map_err(io::Error::other)?;
         let bind = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -203,6 +199,6 @@ impl Drop for ProcessCluster {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = fs::remove_dir_all(&self.secret_dir);
+        let _ = fs::remove_dir_all(self.secret_dir.dir());
     }
 }

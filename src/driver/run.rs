@@ -10,6 +10,7 @@ use crate::cluster::remote::WorkerSetup;
 use crate::commit::CommitLatch;
 use crate::job::{Job, JobError};
 use crate::plan::{self, Plan};
+use crate::storage::lease::Lease;
 use crate::storage::location::Location;
 use crate::storage::{self, OutputStore, Scratch, StorageError};
 use crate::task::{Progress, TaskContext};
@@ -36,6 +37,8 @@ pub struct Run {
     /// Held by whoever may discard the run's staging (its drop, the AM's SIGTERM handler):
     /// once the commit is decided, what it publishes is no longer theirs to discard.
     pub latch: Arc<CommitLatch>,
+    /// The claim on a local scratch directory while the run lives (see [`Lease`]).
+    _lease: Option<Lease>,
 }
 
 impl Run {
@@ -48,6 +51,15 @@ impl Run {
     ) -> Result<Run, StorageError> {
         let output = job.output.spec.open(&id)?;
         let scratch = storage::scratch(scratch_base.as_ref(), &id)?;
+        let lease = match storage::local_scratch_dir(scratch_base.as_ref(), &id) {
+            Some(dir) => {
+                let lease = Lease::take(&dir, 0o700)
+                    .map_err(|e| StorageError::io("create scratch", dir.display(), e))?;
+                lease.sweep_siblings();
+                Some(lease)
+            }
+            None => None,
+        };
         Ok(Run {
             id,
             job,
@@ -58,6 +70,7 @@ impl Run {
             plan_ms: 0,
             full: false,
             latch: Arc::default(),
+            _lease: lease,
         })
     }
 

@@ -7,12 +7,14 @@
 
 pub mod hdfs;
 pub mod held;
+pub mod lease;
 pub mod local;
 pub mod location;
 pub mod memory;
 pub mod object;
 
 use std::io::{self, Read, Write};
+use std::path::PathBuf;
 
 /// A file being written to scratch. Bytes are durable once [`ScratchFile::close`] returns.
 pub trait ScratchFile: Write + Send {
@@ -299,14 +301,21 @@ pub fn output_store(root: &Location, run_id: &str) -> Result<Arc<dyn OutputStore
     }
 }
 
+/// The local directory of the run `run_id`'s scratch under `base` (`None`: the temp dir);
+/// `None` when `base` is not local.
+pub fn local_scratch_dir(base: Option<&Location>, run_id: &str) -> Option<PathBuf> {
+    match base {
+        None => Some(std::env::temp_dir().join(format!("filex-{run_id}"))),
+        Some(Location::Local(dir)) => Some(dir.join(format!("filex-{run_id}"))),
+        Some(_) => None,
+    }
+}
+
 /// Opens scratch space for the run `run_id`: under `base` if given, else the temp dir.
 pub fn scratch(base: Option<&Location>, run_id: &str) -> Result<Arc<dyn Scratch>, StorageError> {
     match base {
-        None => Ok(Arc::new(local::LocalScratch::new(
-            std::env::temp_dir().join(format!("filex-{run_id}")),
-        ))),
-        Some(Location::Local(dir)) => Ok(Arc::new(local::LocalScratch::new(
-            dir.join(format!("filex-{run_id}")),
+        None | Some(Location::Local(_)) => Ok(Arc::new(local::LocalScratch::new(
+            local_scratch_dir(base, run_id).unwrap_or_default(),
         ))),
         Some(dir @ (Location::Hdfs { .. } | Location::ViewFs { .. })) => Ok(Arc::new(
             hdfs::HdfsScratch::new(dir.join(&format!("filex-{run_id}")))?,
