@@ -76,7 +76,7 @@ pub use protocols::application_master::{
 pub use protocols::ask::{AskTable, ContainerRequest};
 pub use protocols::container_management::{BulkResult, ContainerFailure, NmClient};
 pub use protocols::namenode::{
-    BlockLocation, FileStatus, LocatedBlocks, LocatedEntry, NameNodeClient,
+    BlockLocation, FileStatus, LocatedBlocks, LocatedEntry, NameNodeClient, PlacedBlock,
 };
 pub use records::{
     ApplicationAttemptId, ApplicationId, ApplicationReport, ApplicationState,

@@ -255,13 +255,24 @@ async fn block_locations_name_datanodes() {
     assert!(!listed[0].is_dir);
     assert_eq!(listed[0].length, len);
     // The NameNode orders each block's replicas afresh for every request.
-    let replicas = |blocks: &[yarn::BlockLocation]| -> Vec<(u64, u64, BTreeSet<String>)> {
-        blocks
-            .iter()
-            .map(|b| (b.offset, b.length, b.names.iter().cloned().collect()))
-            .collect()
-    };
-    assert_eq!(replicas(&listed[0].blocks), replicas(&located.blocks));
+    let listed_replicas: Vec<(u64, u64, BTreeSet<String>)> = listed[0]
+        .blocks
+        .iter()
+        .map(|b| {
+            let names = b.hosts.iter().zip(&b.xfer_ports);
+            (
+                b.offset,
+                b.length,
+                names.map(|(h, p)| format!("{h}:{p}")).collect(),
+            )
+        })
+        .collect();
+    let located_replicas: Vec<(u64, u64, BTreeSet<String>)> = located
+        .blocks
+        .iter()
+        .map(|b| (b.offset, b.length, b.names.iter().cloned().collect()))
+        .collect();
+    assert_eq!(listed_replicas, located_replicas);
     let itself = nn
         .list_located(&path)
         .await

@@ -84,7 +84,23 @@ pub struct LocatedEntry {
     /// Modification time, ms since the epoch.
     pub modification_time: u64,
     /// The file's blocks, in file order (none for directories).
-    pub blocks: Vec<BlockLocation>,
+    pub blocks: Vec<PlacedBlock>,
+}
+
+/// A block as a located listing gives it: what placing a task beside it needs (the
+/// listing is decoded without the rest, see `PlacementStatusProto`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedBlock {
+    /// Offset of the block's first byte in the file.
+    pub offset: u64,
+    /// Block length in bytes.
+    pub length: u64,
+    /// DataNode host names, in the NameNode's order.
+    pub hosts: Vec<String>,
+    /// DataNode transfer ports, one per host (they tell DataNodes on one host apart).
+    pub xfer_ports: Vec<u32>,
+    /// True if every replica is corrupt.
+    pub corrupt: bool,
 }
 
 /// A client of the NameNode's RPC port.
@@ -203,7 +219,7 @@ impl NameNodeClient {
         let mut out = Vec::new();
         let mut start_after = Vec::new();
         loop {
-            let r: pb::GetListingResponseProto = self
+            let r: pb::PlacementListingResponseProto = self
                 .call(
                     "getListing",
                     pb::GetListingRequestProto {
@@ -217,19 +233,7 @@ impl NameNodeClient {
                 return Ok(if out.is_empty() { None } else { Some(out) });
             };
             let last = page.partial_listing.last().map(|s| s.path.clone());
-            for s in page.partial_listing {
-                let is_dir = s.file_type == pb::hdfs_file_status_proto::FileType::IsDir as i32;
-                out.push(LocatedEntry {
-                    name: String::from_utf8_lossy(&s.path).into_owned(),
-                    is_dir,
-                    length: s.length,
-                    modification_time: s.modification_time(),
-                    blocks: s
-                        .locations
-                        .map(|l| l.blocks.iter().map(block_location).collect())
-                        .unwrap_or_default(),
-                });
-            }
+            out.extend(page.partial_listing.into_iter().map(located_entry));
             match last {
                 Some(name) if page.remaining_entries > 0 && !name.is_empty() => start_after = name,
                 _ => return Ok(Some(out)),
@@ -334,6 +338,37 @@ fn container_token(config: &Config, uri: Option<&str>) -> Result<Option<Token>> 
         .cloned())
 }
 
+fn located_entry(s: pb::PlacementStatusProto) -> LocatedEntry {
+    let is_dir = s.file_type == pb::hdfs_file_status_proto::FileType::IsDir as i32;
+    let modification_time = s.modification_time();
+    LocatedEntry {
+        name: String::from_utf8(s.path)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        is_dir,
+        length: s.length,
+        modification_time,
+        blocks: s
+            .locations
+            .map(|l| l.blocks.into_iter().map(placed_block).collect())
+            .unwrap_or_default(),
+    }
+}
+
+fn placed_block(b: pb::PlacementBlockProto) -> PlacedBlock {
+    let (hosts, xfer_ports) = b
+        .locs
+        .into_iter()
+        .map(|d| (d.id.host_name, d.id.xfer_port))
+        .unzip();
+    PlacedBlock {
+        offset: b.offset,
+        length: b.b.num_bytes(),
+        hosts,
+        xfer_ports,
+        corrupt: b.corrupt,
+    }
+}
+
 fn block_location(b: &pb::LocatedBlockProto) -> BlockLocation {
     let ids = b.locs.iter().map(|d| &d.id);
     BlockLocation {
@@ -352,5 +387,132 @@ fn block_location(b: &pb::LocatedBlockProto) -> BlockLocation {
             .collect(),
         storage_ids: b.storage_i_ds.clone(),
         corrupt: b.corrupt,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replica(host: &str, xfer_port: u32) -> pb::DatanodeInfoProto {
+        pb::DatanodeInfoProto {
+            id: pb::DatanodeIdProto {
+                ip_addr: "10.0.0.7".into(),
+                host_name: host.into(),
+                datanode_uuid: "8e2b-uuid".into(),
+                xfer_port,
+                info_port: 9864,
+                ipc_port: 9867,
+                info_secure_port: Some(0),
+            },
+            location: Some("/rack-a".into()),
+        }
+    }
+
+    fn block(offset: u64, length: u64, hosts: &[(&str, u32)]) -> pb::LocatedBlockProto {
+        pb::LocatedBlockProto {
+            b: pb::ExtendedBlockProto {
+                pool_id: "BP-1".into(),
+                block_id: 1_073_741_825 + offset,
+                generation_stamp: 1001,
+                num_bytes: Some(length),
+            },
+            offset,
+            locs: hosts.iter().map(|(h, p)| replica(h, *p)).collect(),
+            corrupt: false,
+            block_token: Some(common_pb::TokenProto {
+                identifier: vec![7; 40],
+                password: vec![9; 20],
+                kind: "HDFS_BLOCK_TOKEN".into(),
+                service: String::new(),
+            }),
+            storage_types: vec![pb::StorageTypeProto::Disk as i32; hosts.len()],
+            storage_i_ds: hosts.iter().map(|(h, _)| format!("DS-{h}")).collect(),
+        }
+    }
+
+    /// A getListing page as the NameNode sends it (full statuses, as Hadoop declares them)
+    /// reads through the placement projection with every field placement uses.
+    #[test]
+    fn a_full_located_listing_reads_through_the_placement_projection() {
+        let blocks = vec![
+            block(0, 128, &[("dn-b", 9866), ("dn-a", 9866)]),
+            block(128, 5, &[("dn-a", 9866), ("dn-a", 9966)]),
+        ];
+        let file = pb::HdfsFileStatusProto {
+            file_type: pb::hdfs_file_status_proto::FileType::IsFile as i32,
+            path: b"0005.log.gz".to_vec(),
+            length: 133,
+            permission: Some(pb::FsPermissionProto { perm: 0o644 }),
+            owner: Some("cdn".into()),
+            group: Some("supergroup".into()),
+            modification_time: Some(1_762_300_800_000),
+            access_time: Some(1_762_300_800_001),
+            block_replication: Some(2),
+            blocksize: Some(128),
+            locations: Some(pb::LocatedBlocksProto {
+                file_length: 133,
+                last_block: blocks.last().cloned(),
+                blocks,
+                under_construction: false,
+                is_last_block_complete: true,
+            }),
+        };
+        let dir = pb::HdfsFileStatusProto {
+            file_type: pb::hdfs_file_status_proto::FileType::IsDir as i32,
+            path: b"20261105".to_vec(),
+            length: 0,
+            modification_time: Some(5),
+            ..Default::default()
+        };
+        // DirectoryListingProto { partialListing = 1; remainingEntries = 2 } inside
+        // GetListingResponseProto { dirList = 1 }.
+        let mut page = Vec::new();
+        for status in [&file, &dir] {
+            prost::encoding::message::encode(1, status, &mut page);
+        }
+        prost::encoding::uint32::encode(2, &3, &mut page);
+        let mut response = Vec::new();
+        prost::encoding::bytes::encode(1, &page, &mut response);
+
+        let read = pb::PlacementListingResponseProto::decode(response.as_slice())
+            .expect("decodes")
+            .dir_list
+            .expect("a page");
+        assert_eq!(read.remaining_entries, 3);
+        let entries: Vec<LocatedEntry> = read
+            .partial_listing
+            .into_iter()
+            .map(located_entry)
+            .collect();
+        let placed = |offset, length, hosts: &[&str], ports: &[u32]| PlacedBlock {
+            offset,
+            length,
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            xfer_ports: ports.to_vec(),
+            corrupt: false,
+        };
+        assert_eq!(
+            entries,
+            vec![
+                LocatedEntry {
+                    name: "0005.log.gz".into(),
+                    is_dir: false,
+                    length: 133,
+                    modification_time: 1_762_300_800_000,
+                    blocks: vec![
+                        placed(0, 128, &["dn-b", "dn-a"], &[9866, 9866]),
+                        placed(128, 5, &["dn-a", "dn-a"], &[9866, 9966]),
+                    ],
+                },
+                LocatedEntry {
+                    name: "20261105".into(),
+                    is_dir: true,
+                    length: 0,
+                    modification_time: 5,
+                    blocks: Vec::new(),
+                },
+            ]
+        );
     }
 }
