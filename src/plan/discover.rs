@@ -42,7 +42,7 @@ pub fn discover(job: &Job) -> Result<Discovered, StorageError> {
             order: Vec::new(),
         });
     }
-    let mut found: Vec<(usize, Vec<u32>, DiscoveredShard)> = Vec::new();
+    let mut found: Vec<Located> = Vec::new();
     while !frontier.is_empty() {
         let expanded = parallel::map(&frontier, STORE_CONCURRENCY, |p| {
             expand(stores[p.source].as_ref(), p, &ranges[p.source])
@@ -52,31 +52,49 @@ pub fn discover(job: &Job) -> Result<Discovered, StorageError> {
             for item in step? {
                 match item {
                     Found::Dir(p) => next.push(p),
-                    Found::Shard(source, order, shard) => found.push((source, order, shard)),
+                    Found::Shard(shard) => found.push(shard),
                 }
             }
         }
         frontier = next;
     }
-    found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    let hosts = parallel::map(&directory_groups(&found), STORE_CONCURRENCY, |range| {
+    found.sort_by(|a, b| (a.source, &a.order).cmp(&(b.source, &b.order)));
+    // Hosts the listings did not bring are asked for a directory at a time.
+    let groups: Vec<_> = directory_groups(&found)
+        .into_iter()
+        .filter(|range| found[range.clone()].iter().any(|f| !f.hosts_listed))
+        .collect();
+    let hosts = parallel::map(&groups, STORE_CONCURRENCY, |range| {
         found[range.clone()]
             .iter()
-            .map(|(source, _, shard)| stores[*source].block_hosts(&shard.location))
+            .map(|f| {
+                (!f.hosts_listed)
+                    .then(|| stores[f.source].block_hosts(&f.shard.location))
+                    .transpose()
+            })
             .collect::<Result<Vec<_>, _>>()
     });
-    let mut all: Vec<Vec<DiscoveredShard>> = vec![Vec::new(); job.sources.len()];
-    let mut found = found.into_iter();
-    for group in hosts {
-        for host_list in group? {
-            let Some((source, _, mut shard)) = found.next() else {
-                break;
-            };
-            shard.hosts = host_list;
-            all[source].push(shard);
+    for (range, group) in groups.into_iter().zip(hosts) {
+        for (f, asked) in found[range].iter_mut().zip(group?) {
+            if let Some(hosts) = asked {
+                f.shard.hosts = hosts;
+            }
         }
     }
+    let mut all: Vec<Vec<DiscoveredShard>> = vec![Vec::new(); job.sources.len()];
+    for f in found {
+        all[f.source].push(f.shard);
+    }
     Ok(Discovered { sources: all })
+}
+
+/// A shard found, with its source and its place in the depth-first order.
+struct Located {
+    source: usize,
+    order: Vec<u32>,
+    shard: DiscoveredShard,
+    /// Whether the listing brought its hosts (else they are asked for).
+    hosts_listed: bool,
 }
 
 /// A directory still to list: where, what of the template remains, what the path so far
@@ -92,17 +110,18 @@ struct Pending<'a> {
 /// What one listing turned up.
 enum Found<'a> {
     Dir(Pending<'a>),
-    Shard(usize, Vec<u32>, DiscoveredShard),
+    Shard(Located),
 }
 
 /// Consecutive runs of `found` in one directory: block locations are fetched a directory at
 /// a time (the store batches them), so each run goes to one thread.
-fn directory_groups(found: &[(usize, Vec<u32>, DiscoveredShard)]) -> Vec<std::ops::Range<usize>> {
-    let parent = |i: usize| &found[i].1[..found[i].1.len().saturating_sub(1)];
+fn directory_groups(found: &[Located]) -> Vec<std::ops::Range<usize>> {
+    let parent = |i: usize| &found[i].order[..found[i].order.len().saturating_sub(1)];
     let mut groups = Vec::new();
     let mut start = 0;
     for i in 1..=found.len() {
-        if i == found.len() || found[i].0 != found[start].0 || parent(i) != parent(start) {
+        if i == found.len() || found[i].source != found[start].source || parent(i) != parent(start)
+        {
             if start < i {
                 groups.push(start..i);
             }
@@ -177,18 +196,19 @@ fn expand<'a>(
         child_order.push(i as u32);
         if is_last {
             if !entry.is_dir {
-                out.push(Found::Shard(
-                    p.source,
-                    child_order,
-                    DiscoveredShard {
+                out.push(Found::Shard(Located {
+                    source: p.source,
+                    order: child_order,
+                    hosts_listed: entry.hosts.is_some(),
+                    shard: DiscoveredShard {
                         location: child,
                         size: entry.size,
                         modified_ms: entry.modified_ms,
                         slot_start_ms: c.span(range.tz).map(|s| s.0),
                         domain: c.domain,
-                        hosts: Vec::new(),
+                        hosts: entry.hosts.unwrap_or_default(),
                     },
-                ));
+                }));
             }
         } else if entry.is_dir {
             out.push(Found::Dir(Pending {

@@ -48,6 +48,7 @@ impl InputStore for LocalInput {
                 is_dir: meta.is_dir(),
                 size: meta.len(),
                 modified_ms: meta.modified().ok().and_then(epoch_ms),
+                hosts: None,
             });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -134,6 +134,9 @@ pub struct Entry {
     /// Last modification, milliseconds since the epoch, where the store keeps one: with the
     /// size, what tells a re-run that a shard changed (incremental re-fusion).
     pub modified_ms: Option<i64>,
+    /// A file's block hosts, best first, when the listing brought them (HDFS lists with
+    /// block locations); `None`: ask [`InputStore::block_hosts`].
+    pub hosts: Option<Vec<String>>,
 }
 
 /// Read access to shards.

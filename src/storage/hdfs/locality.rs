@@ -14,6 +14,16 @@ pub struct BlockHosts {
 /// replicas on it); ties keep the host seen first (the NameNode lists the nearest replica
 /// first).
 pub fn rank_hosts(blocks: &[BlockHosts]) -> Vec<String> {
+    if let [block] = blocks {
+        // Every host holds the same bytes: the NameNode's order, each host once.
+        let mut hosts: Vec<String> = Vec::with_capacity(block.hosts.len());
+        for host in &block.hosts {
+            if !hosts.contains(host) {
+                hosts.push(host.clone());
+            }
+        }
+        return hosts;
+    }
     let mut bytes: HashMap<&str, (u64, usize)> = HashMap::new();
     let mut seen = 0usize;
     for block in blocks {
@@ -55,6 +65,7 @@ mod tests {
         assert_eq!(rank_hosts(&blocks), vec!["dn-b", "dn-c", "dn-a"]);
         // Equal bytes: the NameNode's order (nearest first) decides.
         assert_eq!(rank_hosts(&[b(5, &["z", "a"])]), vec!["z", "a"]);
+        assert_eq!(rank_hosts(&[b(5, &["z", "a", "z"])]), vec!["z", "a"]);
         assert!(rank_hosts(&[]).is_empty());
     }
 }

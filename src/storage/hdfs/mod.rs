@@ -151,7 +151,8 @@ pub struct HdfsInput {
     /// shards are asked for together (concurrent calls on one connection) rather than one
     /// round trip per shard.
     listed: Mutex<HashMap<FileKey, Vec<String>>>,
-    /// Block locations fetched ahead, taken out when asked for.
+    /// Block locations fetched ahead (with another file of a directory listed without
+    /// them), taken out when asked for.
     located: Mutex<HashMap<FileKey, Vec<locality::BlockHosts>>>,
 }
 
@@ -262,15 +263,16 @@ fn list_plain(nn: &NameNode, dir: &Location, path: &str) -> Result<Listed, Stora
             is_dir: s.isdir,
             size: s.length as u64,
             modified_ms: i64::try_from(s.modification_time).ok(),
+            hosts: None,
         });
     }
     Ok(Listed::Entries(out))
 }
 
 impl HdfsInput {
-    /// `path`'s entries with every file's block locations, in one exchange per page
-    /// (Hadoop's `listLocatedStatus`) rather than a listing and then the files' locations;
-    /// the locations are kept for [`Self::blocks_batched`]. `Ok(None)` when that is not to
+    /// `path`'s entries with every file's block hosts, in one exchange per page (Hadoop's
+    /// `listLocatedStatus`) rather than a listing and then the files' locations.
+    /// `Ok(None)` when that is not to
     /// be had (no RPC client, a failed call, locality off for this NameNode): the caller
     /// lists without locations, and its errors are the ones reported. `Err`: the client's
     /// configuration refuses this NameNode ([`locator::ListFailure::Refused`]).
@@ -298,19 +300,16 @@ impl HdfsInput {
             }
         };
         let mut out = Vec::with_capacity(entries.len());
-        let mut located = self.located.lock();
         for (e, blocks) in entries {
             if e.name.is_empty() {
                 return Ok(Some(Listed::NotADirectory));
-            }
-            if !e.is_dir {
-                located.insert((nn.base_url.clone(), child(path, &e.name)), blocks);
             }
             out.push(Entry {
                 name: e.name,
                 is_dir: e.is_dir,
                 size: e.length,
                 modified_ms: i64::try_from(e.modification_time).ok(),
+                hosts: (!e.is_dir).then(|| locality::rank_hosts(&blocks)),
             });
         }
         Ok(Some(Listed::Entries(out)))
@@ -343,16 +342,21 @@ impl InputStore for HdfsInput {
             is_dir: true,
             size: 0,
             modified_ms: None,
+            hosts: None,
         }));
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        // Files listed without their hosts: kept so that [`Self::blocks_batched`] asks for
+        // a directory's files together.
         let files: Vec<String> = out
             .iter()
-            .filter(|e| !e.is_dir)
+            .filter(|e| !e.is_dir && e.hosts.is_none())
             .map(|e| child(&path, &e.name))
             .collect();
-        self.listed
-            .lock()
-            .insert((nn.base_url.clone(), path), files);
+        if !files.is_empty() {
+            self.listed
+                .lock()
+                .insert((nn.base_url.clone(), path), files);
+        }
         Ok(Some(out))
     }
 
